@@ -1,0 +1,200 @@
+package codec
+
+import "bytes"
+
+// Limits (Redis's own where Redis has one).
+const (
+	MaxBulkLen    = 512 << 20 // a bulk string in a request (Redis proto-max-bulk-len default)
+	MaxArgs       = 1 << 20   // elements in a request multibulk
+	MaxInlineLen  = 64 << 10  // an inline request line; also a length line (Redis PROTO_INLINE_MAX_SIZE)
+	MaxReplyDepth = 64        // nesting of aggregate replies accepted from a backend (more => error)
+)
+
+// Request is one client request framed in place.
+//
+// Args alias the buffer given to ReadRequest (or, for inline arguments that needed unescaping,
+// a scratch buffer owned by the Request) and are valid only while those bytes are: in gnet, until
+// the OnTraffic callback returns or Conn.Discard is called, and until the next ReadRequest or Reset
+// on this Request. A Request is reused across calls and is not safe for concurrent use.
+type Request struct {
+	Args   [][]byte // the arguments; len 0 for an empty request ("\r\n", "*0\r\n", "*-1\r\n"), which gets no reply
+	Inline bool     // sent as an inline command: not RESP, re-encode (AppendRequest) before forwarding
+
+	pos     int    // offset of the first byte not yet consumed
+	n       int    // multibulk element count, 0 while the "*N" line has not been read
+	bulk    int    // length of the bulk being read, -1 while its "$N" line has not been read
+	scan    int    // offset where the search for the current line's end resumes
+	need    int    // minimum len(buf) that can make progress (after an incomplete result)
+	offs    []int  // start, end of every complete element so far (offsets survive a copied buffer)
+	scratch []byte // unescaped inline arguments; cap >= the line length, so it never moves mid-parse
+}
+
+// Reset forgets any partly framed request and empties Args. Capacity is kept.
+func (r *Request) Reset() {
+	r.Args = r.Args[:0]
+	r.Inline = false
+	r.reset()
+}
+
+// reset clears the framing progress but keeps Args (the result of a complete request).
+func (r *Request) reset() {
+	r.pos, r.n, r.bulk, r.scan, r.need = 0, 0, -1, 0, 0
+	r.offs = r.offs[:0]
+}
+
+// Need reports, after ReadRequest returned "incomplete", the minimum len(buf) that can make
+// progress. For a declared bulk length it may be large (the bytes are not reserved).
+func (r *Request) Need() int { return r.need }
+
+// ReadRequest frames one request at the start of buf.
+//
+//   - complete:   consumed > 0, err == nil; req.Args is filled (len 0 for an empty request).
+//   - incomplete: consumed == 0, err == nil; req.Need() is the minimum len(buf) that can make progress.
+//     The Request keeps its progress as offsets: the next call must pass a buffer that starts with the
+//     same bytes followed by more (it may be a different backing array).
+//   - bad input:  err is a *ProtocolError whose Error() is Redis's text; the Request is reset.
+//
+// It never allocates from a declared length and, in steady state, not at all.
+func ReadRequest(buf []byte, req *Request) (consumed int, err error) {
+	req.Args = req.Args[:0]
+	req.Inline = false
+	if req.pos == 0 && req.n == 0 {
+		if len(buf) == 0 {
+			req.need = 1
+			return 0, nil
+		}
+		if buf[0] != '*' {
+			return req.readInline(buf)
+		}
+		cr, err := req.line(buf, 0, ErrTooBigMultibulkCount)
+		if cr < 0 || err != nil {
+			return 0, err
+		}
+		v, ok := parseInt(buf[1:cr])
+		if !ok || v > MaxArgs {
+			req.reset()
+			return 0, ErrInvalidMultibulkLength
+		}
+		if v <= 0 { // "*0", "*-1": an empty request, no reply
+			req.reset()
+			return cr + 2, nil
+		}
+		req.n, req.pos, req.bulk = int(v), cr+2, -1
+	}
+	pos := req.pos
+	for len(req.offs) < 2*req.n {
+		if req.bulk < 0 {
+			cr, err := req.line(buf, pos, ErrTooBigBulkCount)
+			if cr < 0 || err != nil {
+				return 0, err
+			}
+			if buf[pos] != '$' {
+				c := buf[pos]
+				req.reset()
+				return 0, errExpectedDollar[c]
+			}
+			v, ok := parseInt(buf[pos+1 : cr])
+			if !ok || v < 0 || v > MaxBulkLen {
+				req.reset()
+				return 0, ErrInvalidBulkLength
+			}
+			req.bulk = int(v)
+			pos = cr + 2
+			req.pos = pos
+		}
+		end := pos + req.bulk
+		if len(buf)-2 < end {
+			req.need = end + 2
+			return 0, nil
+		}
+		if buf[end] != '\r' || buf[end+1] != '\n' {
+			req.reset()
+			return 0, ErrExpectedCRLF
+		}
+		req.offs = append(req.offs, pos, end)
+		pos = end + 2
+		req.pos, req.bulk = pos, -1
+	}
+	for i := 0; i < len(req.offs); i += 2 {
+		req.Args = append(req.Args, buf[req.offs[i]:req.offs[i+1]:req.offs[i+1]])
+	}
+	req.reset()
+	return pos, nil
+}
+
+// line finds the "\r\n" that ends the line starting at start. It returns the index of '\r', or -1
+// when more bytes are needed (r.need is set). Like Redis, a line is too long when MaxInlineLen+1
+// bytes have arrived without a '\r'; the window is fixed so that the answer does not depend on how
+// the bytes were split into reads.
+func (r *Request) line(buf []byte, start int, tooBig *ProtocolError) (int, error) {
+	from := max(r.scan, start)
+	lim := min(len(buf), start+MaxInlineLen+1)
+	i := -1
+	if from < lim {
+		i = bytes.IndexByte(buf[from:lim], '\r')
+	}
+	if i < 0 {
+		if len(buf)-start > MaxInlineLen {
+			r.reset()
+			return -1, tooBig
+		}
+		r.scan = max(from, lim)
+		r.need = len(buf) + 1
+		return -1, nil
+	}
+	cr := from + i
+	if cr+1 >= len(buf) {
+		r.scan = cr
+		r.need = cr + 2
+		return -1, nil
+	}
+	if buf[cr+1] != '\n' {
+		r.reset()
+		return -1, ErrExpectedLF
+	}
+	r.scan = 0
+	return cr, nil
+}
+
+// parseInt parses a decimal int64 exactly like Redis's string2ll: no sign other than a leading
+// '-', no leading zeros, no spaces, no empty string, no "-0", no overflow.
+func parseInt(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 20 {
+		return 0, false
+	}
+	if len(b) == 1 && b[0] == '0' {
+		return 0, true
+	}
+	neg := false
+	if b[0] == '-' {
+		neg = true
+		b = b[1:]
+		if len(b) == 0 {
+			return 0, false
+		}
+	}
+	if b[0] < '1' || b[0] > '9' {
+		return 0, false
+	}
+	var v uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		d := uint64(c - '0')
+		if v > (1<<64-1-d)/10 {
+			return 0, false
+		}
+		v = v*10 + d
+	}
+	if neg {
+		if v > 1<<63 {
+			return 0, false
+		}
+		return -int64(v), true
+	}
+	if v > 1<<63-1 {
+		return 0, false
+	}
+	return int64(v), true
+}

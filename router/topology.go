@@ -1,0 +1,205 @@
+package router
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/slotgate/slotgate/router/slot"
+)
+
+// Topology is one immutable picture of the cluster: which master serves each slot. It is
+// published whole through an atomic pointer and never modified afterwards.
+type Topology struct {
+	Masters []string          // shard index -> master address "host:port"
+	Nodes   []NodeInfo        // every node seen, for logging and later refreshes
+	owner   [slot.Count]int16 // slot -> shard index, -1 when no master serves it
+}
+
+// NodeInfo is one line of CLUSTER NODES.
+type NodeInfo struct {
+	ID       string
+	Addr     string // "host:port" for clients
+	Master   bool
+	MasterID string // for replicas
+	Epoch    uint64 // config epoch
+	Failed   bool   // flagged fail, handshake or noaddr: never routed to
+	Myself   bool
+	Slots    [][2]int // inclusive ranges (masters only)
+}
+
+// Shard returns the index into Masters of the master serving slot s, or -1.
+func (t *Topology) Shard(s uint16) int { return int(t.owner[s]) }
+
+// Covered reports how many slots have an owner.
+func (t *Topology) Covered() int {
+	n := 0
+	for _, o := range t.owner {
+		if o >= 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// String summarises the topology for logs: each master with its slot ranges.
+func (t *Topology) String() string {
+	var b strings.Builder
+	for i, m := range t.Masters {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(m)
+		b.WriteString(" [")
+		first := true
+		for s := 0; s < slot.Count; {
+			if int(t.owner[s]) != i {
+				s++
+				continue
+			}
+			e := s
+			for e+1 < slot.Count && int(t.owner[e+1]) == i {
+				e++
+			}
+			if !first {
+				b.WriteByte(' ')
+			}
+			first = false
+			fmt.Fprintf(&b, "%d-%d", s, e)
+			s = e + 1
+		}
+		b.WriteByte(']')
+	}
+	fmt.Fprintf(&b, " (%d/%d slots)", t.Covered(), slot.Count)
+	return b.String()
+}
+
+var errNoNodes = errors.New("CLUSTER NODES listed no nodes")
+
+// ParseClusterNodes parses the text of CLUSTER NODES as answered by the node at answeredAddr.
+// An empty, NULL or "?" address (or ":0") means "the address that answered".
+func ParseClusterNodes(text, answeredAddr string) ([]NodeInfo, error) {
+	var nodes []NodeInfo
+	for _, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) < 8 {
+			return nil, fmt.Errorf("CLUSTER NODES line has %d fields: %q", len(f), line)
+		}
+		n := NodeInfo{ID: f[0]}
+		addr := f[1]
+		if i := strings.IndexByte(addr, ','); i >= 0 { // ip:port@cport,hostname
+			addr = addr[:i]
+		}
+		if i := strings.IndexByte(addr, '@'); i >= 0 {
+			addr = addr[:i]
+		}
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, fmt.Errorf("CLUSTER NODES address %q: %v", f[1], err)
+		}
+		if host == "" || host == "?" || host == "NULL" {
+			if ah, _, err := net.SplitHostPort(answeredAddr); err == nil {
+				host = ah
+			}
+		}
+		n.Addr = net.JoinHostPort(host, port)
+		for _, fl := range strings.Split(f[2], ",") {
+			switch fl {
+			case "master":
+				n.Master = true
+			case "myself":
+				n.Myself = true
+				if port == "0" {
+					n.Addr = answeredAddr
+				}
+			case "fail", "handshake", "noaddr":
+				n.Failed = true
+			}
+		}
+		if port == "0" && !n.Myself {
+			n.Failed = true // a node whose address is not known yet
+		}
+		if f[3] != "-" {
+			n.MasterID = f[3]
+		}
+		n.Epoch, _ = strconv.ParseUint(f[6], 10, 64)
+		for _, r := range f[8:] {
+			if strings.HasPrefix(r, "[") { // [slot->-id] importing/migrating marks
+				continue
+			}
+			lo, hi, ok := strings.Cut(r, "-")
+			a, err1 := strconv.Atoi(lo)
+			b := a
+			var err2 error
+			if ok {
+				b, err2 = strconv.Atoi(hi)
+			}
+			if err1 != nil || err2 != nil || a < 0 || b >= slot.Count || a > b {
+				return nil, fmt.Errorf("CLUSTER NODES slot range %q", r)
+			}
+			n.Slots = append(n.Slots, [2]int{a, b})
+		}
+		nodes = append(nodes, n)
+	}
+	if len(nodes) == 0 {
+		return nil, errNoNodes
+	}
+	return nodes, nil
+}
+
+// BuildTopology merges several nodes' views of the cluster: each slot goes to the master with the
+// highest config epoch claiming it, never to a node flagged failed.
+func BuildTopology(views ...[]NodeInfo) *Topology {
+	t := &Topology{}
+	var epoch [slot.Count]uint64
+	owner := make([]string, slot.Count)
+	byAddr := map[string]NodeInfo{}
+	for _, v := range views {
+		for _, n := range v {
+			if _, seen := byAddr[n.Addr]; !seen || n.Myself {
+				byAddr[n.Addr] = n
+			}
+			if !n.Master || n.Failed {
+				continue
+			}
+			for _, r := range n.Slots {
+				for s := r[0]; s <= r[1]; s++ {
+					if owner[s] == "" || n.Epoch > epoch[s] {
+						owner[s], epoch[s] = n.Addr, n.Epoch
+					}
+				}
+			}
+		}
+	}
+	index := map[string]int{}
+	for s := range owner {
+		if owner[s] != "" {
+			if _, ok := index[owner[s]]; !ok {
+				index[owner[s]] = 0
+				t.Masters = append(t.Masters, owner[s])
+			}
+		}
+	}
+	sort.Strings(t.Masters)
+	for i, m := range t.Masters {
+		index[m] = i
+	}
+	for s := range owner {
+		t.owner[s] = -1
+		if owner[s] != "" {
+			t.owner[s] = int16(index[owner[s]])
+		}
+	}
+	for _, n := range byAddr {
+		t.Nodes = append(t.Nodes, n)
+	}
+	sort.Slice(t.Nodes, func(i, j int) bool { return t.Nodes[i].Addr < t.Nodes[j].Addr })
+	return t
+}

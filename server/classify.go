@@ -1,0 +1,67 @@
+package server
+
+import "github.com/slotgate/slotgate/codec"
+
+// class says how a command travels. Every command is in exactly one class (DESIGN "The command
+// classifier"); only commands that produce exactly one reply and change no connection state ever
+// go on a shared pipeline.
+type class uint8
+
+const (
+	classRefused   class = iota // a clear error: keyless, stateful or not supported yet
+	classLocal                  // answered by slotgate itself
+	classSingle                 // all keys in one slot: forwarded on the shared pipeline of that slot's master
+	classSplit                  // MGET/MSET/DEL/UNLINK/EXISTS/TOUCH: one part per slot, merged in key order
+	classAnyMaster              // keyless and harmless on any master (CONFIG GET, PUBLISH): the first master
+)
+
+// classes is indexed by codec.Command.ID of top-level commands.
+var classes = buildClasses()
+
+// local commands answered by slotgate.
+var localCommands = []string{"ping", "echo", "quit", "select", "command", "hello", "auth", "client", "cluster", "reset"}
+
+// split commands: per-slot parts merged in key order.
+var splitCommands = []string{"mget", "mset", "del", "unlink", "exists", "touch"}
+
+// stateful commands never go on a shared pipeline (they get a dedicated connection in a later
+// version); until then they are refused with a reason.
+var statefulCommands = []string{
+	"multi", "exec", "discard", "watch", "unwatch",
+	"subscribe", "unsubscribe", "psubscribe", "punsubscribe", "ssubscribe", "sunsubscribe",
+	"monitor", "sync", "psync", "wait", "waitaof", "shutdown", "debug",
+	"readonly", "readwrite", "asking", "failover", "replicaof", "slaveof",
+}
+
+// anyMasterCommands are keyless commands any master answers the same way.
+var anyMasterCommands = []string{"publish", "spublish"}
+
+func buildClasses() []class {
+	m := make([]class, len(codec.Commands))
+	set := func(names []string, c class) {
+		for _, n := range names {
+			if cmd := codec.Lookup([]byte(n)); cmd != nil {
+				m[cmd.ID] = c
+			}
+		}
+	}
+	for _, cmd := range codec.Commands {
+		switch {
+		case cmd.Flags&codec.FlagBlocking != 0:
+			m[cmd.ID] = classRefused // XREAD/XREADGROUP are re-admitted below when they carry no BLOCK
+		case cmd.FirstKey > 0 || len(cmd.KeySpecs) > 0:
+			m[cmd.ID] = classSingle
+		default:
+			m[cmd.ID] = classRefused
+		}
+	}
+	set(localCommands, classLocal)
+	set(splitCommands, classSplit)
+	set(statefulCommands, classRefused)
+	set(anyMasterCommands, classAnyMaster)
+	set([]string{"xread", "xreadgroup"}, classSingle)
+	if cfg := codec.Lookup([]byte("config")); cfg != nil {
+		m[cfg.ID] = classLocal // CONFIG GET is forwarded to one master; the rest is refused
+	}
+	return m
+}

@@ -1,0 +1,91 @@
+package server
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/slotgate/slotgate/codec"
+)
+
+// RESP error replies slotgate makes itself, in one place. Texts Redis has are Redis's own.
+var (
+	errCrossSlot  = []byte("-CROSSSLOT Keys in request don't hash to the same slot\r\n")
+	errNoAuth     = []byte("-NOAUTH Authentication required.\r\n")
+	errWrongPass  = []byte("-WRONGPASS invalid username-password pair or user is disabled.\r\n")
+	errNoProto    = []byte("-NOPROTO unsupported protocol version\r\n")
+	errSelectDB   = []byte("-ERR SELECT is not allowed in cluster mode\r\n")
+	errNotInteger = []byte("-ERR value is not an integer or out of range\r\n")
+	errSyntax     = []byte("-ERR syntax error\r\n")
+	errBadName    = []byte("-ERR Client names cannot contain spaces, newlines or special characters.\r\n")
+)
+
+// errUnknownCommand is Redis's "unknown command" text.
+func errUnknownCommand(dst []byte, args [][]byte) []byte {
+	var b strings.Builder
+	b.WriteString("ERR unknown command '")
+	b.WriteString(clip(args[0]))
+	b.WriteString("', with args beginning with: ")
+	for _, a := range args[1:] {
+		if b.Len() > 512 {
+			break
+		}
+		b.WriteByte('\'')
+		b.WriteString(clip(a))
+		b.WriteString("' ")
+	}
+	return codec.AppendError(dst, b.String())
+}
+
+func errUnknownSubcommand(dst []byte, cmd string, sub []byte) []byte {
+	return codec.AppendError(dst, "ERR unknown subcommand '"+clip(sub)+"'. Try "+strings.ToUpper(cmd)+" HELP.")
+}
+
+func clip(b []byte) string {
+	if len(b) > 128 {
+		b = b[:128]
+	}
+	return string(b)
+}
+
+func errArity(dst []byte, name string) []byte {
+	return codec.AppendError(dst, "ERR wrong number of arguments for '"+name+"' command")
+}
+
+func errNoTopology(dst []byte, seeds []string) []byte {
+	return codec.AppendError(dst, "CLUSTERDOWN slotgate has no topology yet (seeds "+strings.Join(seeds, ",")+")")
+}
+
+func errSlotUnserved(dst []byte, sl uint16) []byte {
+	return codec.AppendError(dst, "CLUSTERDOWN Hash slot not served (slot "+strconv.Itoa(int(sl))+")")
+}
+
+func errNoKeys(dst []byte, name string) []byte {
+	return codec.AppendError(dst, "ERR slotgate: '"+name+"' without a key cannot be routed in a cluster")
+}
+
+// errRefused explains why a command does not go through slotgate.
+func errRefused(dst []byte, cmd *codec.Command) []byte {
+	why := "is not supported by slotgate"
+	switch {
+	case cmd.Name == "select":
+		why = "is not allowed in cluster mode"
+	case cmd.Flags&codec.FlagBlocking != 0:
+		why = "blocks a connection: blocking commands are not supported by slotgate yet"
+	case cmd.Flags&codec.FlagPubsub != 0:
+		why = "needs a dedicated connection: pub/sub is not supported by slotgate yet"
+	case isStateful(cmd.Name):
+		why = "changes connection state: it needs a dedicated connection, not supported by slotgate yet"
+	case cmd.FirstKey == 0 && len(cmd.KeySpecs) == 0:
+		why = "has no key, so slotgate cannot route it to one node of the cluster"
+	}
+	return codec.AppendError(dst, "ERR slotgate: '"+cmd.Name+"' "+why)
+}
+
+func isStateful(name string) bool {
+	for _, n := range statefulCommands {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,271 @@
+package server
+
+import (
+	"crypto/subtle"
+	"strconv"
+
+	"github.com/slotgate/slotgate/codec"
+	"github.com/slotgate/slotgate/router/slot"
+)
+
+// localCommand answers the commands slotgate serves itself (connection state, introspection).
+func (s *session) localCommand(cmd *codec.Command, args [][]byte, raw []byte) {
+	b := s.lp.scratch[:0]
+	switch cmd.Name {
+	case "ping":
+		if len(args) == 1 {
+			b = codec.AppendSimple(b, "PONG")
+		} else {
+			b = codec.AppendBulk(b, args[1])
+		}
+	case "echo":
+		b = codec.AppendBulk(b, args[1])
+	case "quit":
+		b = codec.AppendOK(b)
+		s.stopRead = true
+		s.closeAt = s.next + 1
+	case "select":
+		switch n, err := strconv.Atoi(string(args[1])); {
+		case err != nil:
+			b = append(b, errNotInteger...)
+		case n == 0:
+			b = codec.AppendOK(b)
+		default:
+			b = append(b, errSelectDB...)
+		}
+	case "reset":
+		s.proto, s.name = 2, nil
+		s.authed = s.srv.cfg.Password == ""
+		b = codec.AppendSimple(b, "RESET")
+	case "auth":
+		b = s.auth(b, args[1:])
+	case "hello":
+		b = s.hello(b, args)
+	case "client":
+		b = s.client(b, args)
+	case "command":
+		b = s.command(b, args)
+	case "cluster":
+		if len(args) == 3 && equalFold(args[1], "keyslot") {
+			b = codec.AppendInt(b, int64(slot.Of(args[2])))
+		} else {
+			b = codec.AppendError(b, "ERR slotgate: CLUSTER "+clip(args[1])+" is not supported: slotgate presents the cluster as one Redis (CLUSTER KEYSLOT is)")
+		}
+	case "config":
+		if equalFold(args[1], "get") && len(args) >= 3 {
+			s.forwardAny(args, raw) // redis-benchmark asks at start; any master answers alike
+			return
+		}
+		b = codec.AppendError(b, "ERR slotgate: CONFIG "+clip(args[1])+" is not supported through slotgate (send it to each node)")
+	default:
+		b = errRefused(b, cmd)
+	}
+	s.lp.scratch = b[:0]
+	s.local(b)
+}
+
+// auth checks AUTH [user] password against -password. Without -password any AUTH succeeds:
+// applications moving from the cluster send the cluster's password.
+func (s *session) auth(b []byte, args [][]byte) []byte {
+	want := s.srv.cfg.Password
+	if want == "" {
+		s.authed = true
+		return codec.AppendOK(b)
+	}
+	if len(args) > 2 {
+		return append(b, errSyntax...)
+	}
+	pass := args[len(args)-1]
+	userOK := len(args) == 1 || string(args[0]) == "default"
+	if userOK && subtle.ConstantTimeCompare(pass, []byte(want)) == 1 {
+		s.authed = true
+		return codec.AppendOK(b)
+	}
+	authFailures.Inc()
+	return append(b, errWrongPass...)
+}
+
+// hello answers HELLO [protover [AUTH user pass] [SETNAME name]]. RESP3 is refused with
+// NOPROTO until its pipelines land, so clients such as go-redis fall back to RESP2.
+func (s *session) hello(b []byte, args [][]byte) []byte {
+	if len(args) >= 2 {
+		v, err := strconv.Atoi(string(args[1]))
+		if err != nil {
+			return codec.AppendError(b, "ERR Protocol version is not an integer or out of range")
+		}
+		if v != 2 {
+			return append(b, errNoProto...)
+		}
+		for i := 2; i < len(args); i++ {
+			switch {
+			case equalFold(args[i], "auth") && i+2 < len(args):
+				if r := s.auth(nil, args[i+1:i+3]); r[0] == '-' {
+					return append(b, r...)
+				}
+				i += 2
+			case equalFold(args[i], "setname") && i+1 < len(args):
+				if !validName(args[i+1]) {
+					return append(b, errBadName...)
+				}
+				s.name = append(s.name[:0], args[i+1]...)
+				i++
+			default:
+				return codec.AppendError(b, "ERR Syntax error in HELLO option '"+clip(args[i])+"'")
+			}
+		}
+		s.proto = int8(v)
+	}
+	if !s.authed {
+		return append(b, errNoAuth...)
+	}
+	p := int(s.proto)
+	b = codec.AppendMapLen(b, p, 7)
+	b = codec.AppendBulkString(b, "server")
+	b = codec.AppendBulkString(b, "redis")
+	b = codec.AppendBulkString(b, "version")
+	b = codec.AppendBulkString(b, RedisVersion)
+	b = codec.AppendBulkString(b, "proto")
+	b = codec.AppendInt(b, int64(p))
+	b = codec.AppendBulkString(b, "id")
+	b = codec.AppendInt(b, s.id)
+	b = codec.AppendBulkString(b, "mode")
+	b = codec.AppendBulkString(b, "standalone")
+	b = codec.AppendBulkString(b, "role")
+	b = codec.AppendBulkString(b, "master")
+	b = codec.AppendBulkString(b, "modules")
+	return codec.AppendArrayLen(b, 0)
+}
+
+// RedisVersion is the Redis version slotgate reports in HELLO: the command table's.
+const RedisVersion = "7.0.15"
+
+func (s *session) client(b []byte, args [][]byte) []byte {
+	sub := args[1]
+	switch {
+	case equalFold(sub, "setname") && len(args) == 3:
+		if !validName(args[2]) {
+			return append(b, errBadName...)
+		}
+		s.name = append(s.name[:0], args[2]...)
+		return codec.AppendOK(b)
+	case equalFold(sub, "getname") && len(args) == 2:
+		if len(s.name) == 0 {
+			return codec.AppendNull(b, int(s.proto))
+		}
+		return codec.AppendBulk(b, s.name)
+	case equalFold(sub, "setinfo") && len(args) == 4:
+		if !equalFold(args[2], "lib-name") && !equalFold(args[2], "lib-ver") {
+			return codec.AppendError(b, "ERR Unrecognized option '"+clip(args[2])+"'")
+		}
+		return codec.AppendOK(b)
+	case equalFold(sub, "id") && len(args) == 2:
+		return codec.AppendInt(b, s.id)
+	}
+	return codec.AppendError(b, "ERR slotgate: CLIENT "+clip(sub)+" is not supported through slotgate")
+}
+
+// validName is Redis's rule for client names: printable ASCII without spaces.
+func validName(n []byte) bool {
+	for _, c := range n {
+		if c < '!' || c > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// command answers COMMAND, COMMAND COUNT/INFO/DOCS/LIST/GETKEYS from the generated table.
+func (s *session) command(b []byte, args [][]byte) []byte {
+	resp3 := s.proto == 3
+	info := func(c *codec.Command) string {
+		if resp3 {
+			return c.Info3
+		}
+		return c.Info2
+	}
+	if len(args) == 1 {
+		b = codec.AppendArrayLen(b, len(codec.Commands))
+		for _, c := range codec.Commands {
+			b = append(b, info(c)...)
+		}
+		return b
+	}
+	sub := args[1]
+	switch {
+	case equalFold(sub, "count") && len(args) == 2:
+		return codec.AppendInt(b, int64(len(codec.Commands)))
+	case equalFold(sub, "list") && len(args) == 2:
+		b = codec.AppendArrayLen(b, len(codec.Commands))
+		for _, c := range codec.Commands {
+			b = codec.AppendBulkString(b, c.Name)
+		}
+		return b
+	case equalFold(sub, "info"):
+		if len(args) == 2 {
+			return s.command(b, args[:1])
+		}
+		b = codec.AppendArrayLen(b, len(args)-2)
+		for _, name := range args[2:] {
+			if c := lookupFull(name); c != nil {
+				b = append(b, info(c)...)
+			} else {
+				b = codec.AppendNullArray(b, int(s.proto))
+			}
+		}
+		return b
+	case equalFold(sub, "docs"):
+		var found []*codec.Command
+		if len(args) == 2 {
+			found = codec.Commands
+		} else {
+			for _, name := range args[2:] {
+				if c := lookupFull(name); c != nil {
+					found = append(found, c)
+				}
+			}
+		}
+		b = codec.AppendMapLen(b, int(s.proto), len(found))
+		for _, c := range found {
+			if resp3 {
+				b = append(b, c.Docs3...)
+			} else {
+				b = append(b, c.Docs2...)
+			}
+		}
+		return b
+	case equalFold(sub, "getkeys") && len(args) >= 3:
+		c := codec.Lookup(args[2])
+		if c == nil {
+			return codec.AppendError(b, "ERR Invalid command specified")
+		}
+		if !c.CheckArity(len(args) - 2) {
+			return codec.AppendError(b, "ERR Invalid number of arguments specified for command")
+		}
+		keys, err := c.KeyIndexes(args[2:], nil)
+		if err != nil {
+			return codec.AppendError(b, err.Error())
+		}
+		if len(keys) == 0 {
+			return codec.AppendError(b, "ERR The command has no key arguments")
+		}
+		b = codec.AppendArrayLen(b, len(keys))
+		for _, k := range keys {
+			b = codec.AppendBulk(b, args[2+k])
+		}
+		return b
+	}
+	return errUnknownSubcommand(b, "command", sub)
+}
+
+// lookupFull finds "get" or "config|get".
+func lookupFull(name []byte) *codec.Command {
+	for i, c := range name {
+		if c == '|' {
+			if p := codec.Lookup(name[:i]); p != nil {
+				return p.Sub(name[i+1:])
+			}
+			return nil
+		}
+	}
+	return codec.Lookup(name)
+}

@@ -1,0 +1,187 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/slotgate/slotgate/internal/testcluster"
+	"github.com/slotgate/slotgate/router"
+	"github.com/slotgate/slotgate/server"
+)
+
+// cluster is the 3+3 cluster shared by the tests of this package that do not change topology.
+var cluster *testcluster.Cluster
+
+func TestMain(m *testing.M) {
+	c, err := testcluster.Start(testcluster.Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "starting the test cluster:", err)
+		os.Exit(1)
+	}
+	cluster = c
+	code := m.Run()
+	c.Close()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// proxy is an in-process slotgate in front of a test cluster.
+type proxy struct {
+	Addr string
+	Srv  *server.Server
+	Rt   *router.Router
+}
+
+// startProxy runs slotgate in this process against c; mod may change the configuration.
+func startProxy(t testing.TB, c *testcluster.Cluster, mod func(*server.Config)) *proxy {
+	t.Helper()
+	logger := log.New(os.Stderr, "slotgate-test ", log.Lmicroseconds)
+	rt := router.New(router.Config{Seeds: c.Seeds()[:1], Password: c.Password, Logf: logger.Printf})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := rt.Run(ctx); err != nil {
+		t.Fatalf("router: %v", err)
+	}
+	cfg := server.Config{Listen: freeAddr(t), Loops: 1, Logf: logger.Printf}
+	if mod != nil {
+		mod(&cfg)
+	}
+	srv := server.New(cfg, rt)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Run() }()
+	select {
+	case <-srv.Booted():
+	case err := <-errc:
+		t.Fatalf("server: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Stop(ctx)
+		<-errc
+	})
+	return &proxy{Addr: cfg.Listen, Srv: srv, Rt: rt}
+}
+
+// client returns a plain (non-cluster) go-redis client of the proxy.
+func (p *proxy) client(t testing.TB, mod func(*redis.Options)) *redis.Client {
+	opt := &redis.Options{Addr: p.Addr, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}
+	if mod != nil {
+		mod(opt)
+	}
+	cl := redis.NewClient(opt)
+	t.Cleanup(func() { cl.Close() })
+	return cl
+}
+
+// freeAddr returns a loopback address nothing listens on.
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+var (
+	binOnce sync.Once
+	binDir  string
+	binPath string
+	binErr  error
+)
+
+// slotgateBinary builds cmd/slotgate once (without -race) for tests that need it as its own
+// process: its memory and CPU are then its own.
+func slotgateBinary(t testing.TB) string {
+	t.Helper()
+	binOnce.Do(func() {
+		binDir, binErr = os.MkdirTemp("", "slotgate-bin-")
+		if binErr != nil {
+			return
+		}
+		binPath = filepath.Join(binDir, "slotgate")
+		_, file, _, _ := runtime.Caller(0)
+		root := filepath.Dir(filepath.Dir(file))
+		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/slotgate")
+		cmd.Dir = root
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+// proxyProcess is slotgate running as a child process.
+type proxyProcess struct {
+	Addr  string
+	Admin string
+	Cmd   *exec.Cmd
+}
+
+// startProxyProcess runs bin/slotgate against c with extra flags and waits until it serves.
+func startProxyProcess(t testing.TB, c *testcluster.Cluster, extra ...string) *proxyProcess {
+	t.Helper()
+	p := &proxyProcess{Addr: freeAddr(t), Admin: freeAddr(t)}
+	args := append([]string{"-listen", p.Addr, "-admin", p.Admin, "-cluster", strings.Join(c.Seeds()[:1], ","),
+		"-backend-password", c.Password}, extra...)
+	cmd := exec.Command(slotgateBinary(t), args...)
+	cmd.Stderr = os.Stderr
+	if err := testcluster.StartProcess(cmd, false); err != nil {
+		t.Fatal(err)
+	}
+	p.Cmd = cmd
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		cl := redis.NewClient(&redis.Options{Addr: p.Addr, MaxRetries: -1})
+		err := cl.Set(context.Background(), "slotgate:probe", "1", 0).Err()
+		cl.Close()
+		if err == nil {
+			return p
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("slotgate at %s not serving: %v", p.Addr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// rssBytes reads a process's resident set size.
+func rssBytes(t testing.TB, pid int) int64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmRSS")
+	return 0
+}

@@ -1,0 +1,309 @@
+// Package server is slotgate's front end: the gnet engine, client sessions with their ordered
+// reply queues and bounds, the command classifier and the commands slotgate answers itself.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/panjf2000/gnet/v2"
+	"github.com/slotgate/slotgate/router"
+	"github.com/slotgate/slotgate/router/slot"
+)
+
+// Config is the front end's configuration.
+type Config struct {
+	Listen      string // HOST:PORT
+	Loops       int    // gnet event loops
+	Password    string // clients must AUTH with it; empty: AUTH always succeeds
+	SoftLimit   int    // per client: stop parsing when this many reply bytes are unread
+	HardLimit   int    // per client: disconnect past this many unread reply or unparsed request bytes
+	MaxInflight int    // per client: stop parsing with this many requests at the backends
+	MaxRequest  int    // largest request accepted (Redis's client-query-buffer-limit)
+	Logf        func(format string, args ...any)
+}
+
+// Defaults for the limits.
+const (
+	DefaultSoftLimit   = 8 << 20
+	DefaultHardLimit   = 64 << 20
+	DefaultMaxInflight = 1024
+	DefaultMaxRequest  = 1 << 30
+)
+
+// Server is the gnet event handler.
+type Server struct {
+	gnet.BuiltinEventEngine
+	cfg      Config
+	rt       *router.Router
+	eng      gnet.Engine
+	booted   chan struct{}
+	mu       sync.Mutex
+	loops    []*loop
+	nextID   atomic.Int64
+	draining atomic.Bool
+}
+
+var _ gnet.EventHandler = (*Server)(nil)
+
+// loop is the server's state for one gnet event loop. Owned by that loop's goroutine, except
+// the atomics read by the ticker and the shutdown.
+type loop struct {
+	srv      *Server
+	el       gnet.EventLoop
+	rl       *router.Loop
+	touched  []*session // sessions with replies to write at the end of this callback
+	paused   []*session // sessions stopped at the soft limit (may hold resumed ones until the next tick)
+	nPaused  atomic.Int32
+	inflight atomic.Int64 // requests at the backends, for the shutdown drain
+	scratch  []byte       // replies slotgate builds, before they are copied to a session
+
+	// split scratch, reused for every multi-key command
+	slotPart  [slot.Count]int32
+	slotStamp [slot.Count]uint32
+	stamp     uint32
+	keyPart   []int32
+	partSlot  []uint16
+	partStart []int32
+	fill      []int32
+	order     []int32
+	partReq   []byte
+	elems     [][][]byte
+	cursor    []int
+	merges    []*merge
+}
+
+// New returns a server that routes with rt.
+func New(cfg Config, rt *router.Router) *Server {
+	if cfg.Loops <= 0 {
+		cfg.Loops = 1
+	}
+	if cfg.SoftLimit <= 0 {
+		cfg.SoftLimit = DefaultSoftLimit
+	}
+	if cfg.HardLimit <= 0 {
+		cfg.HardLimit = DefaultHardLimit
+	}
+	if cfg.MaxInflight <= 0 {
+		cfg.MaxInflight = DefaultMaxInflight
+	}
+	if cfg.MaxRequest <= 0 {
+		cfg.MaxRequest = DefaultMaxRequest
+	}
+	if cfg.Logf == nil {
+		cfg.Logf = func(string, ...any) {}
+	}
+	return &Server{cfg: cfg, rt: rt, booted: make(chan struct{})}
+}
+
+func (srv *Server) logf(format string, args ...any) { srv.cfg.Logf(format, args...) }
+
+// ErrAddrInUse is returned when something already listens on the address.
+var ErrAddrInUse = errors.New("address already in use")
+
+// Run listens and serves until Stop. It first binds the address plainly: with SO_REUSEPORT gnet
+// would otherwise share it silently with a stale process.
+func (srv *Server) Run() error {
+	ln, err := net.Listen("tcp", srv.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w (%w)", srv.cfg.Listen, ErrAddrInUse, err)
+	}
+	ln.Close()
+	return gnet.Run(srv, "tcp://"+srv.cfg.Listen,
+		gnet.WithMulticore(srv.cfg.Loops > 1),
+		gnet.WithNumEventLoop(srv.cfg.Loops),
+		gnet.WithReusePort(false),
+		gnet.WithTicker(true),
+		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+		gnet.WithLogger(gnetLogger{srv}),
+	)
+}
+
+// Booted is closed once the engine accepts connections.
+func (srv *Server) Booted() <-chan struct{} { return srv.booted }
+
+// Stop drains: new connections are refused, requests already at the backends get up to the
+// context's deadline to be answered, then the engine stops.
+func (srv *Server) Stop(ctx context.Context) error {
+	srv.draining.Store(true)
+	for srv.inflight() > 0 && ctx.Err() == nil {
+		time.Sleep(5 * time.Millisecond)
+	}
+	<-srv.booted
+	stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return srv.eng.Stop(stopCtx)
+}
+
+func (srv *Server) inflight() int64 {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	var n int64
+	for _, lp := range srv.loops {
+		n += lp.inflight.Load()
+	}
+	return n
+}
+
+// OnBoot records the engine.
+func (srv *Server) OnBoot(eng gnet.Engine) gnet.Action {
+	srv.eng = eng
+	close(srv.booted)
+	return gnet.None
+}
+
+// loopOf returns (creating on first use) the state of event loop el. Runs on el's goroutine.
+func (srv *Server) loopOf(el gnet.EventLoop) (*loop, error) {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	for _, lp := range srv.loops {
+		if lp.el == el {
+			return lp, nil
+		}
+	}
+	lp := &loop{srv: srv, el: el, scratch: make([]byte, 0, 4096)}
+	rl, err := srv.rt.NewLoop(el)
+	if err != nil {
+		return nil, err
+	}
+	rl.Owner = lp
+	lp.rl = rl
+	srv.loops = append(srv.loops, lp)
+	return lp, nil
+}
+
+// OnOpen starts a client session (or completes a backend or doorbell registration).
+func (srv *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	switch x := c.Context().(type) {
+	case *router.ShardConn:
+		return nil, x.OnOpen(c)
+	case *router.Doorbell:
+		return nil, gnet.None
+	}
+	if srv.draining.Load() {
+		return nil, gnet.Close
+	}
+	lp, err := srv.loopOf(c.EventLoop())
+	if err != nil {
+		srv.logf("event loop setup: %v", err)
+		return nil, gnet.Close
+	}
+	s := &session{srv: srv, lp: lp, c: c, id: srv.nextID.Add(1), proto: 2, authed: srv.cfg.Password == ""}
+	c.SetContext(s)
+	clientsConnected.Inc()
+	return nil, gnet.None
+}
+
+// OnTraffic dispatches by connection kind; every kind ends with one write per touched session.
+func (srv *Server) OnTraffic(c gnet.Conn) gnet.Action {
+	var lp *loop
+	action := gnet.None
+	switch x := c.Context().(type) {
+	case *session:
+		lp = x.lp
+		x.parse()
+	case *router.ShardConn:
+		lp = x.Loop().Owner.(*loop)
+		action = x.OnTraffic(c)
+	case *router.Doorbell:
+		lp = x.Loop().Owner.(*loop)
+		action = x.OnTraffic(c)
+	default:
+		return gnet.Close
+	}
+	lp.flushTouched()
+	return action
+}
+
+// OnClose ends a session (its pending replies are dropped as they come) or a backend connection.
+func (srv *Server) OnClose(c gnet.Conn, err error) gnet.Action {
+	switch x := c.Context().(type) {
+	case *session:
+		if !x.closed {
+			x.closed = true
+			clientsConnected.Dec()
+			if x.paused {
+				x.paused = false
+				clientsPaused.Dec()
+				x.lp.nPaused.Add(-1)
+			}
+			x.ring, x.out, x.name = nil, nil, nil
+		}
+	case *router.ShardConn:
+		x.OnClose(c, err)
+		x.Loop().Owner.(*loop).flushTouched()
+	case *router.Doorbell:
+		if !srv.draining.Load() {
+			srv.logf("doorbell of an event loop closed: %v", err)
+		}
+	}
+	return gnet.None
+}
+
+// OnTick resumes paused sessions whose clients caught up (gnet tells nobody when an output
+// buffer drains). It runs on its own goroutine, so the work is handed to each loop.
+func (srv *Server) OnTick() (time.Duration, gnet.Action) {
+	srv.mu.Lock()
+	for _, lp := range srv.loops {
+		if lp.nPaused.Load() > 0 {
+			_ = lp.el.Execute(context.Background(), lp)
+		}
+	}
+	srv.mu.Unlock()
+	return 10 * time.Millisecond, gnet.None
+}
+
+// Run implements gnet.Runnable for OnTick: retry paused sessions on the loop.
+func (lp *loop) Run(context.Context) error {
+	kept := lp.paused[:0]
+	for _, s := range lp.paused {
+		if s.closed || !s.paused {
+			continue
+		}
+		if !s.overSoft() {
+			s.resume()
+		}
+		if s.paused {
+			kept = append(kept, s)
+		}
+	}
+	clear(lp.paused[len(kept):])
+	lp.paused = kept
+	lp.flushTouched()
+	return nil
+}
+
+// flushTouched writes each touched session's replies once.
+func (lp *loop) flushTouched() {
+	for i := 0; i < len(lp.touched); i++ {
+		lp.touched[i].flush()
+	}
+	clear(lp.touched)
+	lp.touched = lp.touched[:0]
+}
+
+// gnetLogger routes gnet's logs to ours.
+type gnetLogger struct{ srv *Server }
+
+func (l gnetLogger) Debugf(string, ...any)     {}
+func (l gnetLogger) Infof(string, ...any)      {}
+func (l gnetLogger) Warnf(f string, a ...any)  { l.srv.logf("gnet: "+f, a...) }
+func (l gnetLogger) Errorf(f string, a ...any) { l.srv.logf("gnet: "+f, a...) }
+func (l gnetLogger) Fatalf(f string, a ...any) { l.srv.logf("gnet: "+f, a...) }
+
+// Metrics.
+var (
+	clientsConnected = metrics.NewCounter(`slotgate_client_connections`)
+	clientsPaused    = metrics.NewCounter(`slotgate_clients_paused`)
+	clientsOverLimit = metrics.NewCounter(`slotgate_clients_disconnected_over_limit_total`)
+	protocolErrors   = metrics.NewCounter(`slotgate_client_protocol_errors_total`)
+	authFailures     = metrics.NewCounter(`slotgate_client_auth_failures_total`)
+	requestsTotal    = metrics.NewCounter(`slotgate_requests_total`)
+	splitRequests    = metrics.NewCounter(`slotgate_split_requests_total`)
+)

@@ -1,0 +1,375 @@
+package server
+
+import (
+	"github.com/panjf2000/gnet/v2"
+	"github.com/slotgate/slotgate/codec"
+	"github.com/slotgate/slotgate/router"
+	"github.com/slotgate/slotgate/router/slot"
+)
+
+// session is one client connection. Every field is owned by its event loop's goroutine.
+//
+// Requests are numbered (seq) in arrival order; each one that expects a reply has a slot in
+// the ring. Replies may complete out of order (different shards); they leave in seq order.
+type session struct {
+	srv  *Server
+	lp   *loop
+	c    gnet.Conn
+	id   int64
+	req  codec.Request
+	keys []int // scratch: key indexes of the current request
+
+	next, head uint64      // next seq to assign; next seq to write
+	ring       []replySlot // len is a power of two > next-head
+	out        []byte      // replies ready to write at the end of this batch
+	unsent     int         // bytes parked in ring slots
+	inflight   int         // requests waiting for a backend reply
+
+	proto    int8   // 2 (RESP3 comes with its own pipelines)
+	authed   bool   // AUTH passed (or no -password)
+	name     []byte // CLIENT SETNAME
+	closed   bool   // OnClose ran: drop everything for it
+	paused   bool   // stopped parsing: over the soft limit
+	touched  bool   // in loop.touched
+	stopRead bool   // QUIT or protocol error seen: parse nothing more
+	closeAt  uint64 // close once head reaches it (0: never)
+}
+
+// replySlot holds a reply that arrived before the replies ahead of it.
+type replySlot struct {
+	buf   []byte
+	ready bool
+	merge *merge // split requests: the parts collected so far
+}
+
+var _ router.Sink = (*session)(nil)
+
+// alloc numbers a request that expects a reply and makes room for it in the ring.
+func (s *session) alloc() uint64 {
+	if s.next-s.head >= uint64(len(s.ring)) {
+		s.growRing()
+	}
+	seq := s.next
+	s.next++
+	return seq
+}
+
+func (s *session) growRing() {
+	n := len(s.ring) * 2
+	if n == 0 {
+		n = 16
+	}
+	nr := make([]replySlot, n)
+	for q := s.head; q < s.next; q++ {
+		nr[q&uint64(n-1)] = s.ring[q&uint64(len(s.ring)-1)]
+	}
+	s.ring = nr
+}
+
+func (s *session) slot(seq uint64) *replySlot { return &s.ring[seq&uint64(len(s.ring)-1)] }
+
+// reply answers request seq with bytes that slotgate made or a backend sent.
+func (s *session) complete(seq uint64, reply []byte) {
+	if seq != s.head {
+		sl := s.slot(seq)
+		sl.buf = append(sl.buf[:0], reply...)
+		sl.ready = true
+		s.unsent += len(reply)
+		return
+	}
+	s.out = append(s.out, reply...)
+	s.head++
+	for s.head < s.next {
+		sl := s.slot(s.head)
+		if !sl.ready {
+			break
+		}
+		s.out = append(s.out, sl.buf...)
+		s.unsent -= len(sl.buf)
+		sl.ready = false
+		sl.buf = sl.buf[:0]
+		if cap(sl.buf) > maxIdleSlot {
+			sl.buf = nil
+		}
+		s.head++
+	}
+	s.touch()
+}
+
+// local answers the current request with a reply slotgate made.
+func (s *session) local(reply []byte) { s.complete(s.alloc(), reply) }
+
+// Deliver implements router.Sink: a backend reply (or the router's error for it) for seq.
+func (s *session) Deliver(seq uint64, part int32, reply []byte) {
+	s.inflight--
+	s.lp.inflight.Add(-1)
+	if s.closed {
+		return // its merges and slots go with it
+	}
+	if part >= 0 {
+		s.deliverPart(seq, part, reply)
+	} else {
+		s.complete(seq, reply)
+	}
+	s.touch()
+	if s.pending() > s.srv.cfg.HardLimit {
+		s.srv.logf("client %d: %d bytes of replies unread, over the hard limit: disconnecting", s.id, s.pending())
+		clientsOverLimit.Inc()
+		s.close()
+	}
+}
+
+func (s *session) touch() {
+	if !s.touched {
+		s.touched = true
+		s.lp.touched = append(s.lp.touched, s)
+	}
+}
+
+// pending counts reply bytes not yet taken by the client.
+func (s *session) pending() int { return len(s.out) + s.unsent + s.c.OutboundBuffered() }
+
+// overSoft reports whether parsing must stop until the client catches up.
+func (s *session) overSoft() bool {
+	return s.inflight >= s.srv.cfg.MaxInflight || s.pending() >= s.srv.cfg.SoftLimit
+}
+
+// flush writes this batch's replies in one write, then acts on QUIT and on back-pressure.
+func (s *session) flush() {
+	s.touched = false
+	if s.closed {
+		return
+	}
+	if len(s.out) > 0 {
+		out := s.out
+		s.out = s.out[:0]
+		if cap(out) > maxIdleOut {
+			s.out = nil
+		}
+		_, _ = s.c.Write(out) // a failed write closes the conn (OnClose runs re-entrantly)
+		if s.closed {
+			return
+		}
+	}
+	if s.closeAt != 0 && s.head >= s.closeAt {
+		s.close()
+		return
+	}
+	if s.paused && !s.overSoft() {
+		s.resume()
+	}
+}
+
+func (s *session) close() {
+	if !s.closed {
+		_ = s.c.EventLoop().Close(s.c)
+	}
+}
+
+func (s *session) pause() {
+	if !s.paused {
+		s.paused = true
+		clientsPaused.Inc()
+		s.lp.paused = append(s.lp.paused, s)
+		s.lp.nPaused.Add(1)
+	}
+}
+
+func (s *session) resume() {
+	s.paused = false
+	clientsPaused.Dec()
+	s.lp.nPaused.Add(-1)
+	s.parse()
+}
+
+// parse frames and dispatches every complete request buffered for this client, stopping early
+// at the soft limit (the rest stays in gnet's inbound buffer until the client catches up).
+func (s *session) parse() {
+	c := s.c
+	avail := c.InboundBuffered()
+	if s.stopRead || s.paused {
+		if avail > s.srv.cfg.HardLimit {
+			s.srv.logf("client %d: %d bytes of requests unparsed, over the hard limit: disconnecting", s.id, avail)
+			clientsOverLimit.Inc()
+			s.close()
+		}
+		return
+	}
+	if avail == 0 || avail < s.req.Need() {
+		if avail > s.srv.cfg.MaxRequest {
+			s.protocolError("Protocol error: request larger than the query buffer limit")
+		}
+		return
+	}
+	buf, _ := c.Peek(-1)
+	off := 0
+	for off < len(buf) && !s.stopRead {
+		if s.overSoft() {
+			s.pause()
+			break
+		}
+		n, err := codec.ReadRequest(buf[off:], &s.req)
+		if err != nil {
+			s.protocolError(err.Error())
+			break
+		}
+		if n == 0 {
+			if len(buf)-off > s.srv.cfg.MaxRequest {
+				s.protocolError("Protocol error: request larger than the query buffer limit")
+			}
+			break
+		}
+		s.dispatch(buf[off : off+n])
+		off += n
+	}
+	if off > 0 {
+		_, _ = c.Discard(off)
+	}
+	if s.paused && c.InboundBuffered() > s.srv.cfg.HardLimit {
+		s.close()
+	}
+}
+
+// protocolError answers after every earlier reply, then closes this client only.
+func (s *session) protocolError(msg string) {
+	protocolErrors.Inc()
+	s.req.Reset()
+	s.local(codec.AppendError(s.lp.scratch[:0], "ERR "+msg))
+	s.stopRead = true
+	s.closeAt = s.next
+}
+
+// dispatch classifies one complete request (raw is its bytes as received) and answers it or
+// sends it on.
+func (s *session) dispatch(raw []byte) {
+	args := s.req.Args
+	if len(args) == 0 {
+		return // empty request: no reply, as in Redis
+	}
+	requestsTotal.Inc()
+	cmd := codec.Lookup(args[0])
+	if cmd == nil {
+		s.local(errUnknownCommand(s.lp.scratch[:0], args))
+		return
+	}
+	if !cmd.CheckArity(len(args)) {
+		s.local(errArity(s.lp.scratch[:0], cmd.Name))
+		return
+	}
+	if !s.authed && cmd.Flags&codec.FlagNoAuth == 0 {
+		s.local(append(s.lp.scratch[:0], errNoAuth...))
+		return
+	}
+	switch classes[cmd.ID] {
+	case classSingle:
+		s.forwardSingle(cmd, args, raw)
+	case classSplit:
+		s.split(cmd, args, raw)
+	case classLocal:
+		s.localCommand(cmd, args, raw)
+	case classAnyMaster:
+		s.forwardAny(args, raw)
+	default:
+		s.local(errRefused(s.lp.scratch[:0], cmd))
+	}
+}
+
+// forwardSingle sends a request whose keys share one slot to that slot's master.
+func (s *session) forwardSingle(cmd *codec.Command, args [][]byte, raw []byte) {
+	keys, err := cmd.KeyIndexes(args, s.keys[:0])
+	s.keys = keys
+	if err != nil {
+		s.local(codec.AppendError(s.lp.scratch[:0], err.Error()))
+		return
+	}
+	if len(keys) == 0 {
+		s.local(errNoKeys(s.lp.scratch[:0], cmd.Name))
+		return
+	}
+	if cmd.Flags&codec.FlagBlocking != 0 && hasBlockArg(args) {
+		s.local(errRefused(s.lp.scratch[:0], cmd))
+		return
+	}
+	sl := slot.Of(args[keys[0]])
+	for _, k := range keys[1:] {
+		if slot.Of(args[k]) != sl {
+			s.local(append(s.lp.scratch[:0], errCrossSlot...))
+			return
+		}
+	}
+	s.send(sl, raw)
+}
+
+// send forwards the current request to the master of slot sl.
+func (s *session) send(sl uint16, raw []byte) {
+	t := s.lp.rl.Topology()
+	if t == nil {
+		s.local(errNoTopology(s.lp.scratch[:0], s.srv.rt.Seeds()))
+		return
+	}
+	shard := t.Shard(sl)
+	if shard < 0 {
+		s.local(errSlotUnserved(s.lp.scratch[:0], sl))
+		return
+	}
+	s.sendShard(shard, raw, -1)
+}
+
+// sendShard queues the current request (or one part of it) for a shard.
+func (s *session) sendShard(shard int, raw []byte, part int32) {
+	if s.req.Inline && part < 0 {
+		raw = codec.AppendRequest(s.lp.scratch[:0], s.req.Args) // backends get RESP, never inline
+	}
+	seq := s.next - 1
+	if part < 0 {
+		seq = s.alloc()
+	}
+	s.inflight++
+	s.lp.inflight.Add(1)
+	s.lp.rl.Send(shard, raw, s, seq, part)
+}
+
+// forwardAny sends a keyless command to the first master.
+func (s *session) forwardAny(args [][]byte, raw []byte) {
+	t := s.lp.rl.Topology()
+	if t == nil || len(t.Masters) == 0 {
+		s.local(errNoTopology(s.lp.scratch[:0], s.srv.rt.Seeds()))
+		return
+	}
+	s.sendShard(0, raw, -1)
+}
+
+// hasBlockArg reports a BLOCK option before STREAMS (XREAD, XREADGROUP).
+func hasBlockArg(args [][]byte) bool {
+	for _, a := range args[1:] {
+		if equalFold(a, "streams") {
+			return false
+		}
+		if equalFold(a, "block") {
+			return true
+		}
+	}
+	return false
+}
+
+// equalFold compares ASCII case-insensitively without allocating; lower must be lower case.
+func equalFold(b []byte, lower string) bool {
+	if len(b) != len(lower) {
+		return false
+	}
+	for i := range b {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+const (
+	maxIdleSlot = 64 << 10 // a reply slot keeps at most this much capacity once drained
+	maxIdleOut  = 1 << 20  // the write buffer likewise
+)
