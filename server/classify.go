@@ -36,6 +36,17 @@ var statefulCommands = []string{
 // anyMasterCommands are keyless commands any master answers the same way.
 var anyMasterCommands = []string{"publish", "spublish"}
 
+// subClass classifies a subcommand of a container that slotgate does not answer itself.
+func subClass(sub *codec.Command) class {
+	switch {
+	case sub.Flags&codec.FlagBlocking != 0:
+		return classRefused
+	case sub.FirstKey > 0 || len(sub.KeySpecs) > 0:
+		return classSingle
+	}
+	return classRefused
+}
+
 func buildClasses() []class {
 	m := make([]class, len(codec.Commands))
 	set := func(names []string, c class) {

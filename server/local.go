@@ -13,10 +13,13 @@ func (s *session) localCommand(cmd *codec.Command, args [][]byte, raw []byte) {
 	b := s.lp.scratch[:0]
 	switch cmd.Name {
 	case "ping":
-		if len(args) == 1 {
+		switch len(args) {
+		case 1:
 			b = codec.AppendSimple(b, "PONG")
-		} else {
+		case 2:
 			b = codec.AppendBulk(b, args[1])
+		default:
+			b = errArity(b, cmd.Name)
 		}
 	case "echo":
 		b = codec.AppendBulk(b, args[1])
@@ -209,7 +212,7 @@ func (s *session) command(b []byte, args [][]byte) []byte {
 			if c := lookupFull(name); c != nil {
 				b = append(b, info(c)...)
 			} else {
-				b = codec.AppendNullArray(b, int(s.proto))
+				b = codec.AppendNull(b, int(s.proto))
 			}
 		}
 		return b

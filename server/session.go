@@ -112,7 +112,9 @@ func (s *session) Deliver(seq uint64, part int32, reply []byte) {
 		s.complete(seq, reply)
 	}
 	s.touch()
-	if s.pending() > s.srv.cfg.HardLimit {
+	// Over the hard limit counting only what was unread before this reply: one large reply to a
+	// client that reads is not a reason to disconnect it.
+	if s.pending()-len(reply) > s.srv.cfg.HardLimit {
 		s.srv.logf("client %d: %d bytes of replies unread, over the hard limit: disconnecting", s.id, s.pending())
 		clientsOverLimit.Inc()
 		s.close()
@@ -256,11 +258,29 @@ func (s *session) dispatch(raw []byte) {
 		s.local(errArity(s.lp.scratch[:0], cmd.Name))
 		return
 	}
+	cls := classes[cmd.ID]
+	if len(cmd.Subcommands) > 0 && len(args) >= 2 {
+		// Container commands (OBJECT, XGROUP, XINFO, MEMORY, CLIENT...): the subcommand has the
+		// arity, the flags and the key positions.
+		sub := cmd.Sub(args[1])
+		switch {
+		case sub == nil && cls == classLocal:
+			// answered below (CLIENT SETINFO is newer than the 7.0 table)
+		case sub == nil:
+			s.local(errUnknownSubcommand(s.lp.scratch[:0], cmd.Name, args[1]))
+			return
+		case !sub.CheckArity(len(args)):
+			s.local(errArity(s.lp.scratch[:0], sub.Name))
+			return
+		case cls != classLocal:
+			cmd, cls = sub, subClass(sub)
+		}
+	}
 	if !s.authed && cmd.Flags&codec.FlagNoAuth == 0 {
 		s.local(append(s.lp.scratch[:0], errNoAuth...))
 		return
 	}
-	switch classes[cmd.ID] {
+	switch cls {
 	case classSingle:
 		s.forwardSingle(cmd, args, raw)
 	case classSplit:

@@ -1,0 +1,85 @@
+package router
+
+import (
+	"strings"
+	"testing"
+)
+
+// A CLUSTER NODES answer of Redis 7.0 (trailing hostname field, myself flag, a replica, an
+// importing mark and a node in handshake).
+const nodesText = `e7d1eec 127.0.0.1:7000@17000,node-a myself,master - 0 1700000000000 1 connected 0-5460 [5461-<-b8a9c0f]
+b8a9c0f 127.0.0.1:7001@17001 master - 0 1700000000000 2 connected 5461-10922
+c4f0e12 127.0.0.1:7002@17002 master - 0 1700000000000 3 connected 10923-16383
+d9a8b7c 127.0.0.1:7003@17003 slave e7d1eec 0 1700000000000 1 connected
+f0f0f0f :0@0 master,noaddr - 0 1700000000000 9 disconnected
+`
+
+func TestParseClusterNodes(t *testing.T) {
+	nodes, err := ParseClusterNodes(nodesText, "127.0.0.1:7000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(nodes) != 5 {
+		t.Fatalf("got %d nodes", len(nodes))
+	}
+	a := nodes[0]
+	if a.ID != "e7d1eec" || a.Addr != "127.0.0.1:7000" || !a.Master || !a.Myself || a.Epoch != 1 ||
+		len(a.Slots) != 1 || a.Slots[0] != [2]int{0, 5460} {
+		t.Fatalf("node a = %+v", a)
+	}
+	if r := nodes[3]; r.Master || r.MasterID != "e7d1eec" {
+		t.Fatalf("replica = %+v", r)
+	}
+	if n := nodes[4]; !n.Failed {
+		t.Fatalf("noaddr node not marked failed: %+v", n)
+	}
+}
+
+func TestParseClusterNodesAnsweredAddress(t *testing.T) {
+	// A node that does not know its own IP yet reports ":port"; use the address that answered.
+	nodes, err := ParseClusterNodes("abc :7005@17005 myself,master - 0 0 4 connected 0-16383\n", "10.0.0.9:7005")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nodes[0].Addr != "10.0.0.9:7005" {
+		t.Fatalf("addr = %q", nodes[0].Addr)
+	}
+}
+
+func TestParseClusterNodesErrors(t *testing.T) {
+	for _, bad := range []string{"", "abc 127.0.0.1:1@2 master - 0 0 1 connected 5-3\n", "short line\n",
+		"abc 127.0.0.1:1@2 master - 0 0 1 connected 99999\n"} {
+		if _, err := ParseClusterNodes(bad, "127.0.0.1:1"); err == nil {
+			t.Errorf("ParseClusterNodes(%q) succeeded", bad)
+		}
+	}
+}
+
+func TestBuildTopologyHighestEpochWins(t *testing.T) {
+	stale, _ := ParseClusterNodes(nodesText, "127.0.0.1:7000")
+	// A newer view: the replica 7003 was promoted (epoch 7) and took 0-5460; 7000 is failed.
+	newer, _ := ParseClusterNodes(strings.Join([]string{
+		"e7d1eec 127.0.0.1:7000@17000 master,fail - 0 0 1 disconnected",
+		"d9a8b7c 127.0.0.1:7003@17003 myself,master - 0 0 7 connected 0-5460",
+	}, "\n"), "127.0.0.1:7003")
+	for _, views := range [][][]NodeInfo{{stale, newer}, {newer, stale}} {
+		top := BuildTopology(views...)
+		if got := top.Masters[top.Shard(0)]; got != "127.0.0.1:7003" {
+			t.Fatalf("slot 0 owner = %s, want the promoted replica", got)
+		}
+		if got := top.Masters[top.Shard(16383)]; got != "127.0.0.1:7002" {
+			t.Fatalf("slot 16383 owner = %s", got)
+		}
+		if top.Covered() != 16384 {
+			t.Fatalf("covered = %d", top.Covered())
+		}
+	}
+}
+
+func TestBuildTopologyNeverRoutesToFailed(t *testing.T) {
+	v, _ := ParseClusterNodes("a 127.0.0.1:1@2 master,fail - 0 0 5 connected 0-100\n", "127.0.0.1:1")
+	top := BuildTopology(v)
+	if top.Shard(0) != -1 || len(top.Masters) != 0 {
+		t.Fatalf("failed master routed: %v", top.Masters)
+	}
+}

@@ -1,0 +1,434 @@
+package server_test
+
+import (
+	"context"
+	"log"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/slotgate/slotgate/router"
+	"github.com/slotgate/slotgate/server"
+)
+
+// sameAsNode sends each request to the proxy and to a master, and requires identical bytes.
+func sameAsNode(t *testing.T, px, node *rawConn, reqs ...[]string) {
+	t.Helper()
+	for _, r := range reqs {
+		got, want := px.do(r...), node.do(r...)
+		if got != want {
+			t.Errorf("%q:\n proxy %q\n redis %q", r, clip600(got), clip600(want))
+		}
+	}
+}
+
+func clip600(s string) string {
+	if len(s) > 600 {
+		return s[:600] + "..."
+	}
+	return s
+}
+
+func TestE2ELocalPingEchoSelect(t *testing.T) {
+	p := startProxy(t, cluster, nil)
+	px, node := dialRaw(t, p.Addr), dialNode(t)
+	if r := px.do("PING"); r != "+PONG\r\n" {
+		t.Fatalf("PING = %q", r)
+	}
+	if r := px.do("PING", "hi there"); r != bulkOf("hi there") {
+		t.Fatalf("PING msg = %q", r)
+	}
+	if r := px.do("ECHO", "a\r\nb"); r != bulkOf("a\r\nb") {
+		t.Fatalf("ECHO = %q", r)
+	}
+	if r := px.do("SELECT", "0"); r != "+OK\r\n" {
+		t.Fatalf("SELECT 0 = %q", r)
+	}
+	if r := px.do("SELECT", "1"); r != "-ERR SELECT is not allowed in cluster mode\r\n" {
+		t.Fatalf("SELECT 1 = %q", r)
+	}
+	sameAsNode(t, px, node,
+		[]string{"PING"}, []string{"PING", "x"}, []string{"ping", ""}, []string{"PING", "a", "b"},
+		[]string{"ECHO", ""}, []string{"ECHO"}, []string{"echo", "x", "y"},
+		[]string{"SELECT", "0"}, []string{"SELECT", "1"}, []string{"SELECT", "abc"}, []string{"SELECT"},
+	)
+}
+
+func TestE2ELocalQuit(t *testing.T) {
+	p := startProxy(t, cluster, nil)
+	rc := dialRaw(t, p.Addr)
+	k := uniqPrefix("lquit") + "k"
+	rc.write(mkReq("SET", k, "v") + mkReq("GET", k) + mkReq("MGET", k, k+"x") + "QUIT\r\n" + mkReq("PING"))
+	for _, want := range []string{"+OK\r\n", bulkOf("v"), "*2\r\n" + bulkOf("v") + "$-1\r\n", "+OK\r\n"} {
+		if r := rc.read(); r != want {
+			t.Fatalf("got %q, want %q", r, want)
+		}
+	}
+	rc.expectEOF()
+}
+
+func TestE2ELocalCommand(t *testing.T) {
+	p := startProxy(t, cluster, nil)
+	px, node := dialRaw(t, p.Addr), dialNode(t)
+	sameAsNode(t, px, node,
+		[]string{"COMMAND", "COUNT"},
+		[]string{"COMMAND", "INFO", "get"},
+		[]string{"COMMAND", "INFO", "GET", "nosuch", "set"},
+		[]string{"COMMAND", "INFO", "config|get"},
+		[]string{"COMMAND", "DOCS", "get"},
+		[]string{"COMMAND", "DOCS", "nosuch"},
+		[]string{"COMMAND", "GETKEYS", "GET", "k"},
+		[]string{"COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2"},
+		[]string{"COMMAND", "GETKEYS", "EVAL", "return 1", "2", "a", "b", "x"},
+		[]string{"COMMAND", "GETKEYS", "ZUNIONSTORE", "dst", "2", "a", "b", "WEIGHTS", "1", "2"},
+		[]string{"COMMAND", "GETKEYS", "XREADGROUP", "GROUP", "g", "c", "COUNT", "1", "STREAMS", "s1", "s2", ">", ">"},
+		[]string{"COMMAND", "GETKEYS", "LMOVE", "a", "b", "LEFT", "RIGHT"},
+		[]string{"COMMAND", "GETKEYS", "PING"},
+		[]string{"COMMAND", "GETKEYS", "GET"},
+		[]string{"COMMAND", "GETKEYS", "GET", "a", "b"},
+		[]string{"COMMAND", "GETKEYS", "NOSUCH", "a"},
+		[]string{"COMMAND", "NOSUCH"},
+	)
+	if r := px.do("COMMAND", "COUNT"); !strings.HasPrefix(r, ":") {
+		t.Fatalf("COMMAND COUNT = %q", r)
+	} else if n, _ := strconv.Atoi(strings.TrimSpace(r[1:])); n < 200 {
+		t.Fatalf("COMMAND COUNT = %d", n)
+	}
+	if r := px.do("COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2"); r != "*2\r\n"+bulkOf("a")+bulkOf("b") {
+		t.Fatalf("COMMAND GETKEYS MSET = %q", r)
+	}
+	// COMMAND LIST has as many names as COMMAND COUNT says.
+	cl := p.client(t, nil)
+	ctx := context.Background()
+	names, err := cl.Do(ctx, "COMMAND", "LIST").StringSlice()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := cl.Do(ctx, "COMMAND", "COUNT").Int64()
+	if err != nil || int64(len(names)) != n {
+		t.Fatalf("COMMAND LIST has %d names, COMMAND COUNT = %d (%v)", len(names), n, err)
+	}
+}
+
+func TestE2ELocalClusterKeyslot(t *testing.T) {
+	p := startProxy(t, cluster, nil)
+	px, node := dialRaw(t, p.Addr), dialNode(t)
+	r := rand.New(rand.NewPCG(7, 11))
+	alphabet := "ab{}{}x\x00\xff\r\n:"
+	var reqs [][]string
+	fixed := []string{"", "{}", "{}a", "a{}", "{a}", "{a}b", "x{a}y{b}", "{{a}}", "}{a}", "{", "}", "foo{bar}{zap}", "123456789", "{user1000}.following"}
+	for _, k := range fixed {
+		reqs = append(reqs, []string{"CLUSTER", "KEYSLOT", k})
+	}
+	for len(reqs) < 200 {
+		n := r.IntN(20)
+		b := make([]byte, n)
+		for i := range b {
+			if r.IntN(2) == 0 {
+				b[i] = alphabet[r.IntN(len(alphabet))]
+			} else {
+				b[i] = byte(r.IntN(256))
+			}
+		}
+		reqs = append(reqs, []string{"CLUSTER", "KEYSLOT", string(b)})
+	}
+	sameAsNode(t, px, node, reqs...)
+	if got := px.do("CLUSTER", "KEYSLOT", "123456789"); got != ":12739\r\n" {
+		t.Fatalf("CLUSTER KEYSLOT 123456789 = %q", got)
+	}
+}
+
+func TestE2ELocalConfigGet(t *testing.T) {
+	p := startProxy(t, cluster, nil)
+	px, node := dialRaw(t, p.Addr), dialNode(t)
+	sameAsNode(t, px, node, []string{"CONFIG", "GET", "maxmemory-policy"}, []string{"CONFIG", "GET", "nosuch-param"})
+	if r := px.do("CONFIG", "GET", "maxmemory-policy"); !strings.HasPrefix(r, "*2\r\n"+bulkOf("maxmemory-policy")) {
+		t.Fatalf("CONFIG GET maxmemory-policy = %q", r)
+	}
+}
+
+func TestE2ELocalClient(t *testing.T) {
+	p := startProxy(t, cluster, nil)
+	px := dialRaw(t, p.Addr)
+	steps := []struct {
+		req  []string
+		want string
+	}{
+		{[]string{"CLIENT", "GETNAME"}, "$-1\r\n"},
+		{[]string{"CLIENT", "SETNAME", "my-app"}, "+OK\r\n"},
+		{[]string{"CLIENT", "GETNAME"}, bulkOf("my-app")},
+		{[]string{"CLIENT", "SETNAME", "has space"}, "-ERR Client names cannot contain spaces, newlines or special characters.\r\n"},
+		{[]string{"CLIENT", "GETNAME"}, bulkOf("my-app")},
+		{[]string{"CLIENT", "SETINFO", "lib-name", "mylib"}, "+OK\r\n"},
+		{[]string{"CLIENT", "SETINFO", "LIB-VER", "1.2.3"}, "+OK\r\n"},
+		{[]string{"PING"}, "+PONG\r\n"},
+	}
+	for _, s := range steps {
+		if r := px.do(s.req...); r != s.want {
+			t.Errorf("%q = %q; want %q", s.req, r, s.want)
+		}
+	}
+	id := px.do("CLIENT", "ID")
+	if !strings.HasPrefix(id, ":") {
+		t.Fatalf("CLIENT ID = %q", id)
+	}
+	other := dialRaw(t, p.Addr)
+	if id2 := other.do("CLIENT", "ID"); id2 == id || !strings.HasPrefix(id2, ":") {
+		t.Fatalf("CLIENT ID of two connections: %q and %q", id, id2)
+	}
+	if again := px.do("CLIENT", "ID"); again != id {
+		t.Fatalf("CLIENT ID changed: %q then %q", id, again)
+	}
+	// HELLO reports the same id.
+	cl := p.client(t, nil)
+	ctx := context.Background()
+	cid, err := cl.ClientID(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := helloMap(t, cl.Do(ctx, "HELLO", "2"))
+	if h["id"] != cid {
+		t.Fatalf("HELLO id %v, CLIENT ID %d", h["id"], cid)
+	}
+}
+
+// helloMap turns a RESP2 HELLO reply into a map.
+func helloMap(t *testing.T, cmd *redis.Cmd) map[string]any {
+	t.Helper()
+	v, err := cmd.Slice()
+	if err != nil {
+		t.Fatalf("HELLO: %v", err)
+	}
+	if len(v)%2 != 0 {
+		t.Fatalf("HELLO: %d elements", len(v))
+	}
+	m := map[string]any{}
+	for i := 0; i < len(v); i += 2 {
+		k, ok := v[i].(string)
+		if !ok {
+			t.Fatalf("HELLO: key %#v", v[i])
+		}
+		m[k] = v[i+1]
+	}
+	return m
+}
+
+func TestE2ELocalHello(t *testing.T) {
+	p := startProxy(t, cluster, nil)
+	ctx := context.Background()
+	cl := p.client(t, nil)
+	h := helloMap(t, cl.Do(ctx, "HELLO", "2"))
+	// The node's own HELLO 2 has the same fields (mode differs: slotgate shows one Redis).
+	nodeCl := redis.NewClient(&redis.Options{Addr: cluster.Masters()[0].Addr, Password: cluster.Password, Protocol: 2, DisableIdentity: true})
+	defer nodeCl.Close()
+	nh := helloMap(t, nodeCl.Do(ctx, "HELLO", "2"))
+	for k := range nh {
+		if _, ok := h[k]; !ok {
+			t.Errorf("HELLO 2 through the proxy lacks %q (node: %v)", k, nh)
+		}
+	}
+	if len(h) != len(nh) {
+		t.Errorf("HELLO 2 fields: proxy %v, node %v", h, nh)
+	}
+	if h["server"] != "redis" || h["proto"] != int64(2) || h["version"] != nh["version"] || h["role"] != "master" {
+		t.Errorf("HELLO 2 = %v", h)
+	}
+	if m, ok := h["modules"].([]any); !ok || len(m) != 0 {
+		t.Errorf("HELLO 2 modules = %#v", h["modules"])
+	}
+	// HELLO 3 is refused with NOPROTO and changes nothing.
+	px := dialRaw(t, p.Addr)
+	if r := px.do("HELLO", "3"); r != "-NOPROTO unsupported protocol version\r\n" {
+		t.Fatalf("HELLO 3 = %q", r)
+	}
+	if r := px.do("HELLO", "x"); r != "-ERR Protocol version is not an integer or out of range\r\n" {
+		t.Fatalf("HELLO x = %q", r)
+	}
+	if r := px.do("CLIENT", "GETNAME"); r != "$-1\r\n" {
+		t.Fatalf("CLIENT GETNAME after HELLO 3 = %q", r)
+	}
+	r := px.do("HELLO", "2", "SETNAME", "via-hello")
+	if !strings.HasPrefix(r, "*14\r\n") {
+		t.Fatalf("HELLO 2 SETNAME = %q", r)
+	}
+	if r := px.do("CLIENT", "GETNAME"); r != bulkOf("via-hello") {
+		t.Fatalf("CLIENT GETNAME after HELLO SETNAME = %q", r)
+	}
+	// go-redis asks HELLO 3 first and falls back to RESP2.
+	def := p.client(t, nil) // Protocol 3 by default
+	k := uniqPrefix("lhello") + "k"
+	if err := def.Set(ctx, k, "v", 0).Err(); err != nil {
+		t.Fatalf("go-redis (RESP3 by default) SET: %v", err)
+	}
+	if v, err := def.Get(ctx, k).Result(); err != nil || v != "v" {
+		t.Fatalf("go-redis GET = %q, %v", v, err)
+	}
+	if v, err := def.HGetAll(ctx, k+"h").Result(); err != nil || len(v) != 0 {
+		t.Fatalf("go-redis HGETALL = %v, %v", v, err)
+	}
+}
+
+func TestE2ELocalAuthNoPassword(t *testing.T) {
+	p := startProxy(t, cluster, nil)
+	px := dialRaw(t, p.Addr)
+	for _, req := range [][]string{{"AUTH", "anything"}, {"AUTH", "default", "whatever"}, {"AUTH", cluster.Password}} {
+		if r := px.do(req...); r != "+OK\r\n" {
+			t.Fatalf("%q without -password = %q", req, r)
+		}
+	}
+	if r := px.do("PING"); r != "+PONG\r\n" {
+		t.Fatalf("PING = %q", r)
+	}
+	cl := p.client(t, func(o *redis.Options) { o.Password = "some-password" })
+	if err := cl.Set(context.Background(), uniqPrefix("lauth")+"k", "v", 0).Err(); err != nil {
+		t.Fatalf("go-redis with a password against a proxy without one: %v", err)
+	}
+}
+
+func TestE2ELocalAuthPassword(t *testing.T) {
+	const pw = "s3cret pass"
+	p := startProxy(t, cluster, func(c *server.Config) { c.Password = pw })
+	k := uniqPrefix("lauthpw") + "k"
+	const noauth = "-NOAUTH Authentication required.\r\n"
+	const wrongpass = "-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+	px := dialRaw(t, p.Addr)
+	steps := []struct {
+		req  []string
+		want string
+	}{
+		{[]string{"GET", k}, noauth},
+		{[]string{"PING"}, noauth},
+		{[]string{"MGET", k, k + "x"}, noauth},
+		{[]string{"CLIENT", "ID"}, noauth},
+		{[]string{"AUTH", "wrong"}, wrongpass},
+		{[]string{"AUTH", "default", "wrong"}, wrongpass},
+		{[]string{"AUTH", "other", pw}, wrongpass},
+		{[]string{"GET", k}, noauth},
+		{[]string{"AUTH", pw}, "+OK\r\n"},
+		{[]string{"SET", k, "v"}, "+OK\r\n"},
+		{[]string{"GET", k}, bulkOf("v")},
+		{[]string{"AUTH", "default", pw}, "+OK\r\n"},
+	}
+	for _, s := range steps {
+		if r := px.do(s.req...); r != s.want {
+			t.Errorf("%q = %q; want %q", s.req, r, s.want)
+		}
+	}
+	// HELLO before AUTH is refused; HELLO 2 AUTH authenticates.
+	h := dialRaw(t, p.Addr)
+	if r := h.do("HELLO", "2"); r != noauth {
+		t.Errorf("HELLO 2 before AUTH = %q", r)
+	}
+	if r := h.do("HELLO", "2", "AUTH", "default", "nope"); r != wrongpass {
+		t.Errorf("HELLO 2 AUTH wrong = %q", r)
+	}
+	if r := h.do("HELLO", "2", "AUTH", "default", pw); !strings.HasPrefix(r, "*14\r\n"+bulkOf("server")+bulkOf("redis")) {
+		t.Errorf("HELLO 2 AUTH default <pw> = %q", r)
+	}
+	if r := h.do("GET", k); r != bulkOf("v") {
+		t.Errorf("GET after HELLO AUTH = %q", r)
+	}
+	// go-redis with the password (HELLO 3 AUTH is refused with NOPROTO, then it falls back).
+	ctx := context.Background()
+	cl := p.client(t, func(o *redis.Options) { o.Password = pw })
+	if v, err := cl.Get(ctx, k).Result(); err != nil || v != "v" {
+		t.Fatalf("go-redis with Password: GET = %q, %v", v, err)
+	}
+	cl2 := p.client(t, func(o *redis.Options) { o.Password = pw; o.Protocol = 2 })
+	if v, err := cl2.Get(ctx, k).Result(); err != nil || v != "v" {
+		t.Fatalf("go-redis RESP2 with Password: GET = %q, %v", v, err)
+	}
+	bad := p.client(t, func(o *redis.Options) { o.MaxRetries = -1 })
+	if err := bad.Get(ctx, k).Err(); err == nil || !strings.HasPrefix(err.Error(), "NOAUTH") {
+		t.Fatalf("go-redis without password: %v; want NOAUTH", err)
+	}
+}
+
+func TestE2ELocalErrors(t *testing.T) {
+	p := startProxy(t, cluster, nil)
+	px, node := dialRaw(t, p.Addr), dialNode(t)
+	if r := px.do("foo", "a", "b"); r != "-ERR unknown command 'foo', with args beginning with: 'a' 'b' \r\n" {
+		t.Fatalf("foo a b = %q", r)
+	}
+	if r := px.do("GET"); r != "-ERR wrong number of arguments for 'get' command\r\n" {
+		t.Fatalf("GET = %q", r)
+	}
+	sameAsNode(t, px, node,
+		[]string{"foo", "a", "b"}, []string{"FOO"}, []string{"foo", ""}, []string{"Nosuch", strings.Repeat("x", 200)},
+		[]string{"GET"}, []string{"get", "a", "b"}, []string{"SET", "k"}, []string{"HSET", "h", "f"},
+		[]string{"CLIENT"},
+	)
+	ctx := context.Background()
+	cl := p.client(t, nil)
+	for _, req := range [][]any{
+		{"KEYS", "*"}, {"BLPOP", "k", "0"}, {"MULTI"}, {"EXEC"}, {"WATCH", "k"}, {"SUBSCRIBE", "ch"},
+		{"MONITOR"}, {"FLUSHALL"}, {"SCAN", "0"}, {"RANDOMKEY"}, {"BRPOPLPUSH", "a", "b", "0"}, {"WAIT", "1", "0"},
+	} {
+		err := cl.Do(ctx, req...).Err()
+		name := strings.ToLower(req[0].(string))
+		if err == nil || !strings.HasPrefix(err.Error(), "ERR ") || !strings.Contains(err.Error(), "'"+name+"'") {
+			t.Errorf("%v = %v; want an -ERR naming '%s'", req, err, name)
+		}
+	}
+	// The connection still works after refusals.
+	if err := cl.Ping(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	r := px.do("MULTI")
+	if !strings.HasPrefix(r, "-ERR ") || !strings.Contains(r, "multi") {
+		t.Fatalf("MULTI = %q", r)
+	}
+	if r := px.do("PING"); r != "+PONG\r\n" {
+		t.Fatalf("PING after MULTI = %q", r)
+	}
+}
+
+// TestE2ELocalNoTopology runs slotgate with a seed where nothing listens.
+func TestE2ELocalNoTopology(t *testing.T) {
+	logger := log.New(os.Stderr, "slotgate-test ", log.Lmicroseconds)
+	seed := freeAddr(t)
+	rt := router.New(router.Config{Seeds: []string{seed}, DialTimeout: 200 * time.Millisecond, Logf: logger.Printf})
+	ctx, cancel := context.WithCancel(context.Background())
+	rtDone := make(chan error, 1)
+	go func() { rtDone <- rt.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-rtDone
+	})
+	cfg := server.Config{Listen: freeAddr(t), Loops: 1, Logf: logger.Printf}
+	srv := server.New(cfg, rt)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Run() }()
+	select {
+	case <-srv.Booted():
+	case err := <-errc:
+		t.Fatalf("server: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Stop(ctx)
+		<-errc
+	})
+	px := dialRaw(t, cfg.Listen)
+	if r := px.do("PING"); r != "+PONG\r\n" {
+		t.Fatalf("PING = %q", r)
+	}
+	const want = "-CLUSTERDOWN slotgate has no topology yet"
+	for _, req := range [][]string{{"GET", "k"}, {"SET", "k", "v"}, {"MGET", "a", "b", "c"}, {"DEL", "a", "b"}, {"CONFIG", "GET", "maxmemory"}} {
+		r := px.do(req...)
+		if !strings.HasPrefix(r, want) || !strings.Contains(r, seed) {
+			t.Errorf("%q = %q; want %q... naming %s", req, r, want, seed)
+		}
+	}
+	if r := px.do("ECHO", "still here"); r != bulkOf("still here") {
+		t.Fatalf("ECHO = %q", r)
+	}
+	if r := px.do("CLUSTER", "KEYSLOT", "foo"); r != ":12182\r\n" {
+		t.Fatalf("CLUSTER KEYSLOT foo = %q", r)
+	}
+}
