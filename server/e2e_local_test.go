@@ -399,22 +399,8 @@ func TestE2ELocalNoTopology(t *testing.T) {
 		cancel()
 		<-rtDone
 	})
-	cfg := server.Config{Listen: freeAddr(t), Loops: 1, Logf: logger.Printf}
-	srv := server.New(cfg, rt)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Run() }()
-	select {
-	case <-srv.Booted():
-	case err := <-errc:
-		t.Fatalf("server: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = srv.Stop(ctx)
-		<-errc
-	})
-	px := dialRaw(t, cfg.Listen)
+	p := serveWith(t, rt, nil)
+	px := dialRaw(t, p.Addr)
 	if r := px.do("PING"); r != "+PONG\r\n" {
 		t.Fatalf("PING = %q", r)
 	}

@@ -56,6 +56,13 @@ func startProxy(t testing.TB, c *testcluster.Cluster, mod func(*server.Config)) 
 	if err := rt.Run(ctx); err != nil {
 		t.Fatalf("router: %v", err)
 	}
+	return serveWith(t, rt, mod)
+}
+
+// serveWith runs an in-process slotgate front end on a free port with router rt.
+func serveWith(t testing.TB, rt *router.Router, mod func(*server.Config)) *proxy {
+	t.Helper()
+	logger := log.New(os.Stderr, "slotgate-test ", log.Lmicroseconds)
 	cfg := server.Config{Listen: freeAddr(t), Loops: 1, Logf: logger.Printf}
 	if mod != nil {
 		mod(&cfg)
