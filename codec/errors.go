@@ -19,6 +19,9 @@ var (
 	ErrTooBigBulkCount        = &ProtocolError{"Protocol error: too big bulk count string"}
 	ErrTooBigInline           = &ProtocolError{"Protocol error: too big inline request"}
 	ErrUnbalancedQuotes       = &ProtocolError{"Protocol error: unbalanced quotes in request"}
+	// With Request.Unauthenticated (Redis: authRequired).
+	ErrUnauthenticatedMultibulkLength = &ProtocolError{"Protocol error: unauthenticated multibulk length"}
+	ErrUnauthenticatedBulkLength      = &ProtocolError{"Protocol error: unauthenticated bulk length"}
 	// Redis skips the two bytes after a length line or a bulk payload without looking at them;
 	// slotgate insists on "\r\n" (texts of our own).
 	ErrExpectedLF   = &ProtocolError{"Protocol error: expected '\\n' after '\\r'"}

@@ -5,19 +5,34 @@ import "bytes"
 // readInline frames an inline command (a line not starting with '*'), as Redis's
 // processInlineBuffer does: the line ends at '\n' (an optional '\r' before it is dropped) and is
 // split like sdssplitargs. A blank line is an empty request.
+//
+// splitArgs still stops at a NUL like sdssplitargs, though readInline never passes one.
 func (r *Request) readInline(buf []byte) (int, error) {
-	from := r.scan
-	lim := min(len(buf), MaxInlineLen+1)
+	// Redis finds the '\n' with strchr, which stops at a NUL byte: a NUL before the '\n' makes it
+	// wait for more input until the line is too long, and so does this.
 	i := -1
-	if from < lim {
-		i = bytes.IndexByte(buf[from:lim], '\n')
+	from := r.scan
+	if !r.stuck {
+		lim := min(len(buf), MaxInlineLen+1)
+		if from < lim {
+			i = bytes.IndexByte(buf[from:lim], '\n')
+			end := lim
+			if i >= 0 {
+				end = from + i
+			}
+			if bytes.IndexByte(buf[from:end], 0) >= 0 {
+				r.stuck, i = true, -1
+			}
+		}
+		if i < 0 {
+			r.scan = max(from, lim)
+		}
 	}
 	if i < 0 {
 		if len(buf) > MaxInlineLen {
 			r.reset()
 			return 0, ErrTooBigInline
 		}
-		r.scan = max(from, lim)
 		r.need = len(buf) + 1
 		return 0, nil
 	}

@@ -63,7 +63,7 @@ func (f *ReplyFramer) Frame(buf []byte) (n int, err error) {
 		from := max(f.scan, pos+1)
 		i := -1
 		if from < len(buf) {
-			i = bytes.IndexByte(buf[from:], '\r')
+			i = indexCR(buf[from:])
 		}
 		if i < 0 {
 			f.pos, f.scan, f.need = pos, max(from, len(buf)), len(buf)+1
@@ -154,6 +154,24 @@ func (f *ReplyFramer) Frame(buf []byte) (n int, err error) {
 			return pos, nil
 		}
 	}
+}
+
+// indexCR is bytes.IndexByte(b, '\r') with a plain loop over the first bytes: most reply lines
+// ("$5", ":1", "+OK") are shorter than a call to the vectorised search is worth.
+func indexCR(b []byte) int {
+	n := min(len(b), 16)
+	for i := 0; i < n; i++ {
+		if b[i] == '\r' {
+			return i
+		}
+	}
+	if n == len(b) {
+		return -1
+	}
+	if i := bytes.IndexByte(b[n:], '\r'); i >= 0 {
+		return n + i
+	}
+	return -1
 }
 
 // ReplyType returns the RESP type byte of reply (0 for an empty slice).

@@ -22,7 +22,7 @@ func frameBytes(t testing.TB, buf []byte) framed {
 	var f ReplyFramer
 	for i := 0; i <= len(buf); i++ {
 		cp := buf[:i]
-		if len(buf) < 4096 {
+		if len(buf) < 1024 {
 			cp = append([]byte(nil), buf[:i]...)
 		}
 		n, err := f.Frame(cp)
@@ -40,7 +40,11 @@ func frameJumps(buf []byte) framed {
 	var f ReplyFramer
 	i := 0
 	for {
-		n, err := f.Frame(append([]byte(nil), buf[:i]...))
+		cp := buf[:i]
+		if len(buf) < 1024 { // a fresh copy each time (quadratic: small inputs only)
+			cp = append([]byte(nil), buf[:i]...)
+		}
+		n, err := f.Frame(cp)
 		if err != nil || n > 0 || i == len(buf) {
 			return framed{n, err}
 		}

@@ -20,11 +20,17 @@ type Request struct {
 	Args   [][]byte // the arguments; len 0 for an empty request ("\r\n", "*0\r\n", "*-1\r\n"), which gets no reply
 	Inline bool     // sent as an inline command: not RESP, re-encode (AppendRequest) before forwarding
 
+	// Unauthenticated, set by the caller while the client has not authenticated, applies Redis's
+	// limits for such clients: at most 10 elements per multibulk and bulks of at most 16384 bytes.
+	// Keep it unchanged while a request is partly framed.
+	Unauthenticated bool
+
 	pos     int    // offset of the first byte not yet consumed
 	n       int    // multibulk element count, 0 while the "*N" line has not been read
 	bulk    int    // length of the bulk being read, -1 while its "$N" line has not been read
 	scan    int    // offset where the search for the current line's end resumes
 	need    int    // minimum len(buf) that can make progress (after an incomplete result)
+	stuck   bool   // a NUL came before the end of the current line (see line)
 	offs    []int  // start, end of every complete element so far (offsets survive a copied buffer)
 	scratch []byte // unescaped inline arguments; cap >= the line length, so it never moves mid-parse
 }
@@ -38,7 +44,7 @@ func (r *Request) Reset() {
 
 // reset clears the framing progress but keeps Args (the result of a complete request).
 func (r *Request) reset() {
-	r.pos, r.n, r.bulk, r.scan, r.need = 0, 0, -1, 0, 0
+	r.pos, r.n, r.bulk, r.scan, r.need, r.stuck = 0, 0, -1, 0, 0, false
 	r.offs = r.offs[:0]
 }
 
@@ -75,6 +81,10 @@ func ReadRequest(buf []byte, req *Request) (consumed int, err error) {
 			req.reset()
 			return 0, ErrInvalidMultibulkLength
 		}
+		if v > 10 && req.Unauthenticated {
+			req.reset()
+			return 0, ErrUnauthenticatedMultibulkLength
+		}
 		if v <= 0 { // "*0", "*-1": an empty request, no reply
 			req.reset()
 			return cr + 2, nil
@@ -97,6 +107,10 @@ func ReadRequest(buf []byte, req *Request) (consumed int, err error) {
 			if !ok || v < 0 || v > MaxBulkLen {
 				req.reset()
 				return 0, ErrInvalidBulkLength
+			}
+			if v > 16384 && req.Unauthenticated {
+				req.reset()
+				return 0, ErrUnauthenticatedBulkLength
 			}
 			req.bulk = int(v)
 			pos = cr + 2
@@ -125,24 +139,50 @@ func ReadRequest(buf []byte, req *Request) (consumed int, err error) {
 // line finds the "\r\n" that ends the line starting at start. It returns the index of '\r', or -1
 // when more bytes are needed (r.need is set). Like Redis, a line is too long when MaxInlineLen+1
 // bytes have arrived without a '\r'; the window is fixed so that the answer does not depend on how
-// the bytes were split into reads.
+// the bytes were split into reads. Redis looks for the '\r' with strchr, which stops at a NUL
+// byte: a NUL before the '\r' makes it wait for more input until the line is too long, and so
+// does this.
 func (r *Request) line(buf []byte, start int, tooBig *ProtocolError) (int, error) {
-	from := max(r.scan, start)
-	lim := min(len(buf), start+MaxInlineLen+1)
-	i := -1
-	if from < lim {
-		i = bytes.IndexByte(buf[from:lim], '\r')
+	cr := -1
+	if !r.stuck {
+		from := max(r.scan, start)
+		lim := min(len(buf), start+MaxInlineLen+1)
+		// Length lines are short: look at the first bytes with a plain loop, then vectorised.
+		short := min(lim, from+16)
+		for i := from; i < short; i++ {
+			if c := buf[i]; c == '\r' || c == 0 {
+				if c == 0 {
+					r.stuck = true
+				} else {
+					cr = i
+				}
+				break
+			}
+		}
+		if cr < 0 && !r.stuck && short < lim {
+			if i := bytes.IndexByte(buf[short:lim], '\r'); i >= 0 {
+				cr = short + i
+			}
+			end := lim
+			if cr >= 0 {
+				end = cr
+			}
+			if bytes.IndexByte(buf[short:end], 0) >= 0 {
+				r.stuck, cr = true, -1
+			}
+		}
+		if cr < 0 {
+			r.scan = max(from, lim)
+		}
 	}
-	if i < 0 {
+	if cr < 0 {
 		if len(buf)-start > MaxInlineLen {
 			r.reset()
 			return -1, tooBig
 		}
-		r.scan = max(from, lim)
 		r.need = len(buf) + 1
 		return -1, nil
 	}
-	cr := from + i
 	if cr+1 >= len(buf) {
 		r.scan = cr
 		r.need = cr + 2

@@ -39,7 +39,7 @@ func parseBytes(t testing.TB, buf []byte) parsed {
 	var req Request
 	for i := 0; i <= len(buf); i++ {
 		cp := buf[:i]
-		if len(buf) < 4096 { // a fresh copy each time, as gnet may give (quadratic: small inputs only)
+		if len(buf) < 1024 { // a fresh copy each time, as gnet may give (quadratic: small inputs only)
 			cp = append([]byte(nil), buf[:i]...)
 		}
 		n, err := ReadRequest(cp, &req)
@@ -62,7 +62,7 @@ func parseJumps(t testing.TB, buf []byte) parsed {
 	i := 0
 	for steps := 0; ; steps++ {
 		cp := buf[:i]
-		if len(buf) < 4096 {
+		if len(buf) < 1024 {
 			cp = append([]byte(nil), buf[:i]...)
 		}
 		n, err := ReadRequest(cp, &req)
@@ -110,8 +110,14 @@ func TestReadRequest(t *testing.T) {
 		{in: "set k 'abc\r\n", err: ErrUnbalancedQuotes},
 		{in: "set k \"a\"b\r\n", err: ErrUnbalancedQuotes},
 		{in: "set k \"\\x4g\\t\\b\\a\\z\\\\\"\r\n", args: []string{"set", "k", "x4g\t\b\az\\"}, inline: true},
-		{in: "get a\x00b c\r\n", args: []string{"get", "a"}, inline: true},
-		{in: "get \"a\x00b\"\r\n", err: ErrUnbalancedQuotes},
+		{in: "get a\x00b c\r\n"}, // Redis's strchr stops at the NUL: waits for more
+		{in: "get \"a\x00b\"\r\n"},
+		{in: "get a\x00" + big, err: ErrTooBigInline},
+		{in: "*1\x00\r\n$1\r\na\r\n"},
+		{in: "*1\x00\r\n" + big, err: ErrTooBigMultibulkCount},
+		{in: "*1\r\n$1\x00\r\na\r\n"},
+		{in: "*1\r\n$1\r\n\x00\r\n", args: []string{"\x00"}},
+		{in: "*1\r\n$3\r\na\x00\r\r\n", args: []string{"a\x00\r"}},
 		{in: "get\va\r\n", args: []string{"get\va"}, inline: true},
 		{in: "*1\r\n$-2\r\n", err: ErrInvalidBulkLength},
 		{in: "*1\r\n$-1\r\n", err: ErrInvalidBulkLength},
@@ -235,6 +241,24 @@ func TestReadRequestPipeline(t *testing.T) {
 			t.Fatalf("%d: inline %v", i, req.Inline)
 		}
 		in = in[n:]
+	}
+}
+
+func TestReadRequestUnauthenticated(t *testing.T) {
+	for _, tc := range []struct {
+		in  string
+		err error
+	}{
+		{"*10\r\n", nil},
+		{"*11\r\n", ErrUnauthenticatedMultibulkLength},
+		{"*1\r\n$16384\r\n", nil},
+		{"*1\r\n$16385\r\n", ErrUnauthenticatedBulkLength},
+		{"*1\r\n$-1\r\n", ErrInvalidBulkLength},
+	} {
+		req := Request{Unauthenticated: true}
+		if n, err := ReadRequest([]byte(tc.in), &req); n != 0 || err != tc.err {
+			t.Errorf("%q: %d, %v; want %v", tc.in, n, err, tc.err)
+		}
 	}
 }
 

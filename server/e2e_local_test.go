@@ -62,7 +62,7 @@ func TestE2ELocalQuit(t *testing.T) {
 	p := startProxy(t, cluster, nil)
 	rc := dialRaw(t, p.Addr)
 	k := uniqPrefix("lquit") + "k"
-	rc.write(mkReq("SET", k, "v") + mkReq("GET", k) + mkReq("MGET", k, k+"x") + "QUIT\r\n" + mkReq("PING"))
+	rc.write(respCmd("SET", k, "v") + respCmd("GET", k) + respCmd("MGET", k, k+"x") + "QUIT\r\n" + respCmd("PING"))
 	for _, want := range []string{"+OK\r\n", bulkOf("v"), "*2\r\n" + bulkOf("v") + "$-1\r\n", "+OK\r\n"} {
 		if r := rc.read(); r != want {
 			t.Fatalf("got %q, want %q", r, want)

@@ -58,20 +58,10 @@ func (rc *rawConn) write(s string) {
 	}
 }
 
-// encode makes a RESP multibulk request.
-func mkReq(args ...string) string {
-	var b strings.Builder
-	b.WriteString("*" + strconv.Itoa(len(args)) + "\r\n")
-	for _, a := range args {
-		b.WriteString("$" + strconv.Itoa(len(a)) + "\r\n" + a + "\r\n")
-	}
-	return b.String()
-}
-
 // do sends one request and returns its raw reply.
 func (rc *rawConn) do(args ...string) string {
 	rc.t.Helper()
-	rc.write(mkReq(args...))
+	rc.write(respCmd(args...))
 	return rc.read()
 }
 
@@ -431,16 +421,16 @@ func TestE2EPipelineByteAtATime(t *testing.T) {
 			rc.write(s[i : i+1])
 		}
 	}
-	slow(mkReq("SET", k, "hello"))
+	slow(respCmd("SET", k, "hello"))
 	if r := rc.read(); r != "+OK\r\n" {
 		t.Fatalf("SET = %q", r)
 	}
-	slow(mkReq("GET", k))
+	slow(respCmd("GET", k))
 	if r := rc.read(); r != bulkOf("hello") {
 		t.Fatalf("GET = %q", r)
 	}
 	// Several requests, split at every byte, answered in order.
-	slow(mkReq("APPEND", k, "!") + "PING\r\n" + mkReq("GET", k) + "ECHO \"a b\"\r\n" + mkReq("MGET", k, k+"x", k))
+	slow(respCmd("APPEND", k, "!") + "PING\r\n" + respCmd("GET", k) + "ECHO \"a b\"\r\n" + respCmd("MGET", k, k+"x", k))
 	for _, want := range []string{":6\r\n", "+PONG\r\n", bulkOf("hello!"), bulkOf("a b"), "*3\r\n" + bulkOf("hello!") + "$-1\r\n" + bulkOf("hello!")} {
 		if r := rc.read(); r != want {
 			t.Fatalf("got %q, want %q", r, want)
@@ -565,7 +555,7 @@ func TestE2EPipelineProtocolError(t *testing.T) {
 	for n := 0; ; n++ {
 		b := bad[n%len(bad)]
 		rc := dialRaw(t, p.Addr)
-		rc.write("PING\r\n" + mkReq("ECHO", "before") + b.in + "PING\r\n")
+		rc.write("PING\r\n" + respCmd("ECHO", "before") + b.in + "PING\r\n")
 		for _, want := range []string{"+PONG\r\n", bulkOf("before"), b.want} {
 			if r := rc.read(); r != want {
 				t.Fatalf("after %q: got %q, want %q", b.in, r, want)
@@ -596,9 +586,9 @@ func TestE2EPipelineEmptyRequests(t *testing.T) {
 			t.Fatalf("after %q: %q; want +PONG", empty, r)
 		}
 		// Also between requests, in separate writes.
-		rc.write(mkReq("ECHO", "x"))
+		rc.write(respCmd("ECHO", "x"))
 		rc.write(empty)
-		rc.write(mkReq("PING", "y"))
+		rc.write(respCmd("PING", "y"))
 		if r := rc.read(); r != bulkOf("x") {
 			t.Fatalf("ECHO before %q: %q", empty, r)
 		}

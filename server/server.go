@@ -63,6 +63,7 @@ type loop struct {
 	nPaused  atomic.Int32
 	inflight atomic.Int64 // requests at the backends, for the shutdown drain
 	scratch  []byte       // replies slotgate builds, before they are copied to a session
+	epfd     int          // gnet's epoll instance of this loop, for read back-pressure (0: not looked up, -1: none)
 
 	// split scratch, reused for every multi-key command
 	slotPart  [slot.Count]int32
@@ -194,7 +195,8 @@ func (srv *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		srv.logf("event loop setup: %v", err)
 		return nil, gnet.Close
 	}
-	s := &session{srv: srv, lp: lp, c: c, id: srv.nextID.Add(1), proto: 2, authed: srv.cfg.Password == ""}
+	s := &session{srv: srv, lp: lp, c: c, id: srv.nextID.Add(1), proto: 2, authed: srv.cfg.Password == "",
+		replyAvg: srv.cfg.SoftLimit / initialWindow}
 	c.SetContext(s)
 	clientsConnected.Inc()
 	return nil, gnet.None

@@ -24,6 +24,7 @@ type session struct {
 	out        []byte      // replies ready to write at the end of this batch
 	unsent     int         // bytes parked in ring slots
 	inflight   int         // requests waiting for a backend reply
+	replyAvg   int         // moving average of reply sizes, for the in-flight budget
 
 	proto    int8   // 2 (RESP3 comes with its own pipelines)
 	authed   bool   // AUTH passed (or no -password)
@@ -103,6 +104,7 @@ func (s *session) local(reply []byte) { s.complete(s.alloc(), reply) }
 func (s *session) Deliver(seq uint64, part int32, reply []byte) {
 	s.inflight--
 	s.lp.inflight.Add(-1)
+	s.replyAvg += (len(reply) - s.replyAvg) / 8 // moving average of this client's reply sizes
 	if s.closed {
 		return // its merges and slots go with it
 	}
@@ -131,10 +133,19 @@ func (s *session) touch() {
 // pending counts reply bytes not yet taken by the client.
 func (s *session) pending() int { return len(s.out) + s.unsent + s.c.OutboundBuffered() }
 
-// overSoft reports whether parsing must stop until the client catches up.
+// overSoft reports whether parsing must stop until the client catches up: its unread replies
+// plus the replies its in-flight requests are expected to bring reach the soft limit. Sizes of
+// replies not yet received are estimated from this client's recent ones, starting pessimistic
+// (SoftLimit/initialWindow each), so a client that pipelines thousands of GETs of large values
+// has only a few at the backends: Redis would otherwise buffer all their replies itself.
 func (s *session) overSoft() bool {
-	return s.inflight >= s.srv.cfg.MaxInflight || s.pending() >= s.srv.cfg.SoftLimit
+	return s.inflight >= s.srv.cfg.MaxInflight ||
+		s.pending()+s.inflight*s.replyAvg >= s.srv.cfg.SoftLimit
 }
+
+// initialWindow is how many requests a new client may have at the backends before its replies
+// have shown their size.
+const initialWindow = 32
 
 // flush writes this batch's replies in one write, then acts on QUIT and on back-pressure.
 func (s *session) flush() {
@@ -174,6 +185,7 @@ func (s *session) pause() {
 		clientsPaused.Inc()
 		s.lp.paused = append(s.lp.paused, s)
 		s.lp.nPaused.Add(1)
+		s.lp.stopReading(s.c)
 	}
 }
 
@@ -181,55 +193,76 @@ func (s *session) resume() {
 	s.paused = false
 	clientsPaused.Dec()
 	s.lp.nPaused.Add(-1)
+	s.lp.startReading(s.c)
 	s.parse()
 }
 
-// parse frames and dispatches every complete request buffered for this client, stopping early
-// at the soft limit (the rest stays in gnet's inbound buffer until the client catches up).
+// parse frames and dispatches the requests buffered for this client, stopping at the soft limit
+// (the rest stays in gnet's inbound buffer until the client catches up).
 func (s *session) parse() {
 	c := s.c
-	avail := c.InboundBuffered()
-	if s.stopRead || s.paused {
-		if avail > s.srv.cfg.HardLimit {
-			s.srv.logf("client %d: %d bytes of requests unparsed, over the hard limit: disconnecting", s.id, avail)
+	for !s.stopRead && !s.paused {
+		avail := c.InboundBuffered()
+		need := s.req.Need()
+		if avail == 0 || avail < need {
+			if avail > s.srv.cfg.MaxRequest {
+				s.protocolError("Protocol error: request larger than the query buffer limit")
+			}
+			break
+		}
+		// Peek a bounded window: gnet copies a wrapped inbound buffer on every Peek, so peeking
+		// a large backlog whole each time it resumes would copy it again and again.
+		n := min(avail, max(parseWindow, need))
+		buf, _ := c.Peek(n)
+		off := s.parseBuf(buf)
+		if off > 0 {
+			_, _ = c.Discard(off)
+		} else if s.req.Need() <= n {
+			break // nothing complete and nothing more to look at
+		}
+	}
+	if s.paused && !s.closed {
+		s.lp.stopReading(s.c) // gnet re-arms reading when it writes; keep the socket quiet
+	}
+	if (s.paused || s.stopRead) && !s.closed {
+		// One more loop read (64 KiB) must still fit: gnet grows its inbound buffer to the next
+		// power of two before we see the bytes, so stopping short keeps it at the limit's size.
+		if in := c.InboundBuffered(); in+s.pending()+loopReadSize > s.srv.cfg.HardLimit {
+			s.srv.logf("client %d: %d bytes of requests unparsed and %d of replies unread, over the hard limit: disconnecting",
+				s.id, in, s.pending())
 			clientsOverLimit.Inc()
 			s.close()
 		}
-		return
 	}
-	if avail == 0 || avail < s.req.Need() {
-		if avail > s.srv.cfg.MaxRequest {
-			s.protocolError("Protocol error: request larger than the query buffer limit")
-		}
-		return
-	}
-	buf, _ := c.Peek(-1)
+}
+
+// loopReadSize is the most gnet reads from one connection per event (its default read buffer).
+const loopReadSize = 64 << 10
+
+// parseWindow is how much buffered input one Peek looks at (more when one request needs it).
+const parseWindow = 256 << 10
+
+// parseBuf dispatches the complete requests at the start of buf and returns the bytes consumed.
+func (s *session) parseBuf(buf []byte) int {
 	off := 0
 	for off < len(buf) && !s.stopRead {
 		if s.overSoft() {
 			s.pause()
 			break
 		}
+		s.req.Unauthenticated = !s.authed // Redis's tighter limits before AUTH
 		n, err := codec.ReadRequest(buf[off:], &s.req)
 		if err != nil {
 			s.protocolError(err.Error())
 			break
 		}
 		if n == 0 {
-			if len(buf)-off > s.srv.cfg.MaxRequest {
-				s.protocolError("Protocol error: request larger than the query buffer limit")
-			}
 			break
 		}
 		s.dispatch(buf[off : off+n])
 		off += n
 	}
-	if off > 0 {
-		_, _ = c.Discard(off)
-	}
-	if s.paused && c.InboundBuffered() > s.srv.cfg.HardLimit {
-		s.close()
-	}
+	return off
 }
 
 // protocolError answers after every earlier reply, then closes this client only.
@@ -299,7 +332,7 @@ func (s *session) forwardSingle(cmd *codec.Command, args [][]byte, raw []byte) {
 	keys, err := cmd.KeyIndexes(args, s.keys[:0])
 	s.keys = keys
 	if err != nil {
-		s.local(codec.AppendError(s.lp.scratch[:0], err.Error()))
+		s.local(codec.AppendError(s.lp.scratch[:0], "ERR "+err.Error()))
 		return
 	}
 	if len(keys) == 0 {

@@ -10,6 +10,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -36,7 +37,7 @@ func run(argv []string) error {
 		backendPass = fs.String("backend-password", "", "password for the cluster nodes (or env SLOTGATE_BACKEND_PASSWORD)")
 		backendUser = fs.String("backend-user", "", "ACL user for the cluster nodes (default user when empty)")
 		password    = fs.String("password", "", "password clients must AUTH with (or env SLOTGATE_PASSWORD); empty: any AUTH succeeds")
-		admin       = fs.String("admin", "127.0.0.1:22122", "address serving /metrics (empty: off)")
+		admin       = fs.String("admin", "127.0.0.1:22122", "address serving /metrics and /debug/pprof (empty: off)")
 		loops       = fs.Int("loops", 1, "event loops (1 measured faster than one per CPU on 2-core machines shared with Redis)")
 		softLimit   = fs.Int("client-soft-limit", server.DefaultSoftLimit, "per client: stop reading requests past this many unread reply bytes")
 		hardLimit   = fs.Int("client-hard-limit", server.DefaultHardLimit, "per client: disconnect past this many unread reply bytes or unparsed request bytes")
@@ -115,6 +116,10 @@ func serveAdmin(addr string, logf func(string, ...any)) error {
 	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
 		metrics.WritePrometheus(w, true)
 	})
+	mux.HandleFunc("/debug/pprof/", pprof.Index) // profiles: measure before guessing
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	go func() {
 		if err := http.Serve(ln, mux); err != nil {
 			logf("admin server: %v", err)
