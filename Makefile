@@ -6,7 +6,7 @@ GO       ?= go
 FUZZTIME ?= 60s
 PKGS     ?= ./...
 
-.PHONY: build run test lint generate check-generate fuzz clean
+.PHONY: build run test lint generate check-generate fuzz clean bench bench-quick bench-go
 
 build:
 	$(GO) build -o bin/slotgate ./cmd/slotgate
@@ -44,6 +44,29 @@ fuzz:
 		echo "== $$t ($(FUZZTIME))"; \
 		$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) ./codec; \
 	done
+
+# slotbench (bench/): the same workloads against the cluster directly, slotgate -loops 1 and
+# -loops 2 (started on a fresh 3+3 cluster), and any BENCHFLAGS='-target NAME=HOST:PORT';
+# redis-benchmark and slotbench's own generator, 3 interleaved rounds, about 20 minutes.
+# Markdown tables on stdout; JSON and a latency chart under bench/out/. Fails on request errors
+# or allocations per proxied request above -max-allocs (0.05), never on timings.
+BENCHFLAGS ?=
+BENCHOUT   ?= bench/out
+
+bench: build
+	$(GO) build -o bin/slotbench ./bench
+	bin/slotbench $(BENCHFLAGS) -json $(BENCHOUT)/bench-result.json -plot $(BENCHOUT)/bench-latency.png
+
+# About a minute: GET/SET 16 B at c=50 P=1 and P=16, MGET at c=50 P=1, one round (CI runs it).
+bench-quick: build
+	$(GO) build -o bin/slotbench ./bench
+	bin/slotbench -quick $(BENCHFLAGS) -json $(BENCHOUT)/bench-quick.json -plot $(BENCHOUT)/bench-quick-latency.png
+
+# The Go benchmarks (*_timing_test.go): codec, slot computation, an in-process proxied round
+# trip; -count 6 for benchstat.
+bench-go:
+	mkdir -p $(BENCHOUT)
+	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./codec ./router/... ./server | tee $(BENCHOUT)/go-bench.txt
 
 clean:
 	rm -rf bin

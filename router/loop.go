@@ -12,14 +12,17 @@ import (
 // Loop is one event loop's set of shard connections and its doorbell. All of its methods run on
 // that loop's goroutine.
 type Loop struct {
-	router *Router
-	el     gnet.EventLoop
-	topo   *Topology
-	shards []*ShardConn          // index = shard index in topo
-	byAddr map[string]*ShardConn // every connection this loop keeps, by master address
-	dirty  []*ShardConn          // connections with unwritten requests
-	bell   int                   // write end of the doorbell socketpair
-	rung   bool                  // a doorbell byte is on its way
+	router   *Router
+	el       gnet.EventLoop
+	topo     *Topology
+	shards   []*ShardConn          // index = shard index in topo
+	byAddr   map[string]*ShardConn // every connection this loop keeps, by master address
+	dirty    []*ShardConn          // connections with unwritten requests
+	bell     int                   // write end of the doorbell socketpair
+	rung     bool                  // a doorbell byte is on its way
+	deferred bool                  // the last doorbell left the batch for one more round
+	queued   int                   // requests appended since the last flush
+	onWire   int                   // requests written and not yet answered, on every connection
 
 	Owner any // the server's state for this loop
 }
@@ -90,15 +93,30 @@ func (l *Loop) Send(shard int, req []byte, sink Sink, seq uint64, part int32) {
 func (l *Loop) markDirty(sc *ShardConn) {
 	l.dirty = append(l.dirty, sc)
 	if !l.rung {
-		l.rung = true
-		var b = [1]byte{1}
-		_, _ = unix.Write(l.bell, b[:]) // EAGAIN means bytes are already waiting: rung anyway
+		l.ring()
 	}
 }
 
-// Flush writes every dirty shard connection once.
+func (l *Loop) ring() {
+	l.rung = true
+	var b = [1]byte{1}
+	_, _ = unix.Write(l.bell, b[:]) // EAGAIN means bytes are already waiting: rung anyway
+}
+
+// Flush writes every dirty shard connection once. A batch smaller than what is already at the
+// backends waits for one more wake-up of the loop: the replies on their way bring the next
+// requests within that round, so the masters get fewer, larger writes. It never waits twice in a
+// row, and a lone caller (nothing else in flight) is never made to wait.
 func (l *Loop) Flush() {
 	l.rung = false
+	if !l.deferred && l.queued < l.onWire {
+		l.deferred = true
+		flushesDeferred.Inc()
+		l.ring()
+		return
+	}
+	l.deferred = false
+	l.queued = 0
 	for i, sc := range l.dirty {
 		sc.flush()
 		l.dirty[i] = nil

@@ -148,6 +148,7 @@ var (
 	redirectsTryAgain = metrics.NewCounter(`slotgate_redirects_total{kind="tryagain"}`)
 	backendConns      = metrics.NewCounter(`slotgate_backend_connections`)
 	backendDialErrors = metrics.NewCounter(`slotgate_backend_dial_errors_total`)
+	flushesDeferred   = metrics.NewCounter(`slotgate_flushes_deferred_total`)
 )
 
 // countRedirect counts MOVED/ASK/TRYAGAIN replies.

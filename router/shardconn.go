@@ -42,6 +42,7 @@ type ShardConn struct {
 	fifo   fifo
 	framer codec.ReplyFramer
 	dirty  bool // in loop.dirty
+	unsent int  // requests in out, not yet written
 	gen    uint32
 }
 
@@ -89,6 +90,8 @@ func (sc *ShardConn) Len() int { return sc.fifo.size }
 func (sc *ShardConn) enqueue(req []byte, sink Sink, seq uint64, part int32) {
 	sc.out = append(sc.out, req...)
 	sc.fifo.push(pending{sink: sink, seq: seq, part: part})
+	sc.unsent++
+	sc.loop.queued++
 	if sc.state == stateIdle {
 		sc.connect()
 	}
@@ -162,7 +165,8 @@ func (sc *ShardConn) OnClose(c gnet.Conn, err error) {
 
 // failAll answers every waiting request with the error reply e.
 func (sc *ShardConn) failAll(e []byte) {
-	sc.out = sc.out[:0]
+	sc.loop.onWire -= sc.fifo.size - sc.unsent
+	sc.out, sc.unsent = sc.out[:0], 0
 	for {
 		p, ok := sc.fifo.pop()
 		if !ok {
@@ -182,6 +186,8 @@ func (sc *ShardConn) flush() {
 	}
 	out := sc.out
 	sc.out = sc.out[:0]
+	sc.loop.onWire += sc.unsent
+	sc.unsent = 0
 	if cap(out) > maxIdleBuffer {
 		sc.out = nil
 	}
@@ -209,6 +215,7 @@ func (sc *ShardConn) OnTraffic(c gnet.Conn) gnet.Action {
 			sc.loop.router.logf("backend %s: reply with no request waiting", sc.Addr)
 			return gnet.Close
 		}
+		sc.loop.onWire--
 		reply := buf[off : off+n]
 		off += n
 		sc.loop.router.countRedirect(reply)

@@ -1,0 +1,153 @@
+// Command slotbench compares the throughput and latency of Redis Cluster access paths on one
+// machine: the cluster itself ("direct", a cluster-aware client: the physical limit), slotgate
+// with one and two event loops, and any other proxy given with -target. Two load generators
+// measure every target, interleaved round by round: redis-benchmark (when on PATH) and
+// slotbench's own pipelined, allocation-free generator on netpoll connections.
+//
+// With no arguments it starts a 3-master + 3-replica cluster (internal/testcluster) and two
+// bin/slotgate processes, preloads the keys, runs the full matrix and prints Markdown tables.
+// See bench/README.md.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Target kinds.
+const (
+	kindDirect   = iota // the cluster itself, through a cluster-aware client
+	kindSlotgate        // a slotgate process (CPU, allocations, commands per read)
+	kindOther           // any other endpoint (-target)
+)
+
+// target is one endpoint measured.
+type target struct {
+	Name  string `json:"name"`
+	Addr  string `json:"addr"`
+	Admin string `json:"admin,omitempty"`
+	PID   int    `json:"pid,omitempty"`
+	Kind  string `json:"kind"`
+
+	kind  int
+	admin string
+	pid   int
+	proc  *child
+	// idle mallocs per second of the process with no load (-1: unknown)
+	IdleMallocsPerSec float64 `json:"idle_mallocs_per_sec"`
+}
+
+// listFlag is a repeatable flag whose values may also be comma-separated.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) Set(s string) error {
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			*l = append(*l, v)
+		}
+	}
+	return nil
+}
+
+type config struct {
+	quick     bool
+	rounds    int
+	duration  time.Duration
+	warmup    time.Duration
+	rbN       int
+	cluster   string
+	password  string
+	proxies   listFlag
+	proxyAdm  listFlag
+	proxyPID  listFlag
+	targets   listFlag
+	slotgate  string
+	loops     listFlag
+	jsonPath  string
+	plotPath  string
+	maxAllocs float64
+	gens      string
+	only      string
+}
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(argv []string) int {
+	var cfg config
+	fs := flag.NewFlagSet("slotbench", flag.ContinueOnError)
+	fs.BoolVar(&cfg.quick, "quick", false, "short run: GET/SET 16 B at c=50 P=1,16 and MGET at c=50 P=1, one round (about a minute)")
+	fs.IntVar(&cfg.rounds, "rounds", 0, "rounds; each cell reports the median (default 3, 1 with -quick)")
+	fs.DurationVar(&cfg.duration, "duration", 0, "measured time per cell of the own generator (default 5s, 1.5s with -quick)")
+	fs.DurationVar(&cfg.warmup, "warmup", 0, "warm-up before each cell of the own generator (default 500ms, 200ms with -quick)")
+	fs.IntVar(&cfg.rbN, "n", 0, "redis-benchmark -n per cell (default 400000, 100000 with -quick; c=1 cells use n/8, P=16 cells 4n)")
+	fs.StringVar(&cfg.cluster, "cluster", "", "HOST:PORT of a running cluster to use instead of starting one")
+	fs.StringVar(&cfg.password, "password", "", "password of -cluster")
+	fs.Var(&cfg.proxies, "proxy", "HOST:PORT of a running slotgate to measure instead of starting them (repeatable or comma list)")
+	fs.Var(&cfg.proxyAdm, "proxy-admin", "admin HOST:PORT of each -proxy, in order (for allocations per request)")
+	fs.Var(&cfg.proxyPID, "proxy-pid", "PID of each -proxy, in order (for CPU per request)")
+	fs.Var(&cfg.targets, "target", "NAME=HOST:PORT of another proxy to measure (repeatable)")
+	fs.StringVar(&cfg.slotgate, "slotgate", "bin/slotgate", "slotgate binary started when no -proxy is given")
+	fs.Var(&cfg.loops, "loops", "slotgate -loops values to start, one process each (default 1,2)")
+	fs.StringVar(&cfg.jsonPath, "json", "", "write every raw number and median to this file")
+	fs.StringVar(&cfg.plotPath, "plot", "", "write a PNG latency chart (c=50 P=1 GET and SET 16 B) to this file")
+	fs.Float64Var(&cfg.maxAllocs, "max-allocs", 0.05, "fail when a slotgate target allocates more than this per request in any cell")
+	fs.StringVar(&cfg.gens, "gen", "own,redis-benchmark", "generators to run")
+	fs.StringVar(&cfg.only, "only", "", "run only cells whose name (\"own GET 16B c=50 P=1\") matches this regexp")
+	if err := fs.Parse(argv); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "slotbench: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	cfg.defaults()
+
+	b := &bench{cfg: cfg, argv: argv}
+	sigc := make(chan os.Signal, 1)
+	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		s := <-sigc
+		fmt.Fprintf(os.Stderr, "\nslotbench: %v: stopping\n", s)
+		b.cleanup()
+		os.Exit(130)
+	}()
+	code := b.run()
+	b.cleanup()
+	return code
+}
+
+func (c *config) defaults() {
+	def := func(d *time.Duration, full, quick time.Duration) {
+		if *d == 0 {
+			*d = full
+			if c.quick {
+				*d = quick
+			}
+		}
+	}
+	def(&c.duration, 5*time.Second, 1500*time.Millisecond)
+	def(&c.warmup, 500*time.Millisecond, 200*time.Millisecond)
+	if c.rounds == 0 {
+		c.rounds = 3
+		if c.quick {
+			c.rounds = 1
+		}
+	}
+	if c.rbN == 0 {
+		c.rbN = 400000
+		if c.quick {
+			c.rbN = 100000
+		}
+	}
+	if len(c.loops) == 0 {
+		c.loops = listFlag{"1", "2"}
+	}
+}
