@@ -11,59 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slotgate/slotgate/codec"
 	"github.com/slotgate/slotgate/server"
 )
-
-// frameReply returns the length of the complete RESP2 reply at the start of b, 0 if incomplete,
-// -1 if malformed. It does not allocate.
-func frameReply(b []byte, depth int) int {
-	if depth > 8 {
-		return -1
-	}
-	i := bytes.IndexByte(b, '\n')
-	if i < 0 {
-		return 0
-	}
-	if i < 2 || b[i-1] != '\r' {
-		return -1
-	}
-	n, neg := 0, false
-	switch b[0] {
-	case '+', '-', ':':
-		return i + 1
-	case '$', '*':
-		for k, c := range b[1 : i-1] {
-			switch {
-			case k == 0 && c == '-':
-				neg = true
-			case c >= '0' && c <= '9':
-				n = n*10 + int(c-'0')
-			default:
-				return -1
-			}
-		}
-	default:
-		return -1
-	}
-	pos := i + 1
-	if neg {
-		return pos
-	}
-	if b[0] == '$' {
-		if len(b) < pos+n+2 {
-			return 0
-		}
-		return pos + n + 2
-	}
-	for range n {
-		m := frameReply(b[pos:], depth+1)
-		if m <= 0 {
-			return m
-		}
-		pos += m
-	}
-	return pos
-}
 
 // rawPipeline is a client that writes a pre-built batch and reads its replies into a pre-allocated
 // buffer: it allocates nothing itself.
@@ -73,6 +23,7 @@ type rawPipeline struct {
 	n    int    // replies the batch gets
 	want []byte // the exact replies
 	buf  []byte
+	f    codec.ReplyFramer
 }
 
 var errMismatch = errors.New("replies differ from the expected bytes")
@@ -92,9 +43,9 @@ func (p *rawPipeline) roundTrip() error {
 		}
 		got += m
 		for framed < p.n {
-			k := frameReply(p.buf[pos:got], 0)
-			if k < 0 {
-				return errors.New("malformed reply")
+			k, err := p.f.Frame(p.buf[pos:got])
+			if err != nil {
+				return err
 			}
 			if k == 0 {
 				break
