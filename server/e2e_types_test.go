@@ -9,41 +9,19 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/redis/go-redis/v9/maintnotifications"
 	"github.com/slotgate/slotgate/router/slot"
 )
 
 // crossSlotText is Redis's own CROSSSLOT error text.
 const crossSlotText = "CROSSSLOT Keys in request don't hash to the same slot"
 
-var (
-	refOnce sync.Once
-	refCl   *redis.ClusterClient
-)
-
 // refClient is a RESP2 cluster client straight to the shared cluster: the reference for what
 // Redis itself answers (go-redis through the proxy also ends up on RESP2).
-func refClient() *redis.ClusterClient {
-	refOnce.Do(func() {
-		refCl = redis.NewClusterClient(&redis.ClusterOptions{
-			Addrs:                    cluster.Seeds(),
-			Password:                 cluster.Password,
-			Protocol:                 2,
-			DisableIdentity:          true,
-			MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
-			DialTimeout:              2 * time.Second,
-			ReadTimeout:              5 * time.Second,
-			WriteTimeout:             5 * time.Second,
-			MaxRedirects:             8,
-		})
-	})
-	return refCl
-}
+func refClient() *redis.ClusterClient { return cluster.ClusterClient() }
 
 // uniq returns a key prefix unique to this test run (no '{', '}' or '@').
 func uniqPrefix(name string) string {

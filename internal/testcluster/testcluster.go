@@ -893,6 +893,7 @@ func (c *Cluster) ClusterClient() *redis.ClusterClient {
 		c.ccluster = redis.NewClusterClient(&redis.ClusterOptions{
 			Addrs:                    c.Seeds(),
 			Password:                 c.Password,
+			Protocol:                 2, // replies decode as a plain client through a RESP2 proxy sees them
 			DisableIdentity:          true,
 			MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
 			DialTimeout:              2 * time.Second,
