@@ -12,17 +12,18 @@ import (
 // Loop is one event loop's set of shard connections and its doorbell. All of its methods run on
 // that loop's goroutine.
 type Loop struct {
-	router   *Router
-	el       gnet.EventLoop
-	topo     *Topology
-	shards   []*ShardConn          // index = shard index in topo
-	byAddr   map[string]*ShardConn // every connection this loop keeps, by master address
-	dirty    []*ShardConn          // connections with unwritten requests
-	bell     int                   // write end of the doorbell socketpair
-	rung     bool                  // a doorbell byte is on its way
-	deferred bool                  // the last doorbell left the batch for one more round
-	queued   int                   // requests appended since the last flush
-	onWire   int                   // requests written and not yet answered, on every connection
+	router    *Router
+	el        gnet.EventLoop
+	topo      *Topology
+	shards    []*ShardConn          // index = shard index in topo
+	byAddr    map[string]*ShardConn // every connection this loop keeps, by master address
+	dirty     []*ShardConn          // connections with unwritten requests
+	bell      int                   // write end of the doorbell socketpair
+	rung      bool                  // a doorbell byte is on its way
+	idleBatch bool                  // requests queued while the loop was idle: written by EndCallback
+	deferred  bool                  // the last doorbell left the batch for one more round
+	queued    int                   // requests appended since the last flush
+	onWire    int                   // requests written and not yet answered, on every connection
 
 	Owner any // the server's state for this loop
 }
@@ -89,11 +90,28 @@ func (l *Loop) Send(shard int, req []byte, sink Sink, seq uint64, part int32) {
 	l.shards[shard].enqueue(req, sink, seq, part)
 }
 
-// markDirty records sc for the next flush and rings the doorbell once per batch.
+// markDirty records sc for the next flush and rings the doorbell once per batch. When nothing is
+// on the wire the loop is idle: no other client's request is on its way to join the batch, so
+// it is written when the current callback ends (EndCallback) without a doorbell round trip.
 func (l *Loop) markDirty(sc *ShardConn) {
 	l.dirty = append(l.dirty, sc)
-	if !l.rung {
+	switch {
+	case l.rung || l.idleBatch:
+	case l.onWire == 0:
+		l.idleBatch = true
+	default:
 		l.ring()
+	}
+}
+
+// EndCallback must run at the end of every callback that may have queued requests: it writes
+// a batch started while the loop was idle.
+func (l *Loop) EndCallback() {
+	if l.idleBatch {
+		l.idleBatch = false
+		if !l.rung {
+			l.write()
+		}
 	}
 }
 
@@ -116,6 +134,11 @@ func (l *Loop) Flush() {
 		return
 	}
 	l.deferred = false
+	l.write()
+}
+
+// write writes every dirty shard connection once.
+func (l *Loop) write() {
 	l.queued = 0
 	for i, sc := range l.dirty {
 		sc.flush()

@@ -183,7 +183,9 @@ func (srv *Server) loopOf(el gnet.EventLoop) (*loop, error) {
 func (srv *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	switch x := c.Context().(type) {
 	case *router.ShardConn:
-		return nil, x.OnOpen(c)
+		a := x.OnOpen(c)
+		x.Loop().Owner.(*loop).flushTouched() // writes what waited for the connection
+		return nil, a
 	case *router.Doorbell:
 		return nil, gnet.None
 	}
@@ -281,13 +283,15 @@ func (lp *loop) Run(context.Context) error {
 	return nil
 }
 
-// flushTouched writes each touched session's replies once.
+// flushTouched ends every callback: it writes each touched session's replies once, then the
+// requests queued while the loop was idle.
 func (lp *loop) flushTouched() {
 	for i := 0; i < len(lp.touched); i++ {
 		lp.touched[i].flush()
 	}
 	clear(lp.touched)
 	lp.touched = lp.touched[:0]
+	lp.rl.EndCallback()
 }
 
 // gnetLogger routes gnet's logs to ours.
