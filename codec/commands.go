@@ -130,8 +130,9 @@ var lower = func() (t [256]byte) {
 	return t
 }()
 
-// equalFold reports whether b equals the lower-case name s, ignoring ASCII case.
-func equalFold(b []byte, s string) bool {
+// EqualFold reports whether b equals the lower-case name s, ignoring ASCII case, without
+// allocating: for matching command names, subcommands and keywords.
+func EqualFold(b []byte, s string) bool {
 	if len(b) != len(s) {
 		return false
 	}
@@ -182,7 +183,7 @@ func Lookup(name []byte) *Command {
 		if i == 0 {
 			return nil
 		}
-		if c := Commands[i-1]; equalFold(name, c.Name) {
+		if c := Commands[i-1]; EqualFold(name, c.Name) {
 			return c
 		}
 		h = (h + 1) & (1<<lookupBits - 1)
@@ -194,7 +195,7 @@ func Lookup(name []byte) *Command {
 func (c *Command) Sub(name []byte) *Command {
 	n := len(c.Name) + 1
 	for _, s := range c.Subcommands {
-		if len(s.Name) == n+len(name) && equalFold(name, s.Name[n:]) {
+		if len(s.Name) == n+len(name) && EqualFold(name, s.Name[n:]) {
 			return s
 		}
 	}

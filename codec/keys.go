@@ -269,11 +269,11 @@ func sortKeys(args [][]byte, dst []int) []int {
 	for i := 2; i < len(args); i++ {
 		a := args[i]
 		switch {
-		case equalFold(a, "limit"):
+		case EqualFold(a, "limit"):
 			i += 2
-		case equalFold(a, "get"), equalFold(a, "by"):
+		case EqualFold(a, "get"), EqualFold(a, "by"):
 			i++
-		case equalFold(a, "store") && i+1 < len(args):
+		case EqualFold(a, "store") && i+1 < len(args):
 			store = i + 1 // the last STORE wins, as in SORT
 		}
 	}
@@ -288,7 +288,7 @@ func migrateKeys(args [][]byte, dst []int) []int {
 	if len(args) > 6 {
 		for i := 6; i < len(args); i++ {
 			a := args[i]
-			if equalFold(a, "keys") {
+			if EqualFold(a, "keys") {
 				if len(args[3]) > 0 {
 					num = 0 // syntax error, left to MIGRATE
 				} else {
@@ -298,9 +298,9 @@ func migrateKeys(args [][]byte, dst []int) []int {
 				break
 			}
 			switch {
-			case equalFold(a, "auth"):
+			case EqualFold(a, "auth"):
 				i++
-			case equalFold(a, "auth2"):
+			case EqualFold(a, "auth2"):
 				i += 2
 			}
 		}
@@ -314,7 +314,7 @@ func migrateKeys(args [][]byte, dst []int) []int {
 func georadiusKeys(args [][]byte, dst []int) []int {
 	stored := -1
 	for i := 5; i < len(args); i++ {
-		if (equalFold(args[i], "store") || equalFold(args[i], "storedist")) && i+1 < len(args) {
+		if (EqualFold(args[i], "store") || EqualFold(args[i], "storedist")) && i+1 < len(args) {
 			stored = i + 1
 			i++
 		}
@@ -332,12 +332,12 @@ loop:
 	for i := 1; i < len(args); i++ {
 		a := args[i]
 		switch {
-		case equalFold(a, "block"), equalFold(a, "count"):
+		case EqualFold(a, "block"), EqualFold(a, "count"):
 			i++
-		case equalFold(a, "group"):
+		case EqualFold(a, "group"):
 			i += 2
-		case equalFold(a, "noack"):
-		case equalFold(a, "streams"):
+		case EqualFold(a, "noack"):
+		case EqualFold(a, "streams"):
 			streams = i
 			break loop
 		default:

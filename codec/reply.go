@@ -218,6 +218,22 @@ func ErrorText(reply []byte) []byte {
 	return nil
 }
 
+// BulkText returns the payload of a bulk string reply, or of a verbatim string without its
+// "txt:" format prefix. It aliases reply.
+func BulkText(reply []byte) ([]byte, bool) {
+	if len(reply) == 0 || (reply[0] != '$' && reply[0] != '=') {
+		return nil, false
+	}
+	b := blobPayload(reply)
+	if b == nil {
+		return nil, false
+	}
+	if reply[0] == '=' && len(b) >= 4 {
+		b = b[4:]
+	}
+	return b, true
+}
+
 // blobPayload returns the payload of a $, ! or = reply (nil for a null or a malformed one).
 func blobPayload(reply []byte) []byte {
 	i := bytes.IndexByte(reply, '\r')

@@ -231,3 +231,22 @@ func TestReplyHelpers(t *testing.T) {
 		t.Errorf("blobPayload %q", p)
 	}
 }
+
+func TestBulkText(t *testing.T) {
+	for _, tc := range []struct {
+		reply, want string
+		ok          bool
+	}{
+		{"$5\r\nhello\r\n", "hello", true},
+		{"$0\r\n\r\n", "", true},
+		{"=9\r\ntxt:a\nb c\r\n", "a\nb c", true},
+		{"$-1\r\n", "", false},
+		{"+OK\r\n", "", false},
+		{"$5\r\nhel", "", false},
+	} {
+		got, ok := BulkText([]byte(tc.reply))
+		if ok != tc.ok || string(got) != tc.want {
+			t.Errorf("BulkText(%q) = %q, %v; want %q, %v", tc.reply, got, ok, tc.want, tc.ok)
+		}
+	}
+}

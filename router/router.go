@@ -114,31 +114,11 @@ func (r *Router) clusterNodes(addr string) ([]NodeInfo, error) {
 	if codec.IsError(reply) {
 		return nil, fmt.Errorf("%s: CLUSTER NODES: %s", addr, codec.ErrorText(reply))
 	}
-	elems, err := codec.ArrayElems(append([]byte("*1\r\n"), reply...), nil) // unwrap the bulk string
-	if err != nil || len(elems) != 1 {
-		return nil, fmt.Errorf("%s: CLUSTER NODES: unexpected reply %.40q", addr, reply)
-	}
-	text, ok := BulkText(elems[0])
+	text, ok := codec.BulkText(reply)
 	if !ok {
 		return nil, fmt.Errorf("%s: CLUSTER NODES: unexpected reply %.40q", addr, reply)
 	}
 	return ParseClusterNodes(string(text), addr)
-}
-
-// BulkText returns the payload of a bulk string or verbatim string reply.
-func BulkText(reply []byte) ([]byte, bool) {
-	if len(reply) < 4 || (reply[0] != '$' && reply[0] != '=') {
-		return nil, false
-	}
-	i := 1
-	for i < len(reply) && reply[i] != '\r' {
-		i++
-	}
-	body := reply[i+2 : len(reply)-2]
-	if reply[0] == '=' && len(body) >= 4 { // "txt:" prefix
-		body = body[4:]
-	}
-	return body, true
 }
 
 // Metrics.

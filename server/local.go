@@ -49,13 +49,13 @@ func (s *session) localCommand(cmd *codec.Command, args [][]byte, raw []byte) {
 	case "command":
 		b = s.command(b, args)
 	case "cluster":
-		if len(args) == 3 && equalFold(args[1], "keyslot") {
+		if len(args) == 3 && codec.EqualFold(args[1], "keyslot") {
 			b = codec.AppendInt(b, int64(slot.Of(args[2])))
 		} else {
 			b = codec.AppendError(b, "ERR slotgate: CLUSTER "+clip(args[1])+" is not supported: slotgate presents the cluster as one Redis (CLUSTER KEYSLOT is)")
 		}
 	case "config":
-		if equalFold(args[1], "get") && len(args) >= 3 {
+		if codec.EqualFold(args[1], "get") && len(args) >= 3 {
 			s.forwardAny(args, raw) // redis-benchmark asks at start; any master answers alike
 			return
 		}
@@ -101,12 +101,12 @@ func (s *session) hello(b []byte, args [][]byte) []byte {
 		}
 		for i := 2; i < len(args); i++ {
 			switch {
-			case equalFold(args[i], "auth") && i+2 < len(args):
+			case codec.EqualFold(args[i], "auth") && i+2 < len(args):
 				if r := s.auth(nil, args[i+1:i+3]); r[0] == '-' {
 					return append(b, r...)
 				}
 				i += 2
-			case equalFold(args[i], "setname") && i+1 < len(args):
+			case codec.EqualFold(args[i], "setname") && i+1 < len(args):
 				if !validName(args[i+1]) {
 					return append(b, errBadName...)
 				}
@@ -145,23 +145,23 @@ const RedisVersion = "7.0.15"
 func (s *session) client(b []byte, args [][]byte) []byte {
 	sub := args[1]
 	switch {
-	case equalFold(sub, "setname") && len(args) == 3:
+	case codec.EqualFold(sub, "setname") && len(args) == 3:
 		if !validName(args[2]) {
 			return append(b, errBadName...)
 		}
 		s.name = append(s.name[:0], args[2]...)
 		return codec.AppendOK(b)
-	case equalFold(sub, "getname") && len(args) == 2:
+	case codec.EqualFold(sub, "getname") && len(args) == 2:
 		if len(s.name) == 0 {
 			return codec.AppendNull(b, int(s.proto))
 		}
 		return codec.AppendBulk(b, s.name)
-	case equalFold(sub, "setinfo") && len(args) == 4:
-		if !equalFold(args[2], "lib-name") && !equalFold(args[2], "lib-ver") {
+	case codec.EqualFold(sub, "setinfo") && len(args) == 4:
+		if !codec.EqualFold(args[2], "lib-name") && !codec.EqualFold(args[2], "lib-ver") {
 			return codec.AppendError(b, "ERR Unrecognized option '"+clip(args[2])+"'")
 		}
 		return codec.AppendOK(b)
-	case equalFold(sub, "id") && len(args) == 2:
+	case codec.EqualFold(sub, "id") && len(args) == 2:
 		return codec.AppendInt(b, s.id)
 	}
 	return codec.AppendError(b, "ERR slotgate: CLIENT "+clip(sub)+" is not supported through slotgate")
@@ -195,15 +195,15 @@ func (s *session) command(b []byte, args [][]byte) []byte {
 	}
 	sub := args[1]
 	switch {
-	case equalFold(sub, "count") && len(args) == 2:
+	case codec.EqualFold(sub, "count") && len(args) == 2:
 		return codec.AppendInt(b, int64(len(codec.Commands)))
-	case equalFold(sub, "list") && len(args) == 2:
+	case codec.EqualFold(sub, "list") && len(args) == 2:
 		b = codec.AppendArrayLen(b, len(codec.Commands))
 		for _, c := range codec.Commands {
 			b = codec.AppendBulkString(b, c.Name)
 		}
 		return b
-	case equalFold(sub, "info"):
+	case codec.EqualFold(sub, "info"):
 		if len(args) == 2 {
 			return s.command(b, args[:1])
 		}
@@ -216,7 +216,7 @@ func (s *session) command(b []byte, args [][]byte) []byte {
 			}
 		}
 		return b
-	case equalFold(sub, "docs"):
+	case codec.EqualFold(sub, "docs"):
 		var found []*codec.Command
 		if len(args) == 2 {
 			found = codec.Commands
@@ -236,7 +236,7 @@ func (s *session) command(b []byte, args [][]byte) []byte {
 			}
 		}
 		return b
-	case equalFold(sub, "getkeys") && len(args) >= 3:
+	case codec.EqualFold(sub, "getkeys") && len(args) >= 3:
 		c := codec.Lookup(args[2])
 		if c == nil {
 			return codec.AppendError(b, "ERR Invalid command specified")

@@ -395,31 +395,14 @@ func (s *session) forwardAny(args [][]byte, raw []byte) {
 // hasBlockArg reports a BLOCK option before STREAMS (XREAD, XREADGROUP).
 func hasBlockArg(args [][]byte) bool {
 	for _, a := range args[1:] {
-		if equalFold(a, "streams") {
+		if codec.EqualFold(a, "streams") {
 			return false
 		}
-		if equalFold(a, "block") {
+		if codec.EqualFold(a, "block") {
 			return true
 		}
 	}
 	return false
-}
-
-// equalFold compares ASCII case-insensitively without allocating; lower must be lower case.
-func equalFold(b []byte, lower string) bool {
-	if len(b) != len(lower) {
-		return false
-	}
-	for i := range b {
-		c := b[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != lower[i] {
-			return false
-		}
-	}
-	return true
 }
 
 const (
