@@ -23,7 +23,11 @@ type Dialer struct {
 var ErrWrongPassword = errors.New("backend password refused")
 
 // Dial connects to addr and authenticates.
-func (d *Dialer) Dial(addr string) (net.Conn, error) {
+func (d *Dialer) Dial(addr string) (net.Conn, error) { return d.dial(addr, false) }
+
+// dial connects to addr, authenticates and, for a replica link, sends READONLY. The host is
+// resolved on every call: a node's name may point elsewhere after a restart.
+func (d *Dialer) dial(addr string, readonly bool) (net.Conn, error) {
 	timeout := d.Timeout
 	if timeout <= 0 {
 		timeout = time.Second
@@ -49,6 +53,16 @@ func (d *Dialer) Dial(addr string) (net.Conn, error) {
 			} else {
 				err = fmt.Errorf("AUTH: %s", msg)
 			}
+		}
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
+	if readonly {
+		reply, err := RoundTrip(c, "READONLY")
+		if err == nil && codec.IsError(reply) {
+			err = fmt.Errorf("READONLY: %s", codec.ErrorText(reply))
 		}
 		if err != nil {
 			c.Close()

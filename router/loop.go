@@ -4,28 +4,48 @@ import (
 	"context"
 	"net"
 	"os"
+	"sync/atomic"
+	"time"
 
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
 )
 
-// Loop is one event loop's set of shard connections and its doorbell. All of its methods run on
-// that loop's goroutine.
+// Loop is one event loop's set of shard connections, its doorbell and its parked requests. All
+// of its methods run on that loop's goroutine unless they say otherwise.
 type Loop struct {
 	router    *Router
 	el        gnet.EventLoop
 	topo      *Topology
-	shards    []*ShardConn          // index = shard index in topo
-	byAddr    map[string]*ShardConn // every connection this loop keeps, by master address
-	dirty     []*ShardConn          // connections with unwritten requests
-	bell      int                   // write end of the doorbell socketpair
-	rung      bool                  // a doorbell byte is on its way
-	idleBatch bool                  // requests queued while the loop was idle: written by EndCallback
-	deferred  bool                  // the last doorbell left the batch for one more round
-	queued    int                   // requests appended since the last flush
-	onWire    int                   // requests written and not yet answered, on every connection
+	gen       uint64                 // bumped whenever topo changes: the sessions' ordering barrier
+	shards    []*ShardConn           // index = shard index in topo
+	replicas  [][]*ShardConn         // shard index -> READONLY connections to its replicas
+	conns     map[connKey]*ShardConn // every connection in service, by node
+	draining  []*ShardConn           // retired, closing once their replies are in
+	dirty     []*ShardConn           // connections with unwritten requests
+	parked    []parkedReq            // requests waiting for an owner, in arrival order
+	nParked   atomic.Int32           // len(parked), for the ticker
+	bell      int                    // write end of the doorbell socketpair
+	rung      bool                   // a doorbell byte is on its way
+	idleBatch bool                   // requests queued while the loop was idle: written by EndCallback
+	deferred  bool                   // the last doorbell left the batch for one more round
+	queued    int                    // requests appended since the last flush
+	onWire    int                    // requests written and not yet answered, on every connection
+	clock     int64                  // unix ns, updated by Tick: timestamps of written requests
+	scratch   []byte                 // a request being retried
+	keptSinks []Sink                 // retryParked: sinks with a request still parked
+	rr        uint32                 // replica choice, round robin
 
 	Owner any // the server's state for this loop
+	// EndWork runs after work the router starts on the loop by itself (a topology change, a
+	// failed dial): the server writes the replies it produced.
+	EndWork func()
+}
+
+// connKey names one connection of a loop: a node, and whether it is a READONLY replica link.
+type connKey struct {
+	addr    string
+	replica bool
 }
 
 // Doorbell is the context of the loop's doorbell connection: its OnTraffic is the batch flush.
@@ -44,7 +64,7 @@ func (r *Router) NewLoop(el gnet.EventLoop) (*Loop, error) {
 		unix.Close(fds[1])
 		return nil, err
 	}
-	l := &Loop{router: r, el: el, bell: fds[1], byAddr: map[string]*ShardConn{}}
+	l := &Loop{router: r, el: el, bell: fds[1], conns: map[connKey]*ShardConn{}, clock: time.Now().UnixNano()}
 	// Enroll only queues the registration; never wait for its result on the loop.
 	if _, err := el.Enroll(gnet.NewContext(context.Background(), &Doorbell{loop: l}), nc); err != nil {
 		nc.Close()
@@ -52,6 +72,7 @@ func (r *Router) NewLoop(el gnet.EventLoop) (*Loop, error) {
 		return nil, err
 	}
 	l.sync()
+	r.addLoop(l)
 	return l, nil
 }
 
@@ -63,31 +84,153 @@ func (l *Loop) Topology() *Topology {
 	return l.topo
 }
 
-// sync aligns the loop's shard connections with the router's current topology: connections to
-// masters still present are kept, new masters get a connection on first use.
-func (l *Loop) sync() {
-	t := l.router.topo.Load()
-	l.topo = t
-	if t == nil {
-		l.shards = l.shards[:0]
-		return
-	}
-	shards := make([]*ShardConn, len(t.Masters))
-	for i, addr := range t.Masters {
-		sc := l.byAddr[addr]
-		if sc == nil {
-			sc = &ShardConn{Addr: addr, loop: l}
-			l.byAddr[addr] = sc
-		}
-		shards[i] = sc
-	}
-	l.shards = shards
+// Gen is the loop's topology generation: a session whose requests in flight were sent under
+// another generation waits for their replies before sending more (they may be retried).
+func (l *Loop) Gen() uint64 {
+	l.Topology()
+	return l.gen
 }
 
-// Send queues req (complete RESP bytes) for the master of shard; the reply goes to sink.Deliver
-// with seq and part. The write happens at the loop's next flush.
-func (l *Loop) Send(shard int, req []byte, sink Sink, seq uint64, part int32) {
-	l.shards[shard].enqueue(req, sink, seq, part)
+// sync aligns the loop's connections with the router's current topology: connections to nodes
+// still present are kept, new ones open on first use, the others drain and close.
+func (l *Loop) sync() {
+	t := l.router.topo.Load()
+	if t == l.topo {
+		return
+	}
+	l.topo = t
+	l.gen++
+	l.shards = l.shards[:0]
+	l.replicas = l.replicas[:0]
+	if t == nil {
+		return
+	}
+	keep := map[connKey]bool{}
+	for i, addr := range t.Masters {
+		l.shards = append(l.shards, l.connTo(addr, false))
+		keep[connKey{addr, false}] = true
+		var reps []*ShardConn
+		if l.router.cfg.ReadFrom != ReadMaster {
+			for _, ra := range t.Replicas[i] {
+				reps = append(reps, l.connTo(ra, true))
+				keep[connKey{ra, true}] = true
+			}
+		}
+		l.replicas = append(l.replicas, reps)
+	}
+	for k, sc := range l.conns {
+		if !keep[k] {
+			delete(l.conns, k)
+			sc.retire()
+			if sc.state != stateClosed {
+				l.draining = append(l.draining, sc)
+			}
+		}
+	}
+}
+
+// connTo returns the loop's connection to addr (created idle: it dials on first use).
+func (l *Loop) connTo(addr string, replica bool) *ShardConn {
+	k := connKey{addr, replica}
+	sc := l.conns[k]
+	if sc == nil {
+		sc = &ShardConn{Addr: addr, replica: replica, loop: l}
+		l.conns[k] = sc
+	}
+	return sc
+}
+
+// Send queues req (complete RESP bytes) for the node serving slot (SlotAny: any master); the
+// reply goes to sink.Deliver with seq and part. read marks a read that -read-from may send to
+// a replica. The write happens at the loop's next flush; a request with no reachable owner
+// waits for one within the retry window.
+func (l *Loop) Send(slot int, req []byte, sink Sink, seq uint64, part int32, read bool) {
+	p := pending{sink: sink, seq: seq, part: part, slot: int32(slot), read: read}
+	if sc := l.route(p.slot, read); sc != nil {
+		sc.enqueue(req, p)
+		return
+	}
+	l.park(p, req, "", nil, 0)
+}
+
+// route picks the connection for a request of slot: its master, or with -read-from a healthy
+// replica of it for a read. nil when the slot has no master.
+func (l *Loop) route(slot int32, read bool) *ShardConn {
+	t := l.topo
+	if t == nil {
+		return nil
+	}
+	shard := 0
+	switch {
+	case slot >= 0:
+		shard = t.Shard(uint16(slot))
+	case len(l.shards) == 0:
+		shard = -1
+	}
+	if shard < 0 {
+		return nil
+	}
+	if read && l.router.cfg.ReadFrom != ReadMaster {
+		if sc := l.replicaOf(shard); sc != nil {
+			return sc
+		}
+	}
+	return l.shards[shard]
+}
+
+// replicaOf picks a healthy replica connection of shard, round robin; nil when none is (reads
+// then go to the master).
+func (l *Loop) replicaOf(shard int) *ShardConn {
+	reps := l.replicas[shard]
+	for range reps {
+		l.rr++
+		sc := reps[int(l.rr)%len(reps)]
+		if sc.state != stateDown && sc.state != stateClosing && sc.state != stateClosed {
+			return sc
+		}
+	}
+	return nil
+}
+
+// Tick runs the loop's timers: parked requests, silent nodes, request timeouts.
+func (l *Loop) Tick(now time.Time) {
+	ns := now.UnixNano()
+	l.clock = ns
+	if len(l.parked) > 0 {
+		l.retryParked(ns)
+	}
+	for _, sc := range l.conns {
+		sc.tick(ns)
+	}
+	kept := l.draining[:0]
+	for _, sc := range l.draining {
+		if sc.state != stateClosed {
+			sc.tick(ns)
+			kept = append(kept, sc)
+		}
+	}
+	clear(l.draining[len(kept):])
+	l.draining = kept
+}
+
+// NeedsFastTick reports (from any goroutine) whether requests are parked: the ticker then runs
+// Tick every few milliseconds instead of every 100 ms.
+func (l *Loop) NeedsFastTick() bool { return l.nParked.Load() > 0 }
+
+// Run implements gnet.Runnable: the router calls it on the loop after publishing a topology.
+func (l *Loop) Run(context.Context) error {
+	l.sync()
+	if len(l.parked) > 0 {
+		l.retryParked(time.Now().UnixNano())
+	}
+	l.endWork()
+	return nil
+}
+
+func (l *Loop) endWork() {
+	if l.EndWork != nil {
+		l.EndWork()
+	}
 }
 
 // markDirty records sc for the next flush and rings the doorbell once per batch. When nothing is

@@ -8,12 +8,15 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/slotgate/slotgate/codec"
+	"github.com/slotgate/slotgate/router/slot"
 )
 
 // Config is what the router needs to reach the cluster.
@@ -22,14 +25,49 @@ type Config struct {
 	User        string        // backend ACL user
 	Password    string        // backend password
 	DialTimeout time.Duration // connect + AUTH timeout (default 1 s)
-	Logf        func(format string, args ...any)
+
+	Refresh        time.Duration // topology refresh period (default 5 s)
+	DownPoll       time.Duration // refresh period while a slot's master is unreachable (default 100 ms)
+	RetryWindow    time.Duration // how long an unsent request waits for an owner (default 2 s)
+	BackendStall   time.Duration // a node silent this long with requests outstanding is reconnected (default 5 s; <0: never)
+	RequestTimeout time.Duration // a request unanswered this long gets an error (0: none)
+	ReadFrom       ReadFrom      // where reads go
+
+	Logf func(format string, args ...any)
+}
+
+// ReadFrom says which nodes serve read-only commands.
+type ReadFrom uint8
+
+const (
+	ReadMaster        ReadFrom = iota // every command goes to the slot's master
+	ReadReplica                       // reads go to the master's replicas; to the master when none is healthy
+	ReadPreferReplica                 // reads spread over the replicas and the master
+)
+
+// ParseReadFrom parses a -read-from value.
+func ParseReadFrom(s string) (ReadFrom, error) {
+	switch s {
+	case "master", "":
+		return ReadMaster, nil
+	case "replica":
+		return ReadReplica, nil
+	case "prefer-replica":
+		return ReadPreferReplica, nil
+	}
+	return 0, fmt.Errorf("-read-from %q: want master, replica or prefer-replica", s)
 }
 
 // Router owns the current topology and how to reach its nodes.
 type Router struct {
-	cfg    Config
-	dialer Dialer
-	topo   atomic.Pointer[Topology]
+	cfg     Config
+	dialer  Dialer
+	topo    atomic.Pointer[Topology]
+	trigger chan struct{} // a refresh is wanted (capacity 1: concurrent triggers coalesce)
+
+	mu    sync.Mutex
+	loops []*Loop
+	down  map[string]bool // nodes a loop could not reach since their last success
 }
 
 // New returns a router with no topology yet; Run finds one.
@@ -37,10 +75,23 @@ func New(cfg Config) *Router {
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = time.Second
 	}
+	if cfg.Refresh <= 0 {
+		cfg.Refresh = 5 * time.Second
+	}
+	if cfg.DownPoll <= 0 {
+		cfg.DownPoll = 100 * time.Millisecond
+	}
+	if cfg.RetryWindow <= 0 {
+		cfg.RetryWindow = 2 * time.Second
+	}
+	if cfg.BackendStall == 0 {
+		cfg.BackendStall = 5 * time.Second
+	}
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
-	return &Router{cfg: cfg, dialer: Dialer{User: cfg.User, Password: cfg.Password, Timeout: cfg.DialTimeout}}
+	return &Router{cfg: cfg, dialer: Dialer{User: cfg.User, Password: cfg.Password, Timeout: cfg.DialTimeout},
+		trigger: make(chan struct{}, 1), down: map[string]bool{}}
 }
 
 func (r *Router) logf(format string, args ...any) { r.cfg.Logf(format, args...) }
@@ -51,18 +102,18 @@ func (r *Router) Seeds() []string { return r.cfg.Seeds }
 // Topology returns the current topology, nil until one is known.
 func (r *Router) Topology() *Topology { return r.topo.Load() }
 
-// Publish makes t the current topology (loops pick it up on their next request).
-func (r *Router) Publish(t *Topology) { r.topo.Store(t) }
+// Publish makes t the current topology.
+func (r *Router) Publish(t *Topology) { r.publish(t) }
 
 // Run asks the seeds for the topology, retrying with capped exponential backoff until one answers
-// with every slot served (or ctx ends), and publishes it.
+// (or ctx ends), publishes it and returns; the refresher then keeps it current until ctx ends.
 func (r *Router) Run(ctx context.Context) error {
 	backoff := 50 * time.Millisecond
 	for {
 		t, err := r.Discover(ctx)
 		if err == nil {
-			r.Publish(t)
-			r.logf("topology: %s", t)
+			r.publish(t)
+			go r.refresher(ctx)
 			return nil
 		}
 		r.logf("no topology yet: %v; retrying in %v", err, backoff)
@@ -75,38 +126,184 @@ func (r *Router) Run(ctx context.Context) error {
 	}
 }
 
-// Discover asks each seed for CLUSTER NODES and merges the views that answered.
+// Discover asks every node of the last known topology and every seed for CLUSTER NODES, all at
+// once with short timeouts (the seed may be the node that died), and merges the views that
+// answered.
 func (r *Router) Discover(ctx context.Context) (*Topology, error) {
+	addrs := append([]string(nil), r.cfg.Seeds...)
+	if t := r.topo.Load(); t != nil {
+		for _, a := range t.Addrs() {
+			if !slices.Contains(addrs, a) {
+				addrs = append(addrs, a)
+			}
+		}
+	}
+	type answer struct {
+		nodes []NodeInfo
+		err   error
+	}
+	answers := make(chan answer, len(addrs))
+	for _, a := range addrs {
+		go func() {
+			nodes, err := r.clusterNodes(a)
+			answers <- answer{nodes, err}
+		}()
+	}
 	var views [][]NodeInfo
 	var errs []error
-	for _, seed := range r.cfg.Seeds {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		nodes, err := r.clusterNodes(seed)
-		if err != nil {
-			errs = append(errs, err)
+	for range addrs {
+		a := <-answers
+		if a.err != nil {
+			errs = append(errs, a.err)
 			continue
 		}
-		views = append(views, nodes)
+		views = append(views, a.nodes)
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
 	}
 	if len(views) == 0 {
 		return nil, errors.Join(errs...)
 	}
 	t := BuildTopology(views...)
 	if len(t.Masters) == 0 {
-		return nil, fmt.Errorf("seeds %s: no master serves any slot", strings.Join(r.cfg.Seeds, ","))
+		return nil, fmt.Errorf("nodes %s: no master serves any slot", strings.Join(addrs, ","))
 	}
 	return t, nil
 }
 
+// refresher keeps the topology current: every -refresh, at once when a loop asks (MOVED, a node
+// lost, CLUSTERDOWN), and every -down-poll while a master is unreachable or a slot unserved.
+func (r *Router) refresher(ctx context.Context) {
+	timer := time.NewTimer(r.cfg.Refresh)
+	defer timer.Stop()
+	var last time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.trigger:
+		case <-timer.C:
+		}
+		// Coalesce bursts (a resharding sends many MOVED): at most one refresh per minGap.
+		if wait := minRefreshGap - time.Since(last); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+			select {
+			case <-r.trigger:
+			default:
+			}
+		}
+		last = time.Now()
+		t, err := r.Discover(ctx)
+		switch {
+		case err != nil:
+			r.logf("topology refresh: %v", err)
+		case !t.Equal(r.topo.Load()):
+			r.publish(t)
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(r.interval())
+	}
+}
+
+// minRefreshGap is the shortest time between two refreshes.
+const minRefreshGap = 20 * time.Millisecond
+
+// interval is the time to the next periodic refresh: short while the cluster is degraded.
+func (r *Router) interval() time.Duration {
+	t := r.topo.Load()
+	r.mu.Lock()
+	degraded := len(r.down) > 0
+	r.mu.Unlock()
+	if degraded || t == nil || t.Covered() < slot.Count {
+		return r.cfg.DownPoll
+	}
+	return r.cfg.Refresh
+}
+
+// Refresh asks for a topology refresh soon; concurrent requests coalesce. Any goroutine.
+func (r *Router) Refresh() {
+	select {
+	case r.trigger <- struct{}{}:
+	default:
+	}
+}
+
+// publish makes t current and tells every loop, which reconciles its connections and sends
+// the requests parked for an owner.
+func (r *Router) publish(t *Topology) {
+	r.topo.Store(t)
+	r.logf("topology: %s", t)
+	topologyChanges.Inc()
+	r.mu.Lock()
+	loops := slices.Clone(r.loops)
+	r.mu.Unlock()
+	for _, l := range loops {
+		_ = l.el.Execute(context.Background(), l)
+	}
+}
+
+// learnMoved patches the topology after a MOVED reply (the next refresh confirms it) and asks
+// for a refresh: one slot moving usually means more are.
+func (r *Router) learnMoved(s uint16, addr string) {
+	for {
+		t := r.topo.Load()
+		if t == nil {
+			return
+		}
+		if sh := t.Shard(s); sh >= 0 && t.Masters[sh] == addr {
+			return
+		}
+		if r.topo.CompareAndSwap(t, t.WithOwner(s, addr)) {
+			r.Refresh()
+			return
+		}
+	}
+}
+
+func (r *Router) addLoop(l *Loop) {
+	r.mu.Lock()
+	r.loops = append(r.loops, l)
+	r.mu.Unlock()
+}
+
+// noteDown records that a loop could not reach addr: refreshes poll every -down-poll until the
+// node is reachable again or out of the topology.
+func (r *Router) noteDown(addr string) {
+	r.mu.Lock()
+	first := !r.down[addr]
+	r.down[addr] = true
+	r.mu.Unlock()
+	if first {
+		r.Refresh()
+	}
+}
+
+func (r *Router) noteUp(addr string) {
+	r.mu.Lock()
+	delete(r.down, addr)
+	r.mu.Unlock()
+}
+
 func (r *Router) clusterNodes(addr string) ([]NodeInfo, error) {
-	c, err := r.dialer.Dial(addr)
+	timeout := min(r.cfg.DialTimeout, refreshTimeout)
+	d := r.dialer
+	d.Timeout = timeout
+	c, err := d.Dial(addr)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", addr, err)
 	}
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(r.cfg.DialTimeout))
+	_ = c.SetDeadline(time.Now().Add(timeout))
 	reply, err := RoundTrip(c, "CLUSTER", "NODES")
 	if err != nil {
 		return nil, fmt.Errorf("%s: CLUSTER NODES: %w", addr, err)
@@ -121,8 +318,17 @@ func (r *Router) clusterNodes(addr string) ([]NodeInfo, error) {
 	return ParseClusterNodes(string(text), addr)
 }
 
+// refreshTimeout bounds each node's answer during a refresh: a dead node must not delay it.
+const refreshTimeout = 500 * time.Millisecond
+
 // Metrics.
 var (
+	redirectsFollowed = metrics.NewCounter(`slotgate_redirects_followed_total`)
+	topologyChanges   = metrics.NewCounter(`slotgate_topology_changes_total`)
+	requestsParked    = metrics.NewCounter(`slotgate_requests_parked_total`)
+	requestsExpired   = metrics.NewCounter(`slotgate_requests_expired_total`)
+	requestTimeouts   = metrics.NewCounter(`slotgate_request_timeouts_total`)
+	backendStalls     = metrics.NewCounter(`slotgate_backend_stalls_total`)
 	redirectsMoved    = metrics.NewCounter(`slotgate_redirects_total{kind="moved"}`)
 	redirectsAsk      = metrics.NewCounter(`slotgate_redirects_total{kind="ask"}`)
 	redirectsTryAgain = metrics.NewCounter(`slotgate_redirects_total{kind="tryagain"}`)
@@ -149,8 +355,16 @@ func (r *Router) countRedirect(reply []byte) {
 func hasPrefix(b []byte, p string) bool { return len(b) >= len(p) && string(b[:len(p)]) == p }
 
 // Error replies the router makes itself.
-func errBackendConnect(addr string, err error) []byte {
-	return codec.AppendError(nil, fmt.Sprintf("CLUSTERDOWN slotgate cannot reach node %s: %v", addr, err))
+func errUnreachable(addr string, window time.Duration) []byte {
+	return codec.AppendError(nil, fmt.Sprintf("CLUSTERDOWN slotgate cannot reach node %s (waited %v)", addr, window))
+}
+
+func errNoOwner(slot int32, window time.Duration) []byte {
+	return codec.AppendError(nil, fmt.Sprintf("CLUSTERDOWN Hash slot not served (slot %d; slotgate waited %v for a master)", slot, window))
+}
+
+func errTimeout(addr string, d time.Duration) []byte {
+	return codec.AppendError(nil, fmt.Sprintf("ERR timeout waiting for node %s (%v)", addr, d))
 }
 
 func errBackendLost(addr, why string) []byte {

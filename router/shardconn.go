@@ -2,22 +2,42 @@ package router
 
 import (
 	"context"
+	"math/rand/v2"
+	"time"
 
 	"github.com/panjf2000/gnet/v2"
 	"github.com/slotgate/slotgate/codec"
 )
 
-// Sink receives the replies to requests it sent through a Loop. Deliver runs on the loop's
+// Sink receives the replies to requests it sent through a Loop. Its methods run on the loop's
 // goroutine; reply aliases the loop's read buffer and is valid only during the call.
 type Sink interface {
 	Deliver(seq uint64, part int32, reply []byte)
+	// Rerouted says that one of the sink's requests is being retried on another connection
+	// (MOVED, ASK, TRYAGAIN, a node down): the sink's later requests must wait for the replies
+	// of its earlier ones, or they could overtake the retry.
+	Rerouted()
 }
 
-// pending is one FIFO entry: who waits for the next reply of this connection.
+// Slot values of requests that no slot routes.
+const (
+	SlotAny    = -1 // keyless: any master
+	slotAsking = -2 // slotgate's own ASKING before an ASK retry: never rerouted
+)
+
+// pending is one FIFO entry: a request on its way to (or at) a node, and who waits for its reply.
+// The request's bytes stay in the connection's buffer until the reply comes, so a MOVED or ASK
+// reply can send them again.
 type pending struct {
-	sink Sink   // nil for replies slotgate asked for itself and drops (ASKING's +OK)
-	seq  uint64 // the sink's request number
-	part int32  // part of a split request, -1 for a whole request
+	sink       Sink   // nil: nobody waits (ASKING's +OK, or an orphan whose client got a timeout)
+	seq        uint64 // the sink's request number
+	part       int32  // part of a split request, -1 for a whole request
+	slot       int32  // the slot that routes it, SlotAny or slotAsking
+	start, end int64  // the request's bytes: positions in the connection's buffer
+	sent       int64  // loop clock when written (0: not yet)
+	since      int64  // when it first waited for an owner (0: never): the retry window runs from it
+	tries      uint8  // redirects followed
+	read       bool   // a read that may go to a replica
 }
 
 // connState is the life cycle of a shard connection.
@@ -27,23 +47,37 @@ const (
 	stateIdle       connState = iota // not connected; the next Send dials
 	stateConnecting                  // dial and AUTH under way off the loop
 	stateOpen                        // enrolled: its OnOpen ran on this loop
+	stateDown                        // the last dial failed: requests wait until retryAt
+	stateClosing                     // slotgate closes it (stalled, retired): nothing more is written
 	stateClosed                      // retired: removed from the topology or the loop
 )
 
-// ShardConn is one loop's pipelined connection to one master: requests are appended to out and
-// their waiters pushed on the FIFO; the loop's doorbell flush writes out once per wake-up.
-// Every field is owned by the loop's goroutine.
+// ShardConn is one loop's pipelined connection to one node: requests are appended to buf and
+// their waiters pushed on the FIFO; the loop's doorbell flush writes the unsent part once per
+// wake-up. Every field is owned by the loop's goroutine.
 type ShardConn struct {
-	Addr   string
-	loop   *Loop
-	conn   gnet.Conn // set by OnOpen
-	state  connState
-	out    []byte // requests not yet written
-	fifo   fifo
-	framer codec.ReplyFramer
-	dirty  bool // in loop.dirty
-	unsent int  // requests in out, not yet written
-	gen    uint32
+	Addr    string
+	replica bool // a READONLY connection to a replica, for reads
+	loop    *Loop
+	conn    gnet.Conn // set by OnOpen
+	state   connState
+	buf     []byte // the bytes of every request in the FIFO, buf[0] at position base
+	base    int64
+	written int64 // position up to which buf was written
+	fifo    fifo
+	framer  codec.ReplyFramer
+	dirty   bool // in loop.dirty
+	unsent  int  // entries at the FIFO's tail not yet written
+	gen     uint32
+
+	backoff  time.Duration // next reconnect delay after a failed dial
+	retryAt  int64         // stateDown: no dial before this (unix ns)
+	retiring bool          // not in the topology any more: closed once its FIFO is empty
+	closeWhy []byte        // the error given to requests sent when slotgate closes it itself
+
+	reads      uint64 // OnTraffic calls, for stall detection
+	stallReads uint64
+	stallSince int64
 }
 
 // fifo is a growable ring of pending entries.
@@ -80,16 +114,38 @@ func (f *fifo) pop() (p pending, ok bool) {
 	return p, true
 }
 
+// at returns the i-th entry from the head.
+func (f *fifo) at(i int) *pending { return &f.buf[(f.head+i)&(len(f.buf)-1)] }
+
 // Loop returns the loop that owns this connection.
 func (sc *ShardConn) Loop() *Loop { return sc.loop }
 
 // Len is the number of requests waiting for a reply (written or not).
 func (sc *ShardConn) Len() int { return sc.fifo.size }
 
-// enqueue appends one request for sink.
-func (sc *ShardConn) enqueue(req []byte, sink Sink, seq uint64, part int32) {
-	sc.out = append(sc.out, req...)
-	sc.fifo.push(pending{sink: sink, seq: seq, part: part})
+// request returns the bytes of entry p; valid until the next append to or compaction of buf.
+func (sc *ShardConn) request(p *pending) []byte { return sc.buf[p.start-sc.base : p.end-sc.base] }
+
+// available reports whether a request queued now would be written without waiting for a
+// reconnect backoff.
+func (sc *ShardConn) available(now int64) bool {
+	return sc.state != stateClosed && (sc.state != stateDown || now >= sc.retryAt)
+}
+
+// enqueue appends one request; p carries who waits for it.
+func (sc *ShardConn) enqueue(req []byte, p pending) {
+	if sc.state == stateDown || sc.state == stateClosed {
+		if sc.state == stateClosed || time.Now().UnixNano() < sc.retryAt {
+			sc.loop.park(p, req, sc.Addr, nil, 0)
+			return
+		}
+		sc.state = stateIdle
+	}
+	p.start = sc.base + int64(len(sc.buf))
+	sc.buf = append(sc.buf, req...)
+	p.end = sc.base + int64(len(sc.buf))
+	p.sent = 0
+	sc.fifo.push(p)
 	sc.unsent++
 	sc.loop.queued++
 	if sc.state == stateIdle {
@@ -107,8 +163,9 @@ func (sc *ShardConn) connect() {
 	sc.gen++
 	gen := sc.gen
 	l := sc.loop
+	readonly := sc.replica
 	go func() {
-		c, err := l.router.dialer.Dial(sc.Addr)
+		c, err := l.router.dialer.dial(sc.Addr, readonly)
 		if err == nil {
 			_, err = l.el.Enroll(gnet.NewContext(context.Background(), sc), c)
 			if err != nil {
@@ -116,17 +173,65 @@ func (sc *ShardConn) connect() {
 			}
 		}
 		if err != nil {
-			l.router.logf("backend %s: %v", sc.Addr, err)
 			backendDialErrors.Inc()
 			_ = l.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 				if sc.gen == gen && sc.state == stateConnecting {
-					sc.state = stateIdle
-					sc.failAll(errBackendConnect(sc.Addr, err))
+					sc.dialFailed(err)
+					l.endWork()
 				}
 				return nil
 			}))
 		}
 	}()
+}
+
+// dialFailed backs off before the next dial; the requests waiting for this node wait for it
+// (or for another owner) in the loop's parked queue, within the retry window.
+func (sc *ShardConn) dialFailed(err error) {
+	l := sc.loop
+	if sc.backoff == 0 {
+		l.router.logf("backend %s: %v", sc.Addr, err)
+	}
+	sc.backoff = min(max(2*sc.backoff, minBackoff), maxBackoff)
+	jittered := sc.backoff/2 + rand.N(sc.backoff)
+	sc.state = stateDown
+	sc.retryAt = time.Now().Add(jittered).UnixNano()
+	l.router.noteDown(sc.Addr)
+	sc.parkAll()
+	l.retryParked(time.Now().UnixNano())
+}
+
+// Reconnect backoff bounds: the first retry is quick (a restarted node), later ones spread out.
+const (
+	minBackoff = 20 * time.Millisecond
+	maxBackoff = time.Second
+)
+
+// parkAll moves every unwritten request to the loop's parked queue (nothing was written: all of
+// them can go to another node) and empties the connection.
+func (sc *ShardConn) parkAll() {
+	for {
+		p, ok := sc.fifo.pop()
+		if !ok {
+			break
+		}
+		if p.sent == 0 {
+			sc.loop.park(p, sc.request(&p), sc.Addr, nil, 0)
+		}
+	}
+	sc.loop.queued -= sc.unsent
+	sc.unsent = 0
+	sc.reset()
+}
+
+// reset empties the request buffer.
+func (sc *ShardConn) reset() {
+	sc.base += int64(len(sc.buf))
+	sc.written = sc.base
+	sc.buf = sc.buf[:0]
+	if cap(sc.buf) > maxIdleBuffer {
+		sc.buf = nil
+	}
 }
 
 // OnOpen runs on the loop when the enrolled connection is ready.
@@ -136,89 +241,109 @@ func (sc *ShardConn) OnOpen(c gnet.Conn) gnet.Action {
 	}
 	sc.conn = c
 	sc.state = stateOpen
+	sc.backoff = 0
+	sc.closeWhy = nil
 	backendConns.Inc()
-	if len(sc.out) > 0 && !sc.dirty {
+	sc.loop.router.noteUp(sc.Addr)
+	if sc.unsent > 0 && !sc.dirty {
 		sc.dirty = true
 		sc.loop.markDirty(sc)
+	}
+	if len(sc.loop.parked) > 0 {
+		sc.loop.retryParked(time.Now().UnixNano())
 	}
 	return gnet.None
 }
 
-// OnClose runs on the loop when the connection is gone: every request waiting on it gets an
-// error (it may have been applied, so it is never replayed).
+// OnClose runs on the loop when the connection is gone. A request that was written may have
+// been applied, so it gets an error and is never replayed; one never written waits for an owner.
 func (sc *ShardConn) OnClose(c gnet.Conn, err error) {
 	if sc.conn != c {
 		return
 	}
+	l := sc.loop
 	backendConns.Dec()
 	sc.conn = nil
 	sc.framer.Reset()
-	if sc.state == stateOpen {
-		sc.state = stateIdle
-	}
-	msg := "connection lost"
-	if err != nil {
-		msg = err.Error()
-	}
-	sc.failAll(errBackendLost(sc.Addr, msg))
-}
-
-// failAll answers every waiting request with the error reply e.
-func (sc *ShardConn) failAll(e []byte) {
-	sc.loop.onWire -= sc.fifo.size - sc.unsent
-	sc.out, sc.unsent = sc.out[:0], 0
-	for {
-		p, ok := sc.fifo.pop()
-		if !ok {
-			return
+	sc.state = stateIdle
+	e := sc.closeWhy
+	if e == nil {
+		msg := "connection lost"
+		if err != nil {
+			msg = err.Error()
 		}
+		e = errBackendLost(sc.Addr, msg)
+	}
+	sent := sc.fifo.size - sc.unsent
+	l.onWire -= sent
+	for i := 0; i < sent; i++ {
+		p, _ := sc.fifo.pop()
 		if p.sink != nil {
 			p.sink.Deliver(p.seq, p.part, e)
 		}
 	}
+	sc.parkAll()
+	if sc.retiring {
+		sc.state = stateClosed
+	} else {
+		l.router.noteDown(sc.Addr)
+		l.router.Refresh()
+	}
+	if len(l.parked) > 0 {
+		l.retryParked(time.Now().UnixNano())
+	}
 }
 
-// flush writes every queued request in one write.
+// flush writes every unwritten request in one write.
 func (sc *ShardConn) flush() {
 	sc.dirty = false
-	if sc.state != stateOpen || len(sc.out) == 0 {
+	if sc.state != stateOpen || sc.unsent == 0 {
 		return
 	}
-	out := sc.out
-	sc.out = sc.out[:0]
-	sc.loop.onWire += sc.unsent
-	sc.unsent = 0
-	if cap(out) > maxIdleBuffer {
-		sc.out = nil
+	out := sc.buf[sc.written-sc.base:]
+	sc.written = sc.base + int64(len(sc.buf))
+	l := sc.loop
+	l.onWire += sc.unsent
+	for i := sc.fifo.size - sc.unsent; i < sc.fifo.size; i++ {
+		sc.fifo.at(i).sent = l.clock
 	}
-	_, _ = sc.conn.Write(out) // on failure gnet calls OnClose, which fails the FIFO
+	sc.unsent = 0
+	_, _ = sc.conn.Write(out) // gnet keeps what the socket did not take; on failure OnClose runs
 }
 
-// OnTraffic frames every complete reply and hands it to its waiter in FIFO order.
+// OnTraffic frames every complete reply and hands it to its waiter in FIFO order; a reply that
+// says the request belongs elsewhere sends the request there instead.
 func (sc *ShardConn) OnTraffic(c gnet.Conn) gnet.Action {
+	sc.reads++
 	if c.InboundBuffered() < sc.framer.Need() {
 		return gnet.None // a large reply still arriving: don't rescan it
 	}
+	l := sc.loop
 	buf, _ := c.Peek(-1)
 	off := 0
 	for off < len(buf) {
 		n, err := sc.framer.Frame(buf[off:])
 		if err != nil {
-			sc.loop.router.logf("backend %s: bad reply: %v", sc.Addr, err)
+			l.router.logf("backend %s: bad reply: %v", sc.Addr, err)
 			return gnet.Close
 		}
 		if n == 0 {
 			break
 		}
-		p, ok := sc.fifo.pop()
-		if !ok {
-			sc.loop.router.logf("backend %s: reply with no request waiting", sc.Addr)
+		if sc.fifo.size == sc.unsent {
+			l.router.logf("backend %s: reply with no request waiting", sc.Addr)
 			return gnet.Close
 		}
-		sc.loop.onWire--
+		p, _ := sc.fifo.pop()
+		l.onWire--
 		reply := buf[off : off+n]
 		off += n
-		sc.loop.router.countRedirect(reply)
+		if reply[0] == '-' {
+			l.router.countRedirect(reply)
+			if p.sink != nil && l.redirect(sc, &p, reply) {
+				continue
+			}
+		}
 		if p.sink != nil {
 			p.sink.Deliver(p.seq, p.part, reply)
 		}
@@ -226,7 +351,74 @@ func (sc *ShardConn) OnTraffic(c gnet.Conn) gnet.Action {
 	if off > 0 {
 		_, _ = c.Discard(off)
 	}
+	sc.compact()
+	if sc.retiring && sc.fifo.size == 0 {
+		sc.state = stateClosing
+		return gnet.Close
+	}
 	return gnet.None
+}
+
+// compact drops the bytes of answered requests from buf.
+func (sc *ShardConn) compact() {
+	if sc.fifo.size == 0 {
+		sc.reset()
+		return
+	}
+	done := sc.fifo.at(0).start - sc.base
+	if done > 4096 && done > int64(len(sc.buf))/2 {
+		n := copy(sc.buf, sc.buf[done:])
+		sc.buf = sc.buf[:n]
+		sc.base += done
+	}
+}
+
+// tick checks a silent node and requests past their timeout.
+func (sc *ShardConn) tick(now int64) {
+	l := sc.loop
+	cfg := &l.router.cfg
+	onWire := sc.fifo.size - sc.unsent
+	if sc.state != stateOpen || onWire == 0 || sc.reads != sc.stallReads || sc.stallSince == 0 {
+		sc.stallReads, sc.stallSince = sc.reads, now
+	} else if cfg.BackendStall > 0 && now-sc.stallSince > int64(cfg.BackendStall) {
+		l.router.logf("backend %s: no reply for %v with %d requests outstanding: reconnecting", sc.Addr, cfg.BackendStall, onWire)
+		backendStalls.Inc()
+		sc.closeWhy = errTimeout(sc.Addr, cfg.BackendStall)
+		sc.state = stateClosing
+		_ = sc.conn.Close() // OnClose runs on the loop later
+		return
+	}
+	if cfg.RequestTimeout <= 0 {
+		return
+	}
+	for i := 0; i < onWire; i++ {
+		p := sc.fifo.at(i)
+		if now-p.sent <= int64(cfg.RequestTimeout) {
+			break
+		}
+		if p.sink != nil {
+			requestTimeouts.Inc()
+			p.sink.Deliver(p.seq, p.part, errTimeout(sc.Addr, cfg.RequestTimeout))
+			p.sink = nil // an orphan: its reply, if it ever comes, is dropped
+		}
+	}
+}
+
+// retire takes the connection out of service: at once when nothing waits on it, else once the
+// replies on their way have come (they may still say MOVED, and are then retried).
+func (sc *ShardConn) retire() {
+	sc.retiring = true
+	switch sc.state {
+	case stateOpen, stateClosing:
+		if sc.fifo.size == 0 && sc.state == stateOpen {
+			sc.state = stateClosing
+			_ = sc.conn.Close() // OnClose runs on the loop later
+		}
+	default:
+		sc.state = stateClosed
+		sc.gen++ // a dial under way is dropped when it completes
+		sc.parkAll()
+	}
 }
 
 // maxIdleBuffer is the largest buffer kept for reuse once empty; larger ones go back to the GC.

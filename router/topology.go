@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -14,9 +15,10 @@ import (
 // Topology is one immutable picture of the cluster: which master serves each slot. It is
 // published whole through an atomic pointer and never modified afterwards.
 type Topology struct {
-	Masters []string          // shard index -> master address "host:port"
-	Nodes   []NodeInfo        // every node seen, for logging and later refreshes
-	owner   [slot.Count]int16 // slot -> shard index, -1 when no master serves it
+	Masters  []string          // shard index -> master address "host:port"
+	Replicas [][]string        // shard index -> addresses of its healthy replicas
+	Nodes    []NodeInfo        // every node seen, for logging and later refreshes
+	owner    [slot.Count]int16 // slot -> shard index, -1 when no master serves it
 }
 
 // NodeInfo is one line of CLUSTER NODES.
@@ -27,6 +29,7 @@ type NodeInfo struct {
 	MasterID string // for replicas
 	Epoch    uint64 // config epoch
 	Failed   bool   // flagged fail, handshake or noaddr: never routed to
+	PFail    bool   // flagged fail? (suspected by the node that answered): no reads sent to it
 	Myself   bool
 	Slots    [][2]int // inclusive ranges (masters only)
 }
@@ -121,6 +124,8 @@ func ParseClusterNodes(text, answeredAddr string) ([]NodeInfo, error) {
 				}
 			case "fail", "handshake", "noaddr":
 				n.Failed = true
+			case "fail?":
+				n.PFail = true
 			}
 		}
 		if port == "0" && !n.Myself {
@@ -155,9 +160,23 @@ func ParseClusterNodes(text, answeredAddr string) ([]NodeInfo, error) {
 }
 
 // BuildTopology merges several nodes' views of the cluster: each slot goes to the master with the
-// highest config epoch claiming it, never to a node flagged failed.
+// highest config epoch claiming it. A node that any view flags as failed is never used, even if
+// its own view disagrees: a restarted old master believes itself master of its slots until it
+// hears of its replacement.
 func BuildTopology(views ...[]NodeInfo) *Topology {
 	t := &Topology{}
+	failed := map[string]bool{}
+	suspect := map[string]bool{}
+	for _, v := range views {
+		for _, n := range v {
+			if n.Failed {
+				failed[n.Addr] = true
+			}
+			if n.PFail {
+				suspect[n.Addr] = true
+			}
+		}
+	}
 	var epoch [slot.Count]uint64
 	owner := make([]string, slot.Count)
 	byAddr := map[string]NodeInfo{}
@@ -166,7 +185,7 @@ func BuildTopology(views ...[]NodeInfo) *Topology {
 			if _, seen := byAddr[n.Addr]; !seen || n.Myself {
 				byAddr[n.Addr] = n
 			}
-			if !n.Master || n.Failed {
+			if !n.Master || failed[n.Addr] {
 				continue
 			}
 			for _, r := range n.Slots {
@@ -201,5 +220,59 @@ func BuildTopology(views ...[]NodeInfo) *Topology {
 		t.Nodes = append(t.Nodes, n)
 	}
 	sort.Slice(t.Nodes, func(i, j int) bool { return t.Nodes[i].Addr < t.Nodes[j].Addr })
+	// Replicas: by the master's ID, as the replica itself (or the majority) reports it.
+	idAddr := map[string]string{}
+	for _, n := range t.Nodes {
+		idAddr[n.ID] = n.Addr
+	}
+	t.Replicas = make([][]string, len(t.Masters))
+	for _, n := range t.Nodes {
+		if n.Master || n.MasterID == "" || failed[n.Addr] || suspect[n.Addr] {
+			continue
+		}
+		if i, ok := index[idAddr[n.MasterID]]; ok {
+			t.Replicas[i] = append(t.Replicas[i], n.Addr)
+		}
+	}
 	return t
+}
+
+// Equal reports whether u routes exactly like t (same masters, slots and replicas).
+func (t *Topology) Equal(u *Topology) bool {
+	if t == nil || u == nil {
+		return t == u
+	}
+	return t.owner == u.owner && slices.Equal(t.Masters, u.Masters) &&
+		slices.EqualFunc(t.Replicas, u.Replicas, slices.Equal[[]string])
+}
+
+// WithOwner returns a copy of t in which addr serves slot s: what a MOVED reply teaches before
+// the next refresh confirms it.
+func (t *Topology) WithOwner(s uint16, addr string) *Topology {
+	u := &Topology{Nodes: t.Nodes, owner: t.owner}
+	u.Masters = append([]string(nil), t.Masters...)
+	u.Replicas = append([][]string(nil), t.Replicas...)
+	i := slices.Index(u.Masters, addr)
+	if i < 0 {
+		i = len(u.Masters)
+		u.Masters = append(u.Masters, addr)
+		u.Replicas = append(u.Replicas, nil)
+	}
+	u.owner[s] = int16(i)
+	return u
+}
+
+// Addrs returns the address of every node t knows (masters and replicas, failed ones included:
+// a refresh asks them all).
+func (t *Topology) Addrs() []string {
+	var out []string
+	for _, n := range t.Nodes {
+		out = append(out, n.Addr)
+	}
+	for _, m := range t.Masters {
+		if !slices.Contains(out, m) {
+			out = append(out, m)
+		}
+	}
+	return out
 }

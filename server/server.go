@@ -48,6 +48,7 @@ type Server struct {
 	loops    []*loop
 	nextID   atomic.Int64
 	draining atomic.Bool
+	ticks    uint64 // OnTick calls (under mu)
 }
 
 var _ gnet.EventHandler = (*Server)(nil)
@@ -174,6 +175,7 @@ func (srv *Server) loopOf(el gnet.EventLoop) (*loop, error) {
 		return nil, err
 	}
 	rl.Owner = lp
+	rl.EndWork = lp.flushTouched
 	lp.rl = rl
 	srv.loops = append(srv.loops, lp)
 	return lp, nil
@@ -250,12 +252,15 @@ func (srv *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 	return gnet.None
 }
 
-// OnTick resumes paused sessions whose clients caught up (gnet tells nobody when an output
-// buffer drains). It runs on its own goroutine, so the work is handed to each loop.
+// OnTick drives the loops' timers: it resumes paused sessions whose clients caught up (gnet
+// tells nobody when an output buffer drains) and runs the router's Tick (parked requests,
+// silent nodes, request timeouts). It runs on its own goroutine, so the work is handed to each
+// loop: every tick while something waits, every 100 ms otherwise.
 func (srv *Server) OnTick() (time.Duration, gnet.Action) {
 	srv.mu.Lock()
+	srv.ticks++
 	for _, lp := range srv.loops {
-		if lp.nPaused.Load() > 0 {
+		if lp.nPaused.Load() > 0 || lp.rl.NeedsFastTick() || srv.ticks%10 == 0 {
 			_ = lp.el.Execute(context.Background(), lp)
 		}
 	}
@@ -263,14 +268,15 @@ func (srv *Server) OnTick() (time.Duration, gnet.Action) {
 	return 10 * time.Millisecond, gnet.None
 }
 
-// Run implements gnet.Runnable for OnTick: retry paused sessions on the loop.
+// Run implements gnet.Runnable for OnTick: the router's timers, then paused sessions.
 func (lp *loop) Run(context.Context) error {
+	lp.rl.Tick(time.Now())
 	kept := lp.paused[:0]
 	for _, s := range lp.paused {
 		if s.closed || !s.paused {
 			continue
 		}
-		if !s.overSoft() {
+		if !s.mustWait() {
 			s.resume()
 		}
 		if s.paused {

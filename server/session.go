@@ -30,7 +30,9 @@ type session struct {
 	authed   bool   // AUTH passed (or no -password)
 	name     []byte // CLIENT SETNAME
 	closed   bool   // OnClose ran: drop everything for it
-	paused   bool   // stopped parsing: over the soft limit
+	paused   bool   // stopped parsing: over the soft limit, or at the ordering barrier
+	barrier  bool   // a request was rerouted: wait for every reply before sending more
+	sentGen  uint64 // the loop's topology generation when the last request was sent
 	touched  bool   // in loop.touched
 	stopRead bool   // QUIT or protocol error seen: parse nothing more
 	closeAt  uint64 // close once head reaches it (0: never)
@@ -133,15 +135,28 @@ func (s *session) touch() {
 // pending counts reply bytes not yet taken by the client.
 func (s *session) pending() int { return len(s.out) + s.unsent + s.c.OutboundBuffered() }
 
-// overSoft reports whether parsing must stop until the client catches up: its unread replies
-// plus the replies its in-flight requests are expected to bring reach the soft limit. Sizes of
-// replies not yet received are estimated from this client's recent ones, starting pessimistic
-// (SoftLimit/initialWindow each), so a client that pipelines thousands of GETs of large values
-// has only a few at the backends: Redis would otherwise buffer all their replies itself.
-func (s *session) overSoft() bool {
-	return s.inflight >= s.srv.cfg.MaxInflight ||
+// mustWait reports whether parsing must stop for now, for one of two reasons.
+//
+// Bounds: the client's unread replies plus the replies its in-flight requests are expected to
+// bring reach the soft limit. Sizes of replies not yet received are estimated from this
+// client's recent ones, starting pessimistic (SoftLimit/initialWindow each), so a client that
+// pipelines thousands of GETs of large values has only a few at the backends: Redis would
+// otherwise buffer all their replies itself.
+//
+// Ordering: one of its requests is being retried elsewhere (MOVED, ASK, a node down), or the
+// topology changed since its requests in flight were sent. Its next request could then reach a
+// node before an earlier one of the same slot, so it waits until they are all answered.
+func (s *session) mustWait() bool {
+	if s.inflight == 0 {
+		s.barrier = false
+		return s.pending() >= s.srv.cfg.SoftLimit
+	}
+	return s.barrier || s.sentGen != s.lp.rl.Gen() || s.inflight >= s.srv.cfg.MaxInflight ||
 		s.pending()+s.inflight*s.replyAvg >= s.srv.cfg.SoftLimit
 }
+
+// Rerouted implements router.Sink: one of this client's requests is being retried.
+func (s *session) Rerouted() { s.barrier = true }
 
 // initialWindow is how many requests a new client may have at the backends before its replies
 // have shown their size.
@@ -168,7 +183,7 @@ func (s *session) flush() {
 		s.close()
 		return
 	}
-	if s.paused && !s.overSoft() {
+	if s.paused && !s.mustWait() {
 		s.resume()
 	}
 }
@@ -246,7 +261,7 @@ const parseWindow = 256 << 10
 func (s *session) parseBuf(buf []byte) int {
 	off := 0
 	for off < len(buf) && !s.stopRead {
-		if s.overSoft() {
+		if s.mustWait() {
 			s.pause()
 			break
 		}
@@ -321,7 +336,7 @@ func (s *session) dispatch(raw []byte) {
 	case classLocal:
 		s.localCommand(cmd, args, raw)
 	case classAnyMaster:
-		s.forwardAny(args, raw)
+		s.forwardAny(cmd, raw)
 	default:
 		s.local(errRefused(s.lp.scratch[:0], cmd))
 	}
@@ -350,26 +365,22 @@ func (s *session) forwardSingle(cmd *codec.Command, args [][]byte, raw []byte) {
 			return
 		}
 	}
-	s.send(sl, raw)
+	s.send(cmd, int(sl), raw)
 }
 
-// send forwards the current request to the master of slot sl.
-func (s *session) send(sl uint16, raw []byte) {
-	t := s.lp.rl.Topology()
-	if t == nil {
+// send forwards the current request to the master of slot sl (or, with -read-from, a read
+// to one of its replicas).
+func (s *session) send(cmd *codec.Command, sl int, raw []byte) {
+	if s.lp.rl.Topology() == nil {
 		s.local(errNoTopology(s.lp.scratch[:0], s.srv.rt.Seeds()))
 		return
 	}
-	shard := t.Shard(sl)
-	if shard < 0 {
-		s.local(errSlotUnserved(s.lp.scratch[:0], sl))
-		return
-	}
-	s.sendShard(shard, raw, -1)
+	read := cmd.Flags&codec.FlagReadonly != 0 && cmd.Flags&codec.FlagMayReplicate == 0
+	s.sendPart(sl, raw, -1, read)
 }
 
-// sendShard queues the current request (or one part of it) for a shard.
-func (s *session) sendShard(shard int, raw []byte, part int32) {
+// sendPart queues the current request (or one part of it) for the node serving slot sl.
+func (s *session) sendPart(sl int, raw []byte, part int32, read bool) {
 	if s.req.Inline && part < 0 {
 		raw = codec.AppendRequest(s.lp.scratch[:0], s.req.Args) // backends get RESP, never inline
 	}
@@ -379,17 +390,13 @@ func (s *session) sendShard(shard int, raw []byte, part int32) {
 	}
 	s.inflight++
 	s.lp.inflight.Add(1)
-	s.lp.rl.Send(shard, raw, s, seq, part)
+	s.sentGen = s.lp.rl.Gen()
+	s.lp.rl.Send(sl, raw, s, seq, part, read)
 }
 
-// forwardAny sends a keyless command to the first master.
-func (s *session) forwardAny(args [][]byte, raw []byte) {
-	t := s.lp.rl.Topology()
-	if t == nil || len(t.Masters) == 0 {
-		s.local(errNoTopology(s.lp.scratch[:0], s.srv.rt.Seeds()))
-		return
-	}
-	s.sendShard(0, raw, -1)
+// forwardAny sends a keyless command to a master.
+func (s *session) forwardAny(cmd *codec.Command, raw []byte) {
+	s.send(cmd, router.SlotAny, raw)
 }
 
 // hasBlockArg reports a BLOCK option before STREAMS (XREAD, XREADGROUP).

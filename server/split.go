@@ -67,14 +67,8 @@ func (s *session) split(cmd *codec.Command, args [][]byte, raw []byte) {
 	}
 	parts := len(lp.partSlot)
 	if parts == 1 {
-		s.send(lp.partSlot[0], raw) // one slot: forwarded as it came
+		s.send(cmd, int(lp.partSlot[0]), raw) // one slot: forwarded as it came
 		return
-	}
-	for _, sl := range lp.partSlot {
-		if t.Shard(sl) < 0 {
-			s.local(errSlotUnserved(lp.scratch[:0], sl))
-			return
-		}
 	}
 	// Counting sort of the keys by part, so each part is built from one contiguous run.
 	lp.partStart = lp.partStart[:0]
@@ -112,9 +106,7 @@ func (s *session) split(cmd *codec.Command, args [][]byte, raw []byte) {
 			}
 		}
 		lp.partReq = b
-		s.inflight++
-		lp.inflight.Add(1)
-		lp.rl.Send(t.Shard(lp.partSlot[p]), b, s, seq, int32(p))
+		s.sendPart(int(lp.partSlot[p]), b, int32(p), op == mergeArray)
 	}
 	splitRequests.Inc()
 }

@@ -43,6 +43,12 @@ func run(argv []string) error {
 		hardLimit   = fs.Int("client-hard-limit", server.DefaultHardLimit, "per client: disconnect past this many unread reply bytes or unparsed request bytes")
 		maxInflight = fs.Int("client-max-inflight", server.DefaultMaxInflight, "per client: stop reading requests with this many at the backends")
 		dialTimeout = fs.Duration("connect-timeout", time.Second, "backend connect and AUTH timeout")
+		refresh     = fs.Duration("refresh", 5*time.Second, "topology refresh period (also at once on MOVED, a node lost, CLUSTERDOWN)")
+		downPoll    = fs.Duration("down-poll", 100*time.Millisecond, "topology refresh period while a slot's master is unreachable")
+		retryWindow = fs.Duration("retry-window", 2*time.Second, "how long a request not yet sent waits for a reachable owner before -CLUSTERDOWN")
+		stall       = fs.Duration("backend-stall", 5*time.Second, "reconnect a node silent this long with requests outstanding (negative: never)")
+		reqTimeout  = fs.Duration("request-timeout", 0, "answer -ERR timeout to a request unanswered this long; its reply is dropped when it comes (0: no limit but -backend-stall)")
+		readFrom    = fs.String("read-from", "master", "where read-only commands go: master, replica (replicas, the master when none is healthy) or prefer-replica (replicas and the master alike)")
 	)
 	if err := fs.Parse(argv); err != nil {
 		return err
@@ -55,9 +61,15 @@ func run(argv []string) error {
 	}
 	logf := log.New(os.Stderr, "slotgate ", log.LstdFlags|log.Lmicroseconds).Printf
 
+	rf, err := router.ParseReadFrom(*readFrom)
+	if err != nil {
+		return err
+	}
 	seeds := strings.Split(*cluster, ",")
 	rt := router.New(router.Config{
-		Seeds: seeds, User: *backendUser, Password: *backendPass, DialTimeout: *dialTimeout, Logf: logf,
+		Seeds: seeds, User: *backendUser, Password: *backendPass, DialTimeout: *dialTimeout,
+		Refresh: *refresh, DownPoll: *downPoll, RetryWindow: *retryWindow, BackendStall: *stall,
+		RequestTimeout: *reqTimeout, ReadFrom: rf, Logf: logf,
 	})
 	srv := server.New(server.Config{
 		Listen: *listen, Loops: *loops, Password: *password,

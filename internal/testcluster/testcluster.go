@@ -48,6 +48,11 @@ type Options struct {
 	// Dir holding every node's nodes.conf restarts that cluster (data kept).
 	Dir string
 
+	// NodeTimeout is cluster-node-timeout (default 5s). A killed master's
+	// replica is promoted some NodeTimeout + 1s after the kill (2.2s at 1s),
+	// so tests that kill masters use ~1s.
+	NodeTimeout time.Duration
+
 	AppendOnly  bool     // appendonly yes
 	MaxMemory   string   // e.g. "2gb", with maxmemory-policy allkeys-lru; empty = none
 	ExtraConfig []string // extra "name value" config lines (appended last, so they override)
@@ -424,7 +429,14 @@ func (c *Cluster) config(n *Node) string {
 	line("logfile", quoteConf(n.LogFile))
 	line("cluster-enabled", "yes")
 	line("cluster-config-file", quoteConf(filepath.Join(n.Dir, "nodes.conf")))
-	line("cluster-node-timeout", "5000")
+	nodeTimeout := int64(5000)
+	if o.NodeTimeout > 0 {
+		nodeTimeout = max(o.NodeTimeout.Milliseconds(), 1)
+	}
+	line("cluster-node-timeout", strconv.FormatInt(nodeTimeout, 10))
+	// A replica may always fail over, however long its link to the master
+	// was down (the default factor 10 can leave a shard without master).
+	line("cluster-replica-validity-factor", "0")
 	line("cluster-port", strconv.Itoa(n.BusPort))
 	line("requirepass", quoteConf(c.Password))
 	line("masterauth", quoteConf(c.Password))
