@@ -179,13 +179,20 @@ func (l *Loop) route(slot int32, read bool) *ShardConn {
 }
 
 // replicaOf picks a healthy replica connection of shard, round robin; nil when none is (reads
-// then go to the master).
+// then go to the master). With prefer-replica the master takes its turn in the rotation too.
 func (l *Loop) replicaOf(shard int) *ShardConn {
 	reps := l.replicas[shard]
-	for range reps {
+	n := len(reps)
+	if l.router.cfg.ReadFrom == ReadPreferReplica {
+		n++
+	}
+	for range n {
 		l.rr++
-		sc := reps[int(l.rr)%len(reps)]
-		if sc.state != stateDown && sc.state != stateClosing && sc.state != stateClosed {
+		i := int(l.rr) % n
+		if i == len(reps) {
+			return nil // the master's turn
+		}
+		if sc := reps[i]; sc.state != stateDown && sc.state != stateClosing && sc.state != stateClosed {
 			return sc
 		}
 	}

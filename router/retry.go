@@ -154,6 +154,7 @@ func (l *Loop) redirect(sc *ShardConn, p *pending, reply []byte) bool {
 			l.router.Refresh()
 			backoff = l.router.cfg.DownPoll
 		}
+		p.tries = 0 // the retry window bounds the waiting; ASK then TRYAGAIN may repeat until the slot is moved
 		l.park(*p, req, sc.Addr, reply, time.Now().Add(backoff).UnixNano())
 	}
 	return true

@@ -278,7 +278,14 @@ func (sc *ShardConn) OnClose(c gnet.Conn, err error) {
 	l.onWire -= sent
 	for i := 0; i < sent; i++ {
 		p, _ := sc.fifo.pop()
-		if p.sink != nil {
+		switch {
+		case p.sink == nil:
+		case sc.replica && sc.closeWhy == nil:
+			// A read changes nothing: the master answers it instead.
+			p.read = false
+			p.sink.Rerouted()
+			l.resend(append(l.scratch[:0], sc.request(&p)...), p)
+		default:
 			p.sink.Deliver(p.seq, p.part, e)
 		}
 	}

@@ -51,9 +51,7 @@ func startProxy(t testing.TB, c *testcluster.Cluster, mod func(*server.Config)) 
 	t.Helper()
 	logger := log.New(os.Stderr, "slotgate-test ", log.Lmicroseconds)
 	rt := router.New(router.Config{Seeds: c.Seeds()[:1], Password: c.Password, Logf: logger.Printf})
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := rt.Run(ctx); err != nil {
+	if err := rt.Run(t.Context()); err != nil { // the refresher lives as long as the test
 		t.Fatalf("router: %v", err)
 	}
 	return serveWith(t, rt, mod)

@@ -23,6 +23,7 @@ type session struct {
 	ring       []replySlot // len is a power of two > next-head
 	out        []byte      // replies ready to write at the end of this batch
 	unsent     int         // bytes parked in ring slots
+	reqBytes   int         // bytes of requests at the backends (the router keeps them for retries)
 	inflight   int         // requests waiting for a backend reply
 	replyAvg   int         // moving average of reply sizes, for the in-flight budget
 
@@ -40,9 +41,10 @@ type session struct {
 
 // replySlot holds a reply that arrived before the replies ahead of it.
 type replySlot struct {
-	buf   []byte
-	ready bool
-	merge *merge // split requests: the parts collected so far
+	buf      []byte
+	ready    bool
+	merge    *merge // split requests: the parts collected so far
+	reqBytes int    // bytes of its request (parts) kept by the router until the reply comes
 }
 
 var _ router.Sink = (*session)(nil)
@@ -73,6 +75,10 @@ func (s *session) slot(seq uint64) *replySlot { return &s.ring[seq&uint64(len(s.
 
 // reply answers request seq with bytes that slotgate made or a backend sent.
 func (s *session) complete(seq uint64, reply []byte) {
+	if rs := s.slot(seq); rs.reqBytes > 0 {
+		s.reqBytes -= rs.reqBytes
+		rs.reqBytes = 0
+	}
 	if seq != s.head {
 		sl := s.slot(seq)
 		sl.buf = append(sl.buf[:0], reply...)
@@ -152,7 +158,7 @@ func (s *session) mustWait() bool {
 		return s.pending() >= s.srv.cfg.SoftLimit
 	}
 	return s.barrier || s.sentGen != s.lp.rl.Gen() || s.inflight >= s.srv.cfg.MaxInflight ||
-		s.pending()+s.inflight*s.replyAvg >= s.srv.cfg.SoftLimit
+		s.pending()+s.inflight*s.replyAvg+s.reqBytes >= s.srv.cfg.SoftLimit
 }
 
 // Rerouted implements router.Sink: one of this client's requests is being retried.
@@ -390,6 +396,8 @@ func (s *session) sendPart(sl int, raw []byte, part int32, read bool) {
 	}
 	s.inflight++
 	s.lp.inflight.Add(1)
+	s.reqBytes += len(raw)
+	s.slot(seq).reqBytes += len(raw)
 	s.sentGen = s.lp.rl.Gen()
 	s.lp.rl.Send(sl, raw, s, seq, part, read)
 }
