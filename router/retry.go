@@ -70,9 +70,6 @@ func (l *Loop) retryParked(now int64) {
 	}
 	l.parked = append(kept, l.parked...)
 	l.nParked.Store(int32(len(l.parked)))
-	if len(l.parked) > 0 {
-		l.router.Refresh() // an owner is missing or down: the down-poll looks for a new one
-	}
 }
 
 func (l *Loop) sinkKept(s Sink) bool {
@@ -151,7 +148,7 @@ func (l *Loop) redirect(sc *ShardConn, p *pending, reply []byte) bool {
 		// Try again shortly, within the retry window; an owner may have changed meanwhile.
 		backoff := tryAgainBackoff
 		if !bytes.HasPrefix(body, []byte("TRYAGAIN")) {
-			l.router.Refresh()
+			l.router.noteDegraded()
 			backoff = l.router.cfg.DownPoll
 		}
 		p.tries = 0 // the retry window bounds the waiting; ASK then TRYAGAIN may repeat until the slot is moved

@@ -65,9 +65,10 @@ type Router struct {
 	topo    atomic.Pointer[Topology]
 	trigger chan struct{} // a refresh is wanted (capacity 1: concurrent triggers coalesce)
 
-	mu    sync.Mutex
-	loops []*Loop
-	down  map[string]bool // nodes a loop could not reach since their last success
+	mu            sync.Mutex
+	loops         []*Loop
+	down          map[string]bool // nodes a loop could not reach since their last success
+	degradedUntil time.Time       // a node said CLUSTERDOWN or LOADING: poll fast until then
 }
 
 // New returns a router with no topology yet; Run finds one.
@@ -222,7 +223,7 @@ const minRefreshGap = 20 * time.Millisecond
 func (r *Router) interval() time.Duration {
 	t := r.topo.Load()
 	r.mu.Lock()
-	degraded := len(r.down) > 0
+	degraded := len(r.down) > 0 || time.Now().Before(r.degradedUntil)
 	r.mu.Unlock()
 	if degraded || t == nil || t.Covered() < slot.Count {
 		return r.cfg.DownPoll
@@ -246,6 +247,11 @@ func (r *Router) publish(t *Topology) {
 	topologyChanges.Inc()
 	r.mu.Lock()
 	loops := slices.Clone(r.loops)
+	for addr := range r.down { // a node that left the map is no reason to keep polling
+		if !slices.Contains(t.Masters, addr) && !slices.ContainsFunc(t.Replicas, func(rs []string) bool { return slices.Contains(rs, addr) }) {
+			delete(r.down, addr)
+		}
+	}
 	r.mu.Unlock()
 	for _, l := range loops {
 		_ = l.el.Execute(context.Background(), l)
@@ -282,6 +288,18 @@ func (r *Router) noteDown(addr string) {
 	r.mu.Lock()
 	first := !r.down[addr]
 	r.down[addr] = true
+	r.mu.Unlock()
+	if first {
+		r.Refresh()
+	}
+}
+
+// noteDegraded records a CLUSTERDOWN or LOADING answer: refresh now, and every -down-poll for
+// one retry window.
+func (r *Router) noteDegraded() {
+	r.mu.Lock()
+	first := time.Now().After(r.degradedUntil)
+	r.degradedUntil = time.Now().Add(r.cfg.RetryWindow)
 	r.mu.Unlock()
 	if first {
 		r.Refresh()
