@@ -6,7 +6,7 @@ GO       ?= go
 FUZZTIME ?= 60s
 PKGS     ?= ./...
 
-.PHONY: build run test lint generate check-generate fuzz clean bench bench-quick bench-go
+.PHONY: build run test lint generate check-generate fuzz clean bench bench-quick bench-go bench-failover
 
 build:
 	$(GO) build -o bin/slotgate ./cmd/slotgate
@@ -61,6 +61,14 @@ bench: build
 bench-quick: build
 	$(GO) build -o bin/slotbench ./bench
 	bin/slotbench -quick $(BENCHFLAGS) -json $(BENCHOUT)/bench-quick.json -plot $(BENCHOUT)/bench-quick-latency.png
+
+# The failover window: 3 masters killed (SIGKILL) in turn under SET load through one slotgate
+# seeded with the first victim, on a fresh cluster with cluster-node-timeout 1s; kill→promotion,
+# promotion→first success via slotgate and kill→first success per kill, then every acknowledged
+# write read back. About 20 seconds. Table on stdout, JSON under bench/out/.
+bench-failover: build
+	$(GO) build -o bin/slotbench ./bench
+	bin/slotbench -failover 3 $(BENCHFLAGS) -json $(BENCHOUT)/bench-failover.json
 
 # The Go benchmarks (*_timing_test.go): codec, slot computation, an in-process proxied round
 # trip; -count 6 for benchstat.

@@ -74,6 +74,9 @@ type config struct {
 	maxAllocs float64
 	gens      string
 	only      string
+
+	failover    int           // -failover N: N master kills instead of the matrix (failover.go)
+	nodeTimeout time.Duration // cluster-node-timeout of the cluster -failover starts
 }
 
 func main() {
@@ -101,11 +104,19 @@ func run(argv []string) int {
 	fs.Float64Var(&cfg.maxAllocs, "max-allocs", 0.05, "fail when a slotgate target allocates more than this per request in any cell")
 	fs.StringVar(&cfg.gens, "gen", "own,redis-benchmark", "generators to run")
 	fs.StringVar(&cfg.only, "only", "", "run only cells whose name (\"own GET 16B c=50 P=1\") matches this regexp")
+	fs.IntVar(&cfg.failover, "failover", 0, "instead of the matrix: kill a master N times (SIGKILL) under write load through slotgate and time "+
+		"kill→promotion, promotion→first success via slotgate and kill→first success; starts its own cluster and slotgate (0: off)")
+	fs.DurationVar(&cfg.nodeTimeout, "node-timeout", time.Second, "with -failover: cluster-node-timeout of the cluster it starts "+
+		"(Redis's default is 15s; the promotion delay scales with it, about node-timeout + 1s)")
 	if err := fs.Parse(argv); err != nil {
 		return 2
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "slotbench: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	if msg := cfg.checkFailover(fs); msg != "" {
+		fmt.Fprintf(os.Stderr, "slotbench: %s\n", msg)
 		return 2
 	}
 	cfg.defaults()
@@ -119,9 +130,43 @@ func run(argv []string) int {
 		b.cleanup()
 		os.Exit(130)
 	}()
-	code := b.run()
+	var code int
+	if cfg.failover > 0 {
+		code = b.runFailover()
+	} else {
+		code = b.run()
+	}
 	b.cleanup()
 	return code
+}
+
+// checkFailover refuses flags that do not go with -failover (or -failover's flags without it);
+// it returns the message, or "".
+func (c *config) checkFailover(fs *flag.FlagSet) string {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	switch {
+	case c.failover < 0:
+		return "-failover: want a number of kills >= 0"
+	case c.failover == 0:
+		if set["node-timeout"] {
+			return "-node-timeout only applies with -failover N"
+		}
+		return ""
+	case c.nodeTimeout <= 0:
+		return "-node-timeout: want a positive duration"
+	}
+	for _, name := range []string{"cluster", "password", "proxy", "proxy-admin", "proxy-pid", "target"} {
+		if set[name] {
+			return "-" + name + " cannot be used with -failover: it kills and restarts masters, so it starts its own cluster and slotgate"
+		}
+	}
+	for _, name := range []string{"quick", "rounds", "duration", "warmup", "n", "plot", "max-allocs", "gen", "only"} {
+		if set[name] {
+			return "-" + name + " does not apply to -failover (it takes -node-timeout, -slotgate, -loops (first value) and -json)"
+		}
+	}
+	return ""
 }
 
 func (c *config) defaults() {

@@ -110,7 +110,7 @@ func (l *Loop) sync() {
 		l.shards = append(l.shards, l.connTo(addr, false))
 		keep[connKey{addr, false}] = true
 		var reps []*ShardConn
-		if l.router.cfg.ReadFrom != ReadMaster {
+		if l.router.cfg.ReadFrom != ReadMaster && i < len(t.Replicas) {
 			for _, ra := range t.Replicas[i] {
 				reps = append(reps, l.connTo(ra, true))
 				keep[connKey{ra, true}] = true
