@@ -8,8 +8,10 @@ import (
 	"time"
 )
 
-// progress draws one status line on stderr with plain \r updates.
+// progress draws one status line on stderr with plain \r updates; when stderr is not a terminal
+// (CI logs) it prints one plain line per cell instead.
 type progress struct {
+	tty     bool
 	mu      sync.Mutex
 	i, n    int
 	label   string
@@ -22,6 +24,12 @@ type progress struct {
 
 func newProgress(n int, started time.Time) *progress {
 	p := &progress{n: n, started: started, stop: make(chan struct{})}
+	if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+		p.tty = true
+	}
+	if !p.tty {
+		return p
+	}
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
@@ -42,6 +50,11 @@ func newProgress(n int, started time.Time) *progress {
 func (p *progress) set(label string) {
 	p.mu.Lock()
 	p.label, p.cellT0 = label, time.Now()
+	if !p.tty {
+		fmt.Fprintf(os.Stderr, "%d/%d  %s  (total %s)\n", p.i+1, p.n, label, time.Since(p.started).Round(time.Second))
+		p.mu.Unlock()
+		return
+	}
 	p.mu.Unlock()
 	p.draw()
 }
@@ -66,7 +79,7 @@ func (p *progress) line() string {
 func (p *progress) draw() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.label == "" {
+	if p.label == "" || !p.tty {
 		return
 	}
 	s := p.line()
