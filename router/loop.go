@@ -265,6 +265,13 @@ func (l *Loop) EndCallback() {
 	}
 }
 
+// Wake makes sure the doorbell callback runs at the end of this round of the loop.
+func (l *Loop) Wake() {
+	if !l.rung {
+		l.ring()
+	}
+}
+
 func (l *Loop) ring() {
 	l.rung = true
 	var b = [1]byte{1}
