@@ -135,13 +135,21 @@ func callString(addr, password string, timeout time.Duration, args ...string) (s
 	if err != nil {
 		return "", err
 	}
-	switch v := v.(type) {
-	case string:
-		return v, nil
-	case int64:
-		return strconv.FormatInt(v, 10), nil
+	if s, ok := replyString(v); ok {
+		return s, nil
 	}
 	return "", fmt.Errorf("%s: unexpected reply %T", strings.Join(args, " "), v)
+}
+
+// replyString is a string or integer reply as text.
+func replyString(v any) (string, bool) {
+	switch v := v.(type) {
+	case string:
+		return v, true
+	case int64:
+		return strconv.FormatInt(v, 10), true
+	}
+	return "", false
 }
 
 // infoField returns the value of "name:value" in an INFO/CLUSTER INFO text.

@@ -121,11 +121,8 @@ func (c *Cluster) doString(n *Node, timeout time.Duration, args ...string) (stri
 	if err != nil {
 		return "", err
 	}
-	switch v := v.(type) {
-	case string:
-		return v, nil
-	case int64:
-		return strconv.FormatInt(v, 10), nil
+	if s, ok := replyString(v); ok {
+		return s, nil
 	}
 	return "", fmt.Errorf("testcluster: %s on %s: unexpected reply %T", cmdString(args), n.Addr, v)
 }
