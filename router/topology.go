@@ -75,6 +75,9 @@ func (t *Topology) String() string {
 			s = e + 1
 		}
 		b.WriteByte(']')
+		if i < len(t.Replicas) && len(t.Replicas[i]) > 0 {
+			fmt.Fprintf(&b, " replicas %s", strings.Join(t.Replicas[i], ","))
+		}
 	}
 	fmt.Fprintf(&b, " (%d/%d slots)", t.Covered(), slot.Count)
 	return b.String()
