@@ -175,7 +175,7 @@ func (srv *Server) loopOf(el gnet.EventLoop) (*loop, error) {
 		return nil, err
 	}
 	rl.Owner = lp
-	rl.EndWork = lp.flushTouched
+	rl.EndWork = func() { lp.flushTouched(false) }
 	lp.rl = rl
 	srv.loops = append(srv.loops, lp)
 	return lp, nil
@@ -186,7 +186,7 @@ func (srv *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	switch x := c.Context().(type) {
 	case *router.ShardConn:
 		a := x.OnOpen(c)
-		x.Loop().Owner.(*loop).flushTouched() // writes what waited for the connection
+		x.Loop().Owner.(*loop).flushTouched(false) // writes what waited for the connection
 		return nil, a
 	case *router.Doorbell:
 		return nil, gnet.None
@@ -220,12 +220,12 @@ func (srv *Server) OnTraffic(c gnet.Conn) gnet.Action {
 	case *router.Doorbell:
 		lp = x.Loop().Owner.(*loop)
 		action = x.OnTraffic(c)
-		lp.flushTouched() // the round's end: every held session writes
+		lp.flushTouched(false) // the round's end: every held session writes
 		return action
 	default:
 		return gnet.Close
 	}
-	lp.holdOrFlushTouched()
+	lp.flushTouched(true)
 	return action
 }
 
@@ -245,7 +245,7 @@ func (srv *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 		}
 	case *router.ShardConn:
 		x.OnClose(c, err)
-		x.Loop().Owner.(*loop).flushTouched()
+		x.Loop().Owner.(*loop).flushTouched(false)
 	case *router.Doorbell:
 		if !srv.draining.Load() {
 			srv.logf("doorbell of an event loop closed: %v", err)
@@ -287,40 +287,34 @@ func (lp *loop) Run(context.Context) error {
 	}
 	clear(lp.paused[len(kept):])
 	lp.paused = kept
-	lp.flushTouched()
+	lp.flushTouched(false)
 	return nil
 }
 
-// holdOrFlushTouched ends every callback but the doorbell's. A session that still has requests
-// at the backends keeps its ready replies until the loop's round ends (the doorbell callback):
-// a pipelining client's replies come from several masters, usually within one round, and one
-// write instead of one per master is the largest saving left at depth 16. A session with
-// nothing else in flight writes at once, so a client at depth 1 never waits.
-func (lp *loop) holdOrFlushTouched() {
-	kept := lp.touched[:0]
-	for _, s := range lp.touched {
-		if s.inflight > 0 && !s.closed && s.closeAt == 0 {
-			kept = append(kept, s)
+// flushTouched ends every callback: it writes each touched session's replies once, then the
+// requests queued while the loop was idle. With hold (every callback but the doorbell's), a
+// session that still has requests at the backends keeps its ready replies until the loop's
+// round ends at the doorbell callback: a pipelining client's replies come from several masters,
+// usually within one round, and one write instead of one per master is the largest saving left
+// at depth 16. A session with nothing else in flight writes at once, so a client at depth 1
+// never waits. Writing may resume a paused session, whose parse can touch sessions again: the
+// list is walked by index so those are written too.
+func (lp *loop) flushTouched(hold bool) {
+	kept := 0
+	for i := 0; i < len(lp.touched); i++ {
+		s := lp.touched[i]
+		if hold && s.inflight > 0 && !s.closed && s.closeAt == 0 {
+			lp.touched[kept] = s
+			kept++
 			continue
 		}
 		s.flush()
 	}
-	clear(lp.touched[len(kept):])
-	lp.touched = kept
-	if len(kept) > 0 {
+	clear(lp.touched[kept:])
+	lp.touched = lp.touched[:kept]
+	if kept > 0 {
 		lp.rl.Wake()
 	}
-	lp.rl.EndCallback()
-}
-
-// flushTouched ends every callback: it writes each touched session's replies once, then the
-// requests queued while the loop was idle.
-func (lp *loop) flushTouched() {
-	for i := 0; i < len(lp.touched); i++ {
-		lp.touched[i].flush()
-	}
-	clear(lp.touched)
-	lp.touched = lp.touched[:0]
 	lp.rl.EndCallback()
 }
 
