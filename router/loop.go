@@ -145,12 +145,7 @@ func (l *Loop) connTo(addr string, replica bool) *ShardConn {
 // a replica. The write happens at the loop's next flush; a request with no reachable owner
 // waits for one within the retry window.
 func (l *Loop) Send(slot int, req []byte, sink Sink, seq uint64, part int32, read bool) {
-	p := pending{sink: sink, seq: seq, part: part, slot: int32(slot), read: read}
-	if sc := l.route(p.slot, read); sc != nil {
-		sc.enqueue(req, p)
-		return
-	}
-	l.park(p, req, "", nil, 0)
+	l.sendToOwner(req, pending{sink: sink, seq: seq, part: part, slot: int32(slot), read: read})
 }
 
 // route picks the connection for a request of slot: its master, or with -read-from a healthy

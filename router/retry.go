@@ -99,15 +99,11 @@ func (l *Loop) expired(e *parkedReq, t *Topology) []byte {
 	return errUnreachable(node, l.router.cfg.RetryWindow)
 }
 
-// redirect handles an error reply that says the request belongs elsewhere or later. It returns
-// true when it took the request over (the sink gets the reply of the retry instead).
-func (l *Loop) redirect(sc *ShardConn, p *pending, reply []byte) bool {
-	body := reply[1:]
-	moved := bytes.HasPrefix(body, []byte("MOVED "))
-	ask := bytes.HasPrefix(body, []byte("ASK "))
-	later := bytes.HasPrefix(body, []byte("TRYAGAIN")) || bytes.HasPrefix(body, []byte("CLUSTERDOWN")) ||
-		bytes.HasPrefix(body, []byte("LOADING")) || bytes.HasPrefix(body, []byte("MASTERDOWN"))
-	if !moved && !ask && !later || (moved || ask) && p.tries >= maxRedirects {
+// redirect handles an error reply of kind k (not errOther) that says the request belongs
+// elsewhere or later. It returns true when it took the request over (the sink gets the reply of
+// the retry instead).
+func (l *Loop) redirect(sc *ShardConn, p *pending, k errKind, reply []byte) bool {
+	if (k == errMoved || k == errAsk) && p.tries >= maxRedirects {
 		return false
 	}
 	req := append(l.scratch[:0], sc.request(p)...)
@@ -117,29 +113,31 @@ func (l *Loop) redirect(sc *ShardConn, p *pending, reply []byte) bool {
 		// A replica that cannot serve the read (MOVED: not its master's slot any more; LOADING,
 		// MASTERDOWN, CLUSTERDOWN): the master answers it.
 		p.read = false
-		l.resend(req, *p)
+		l.sendToOwner(req, *p)
 		return true
 	}
-	switch {
-	case moved:
-		slot, addr, ok := parseRedirect(body[len("MOVED "):], sc.Addr)
+	switch k {
+	case errMoved:
+		slot, addr, ok := parseRedirect(reply[len("-MOVED "):], sc.Addr)
 		if !ok {
 			return false
 		}
 		p.tries++
+		redirectsFollowed.Inc()
 		l.router.learnMoved(slot, addr)
 		l.Topology()
 		if p.slot >= 0 && p.slot != int32(slot) {
-			l.resend(req, *p) // not the slot we routed by: go by the (patched) map
+			l.sendToOwner(req, *p) // not the slot we routed by: go by the (patched) map
 		} else {
 			l.connTo(addr, false).enqueue(req, *p)
 		}
-	case ask:
-		_, addr, ok := parseRedirect(body[len("ASK "):], sc.Addr)
+	case errAsk:
+		_, addr, ok := parseRedirect(reply[len("-ASK "):], sc.Addr)
 		if !ok {
 			return false
 		}
 		p.tries++
+		redirectsFollowed.Inc()
 		target := l.connTo(addr, false)
 		target.enqueue(asking, pending{slot: slotAsking})
 		target.enqueue(req, *p)
@@ -147,7 +145,7 @@ func (l *Loop) redirect(sc *ShardConn, p *pending, reply []byte) bool {
 		// TRYAGAIN (keys split by a migration), CLUSTERDOWN, LOADING: the command was not run.
 		// Try again shortly, within the retry window; an owner may have changed meanwhile.
 		backoff := tryAgainBackoff
-		if !bytes.HasPrefix(body, []byte("TRYAGAIN")) {
+		if k == errNotReady {
 			l.router.noteDegraded()
 			backoff = l.router.cfg.DownPoll
 		}
@@ -157,8 +155,8 @@ func (l *Loop) redirect(sc *ShardConn, p *pending, reply []byte) bool {
 	return true
 }
 
-// resend sends a request being retried to the current owner of its slot.
-func (l *Loop) resend(req []byte, p pending) {
+// sendToOwner sends a request to the current owner of its slot, or parks it until there is one.
+func (l *Loop) sendToOwner(req []byte, p pending) {
 	if sc := l.route(p.slot, p.read); sc != nil {
 		sc.enqueue(req, p)
 		return

@@ -355,17 +355,41 @@ var (
 	flushesDeferred   = metrics.NewCounter(`slotgate_flushes_deferred_total`)
 )
 
-// countRedirect counts MOVED/ASK/TRYAGAIN replies.
-func (r *Router) countRedirect(reply []byte) {
-	if len(reply) < 4 || reply[0] != '-' {
-		return
-	}
+// errKind is what an error reply says about where or when its request belongs.
+type errKind uint8
+
+const (
+	errOther    errKind = iota // an answer: the client gets it
+	errMoved                   // MOVED: the slot lives elsewhere now
+	errAsk                     // ASK: this key is being migrated, ask the importing node once
+	errTryAgain                // TRYAGAIN: the request's keys are split by a migration
+	errNotReady                // CLUSTERDOWN, LOADING, MASTERDOWN: not run, the node is not ready
+)
+
+// classifyError reads the kind of an error reply (its first byte is '-').
+func classifyError(reply []byte) errKind {
+	body := reply[1:]
 	switch {
-	case hasPrefix(reply[1:], "MOVED "):
+	case hasPrefix(body, "MOVED "):
+		return errMoved
+	case hasPrefix(body, "ASK "):
+		return errAsk
+	case hasPrefix(body, "TRYAGAIN"):
+		return errTryAgain
+	case hasPrefix(body, "CLUSTERDOWN"), hasPrefix(body, "LOADING"), hasPrefix(body, "MASTERDOWN"):
+		return errNotReady
+	}
+	return errOther
+}
+
+// countRedirect counts MOVED/ASK/TRYAGAIN replies in slotgate_redirects_total{kind}.
+func countRedirect(k errKind) {
+	switch k {
+	case errMoved:
 		redirectsMoved.Inc()
-	case hasPrefix(reply[1:], "ASK "):
+	case errAsk:
 		redirectsAsk.Inc()
-	case hasPrefix(reply[1:], "TRYAGAIN"):
+	case errTryAgain:
 		redirectsTryAgain.Inc()
 	}
 }

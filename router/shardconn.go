@@ -284,7 +284,7 @@ func (sc *ShardConn) OnClose(c gnet.Conn, err error) {
 			// A read changes nothing: the master answers it instead.
 			p.read = false
 			p.sink.Rerouted()
-			l.resend(append(l.scratch[:0], sc.request(&p)...), p)
+			l.sendToOwner(append(l.scratch[:0], sc.request(&p)...), p)
 		default:
 			p.sink.Deliver(p.seq, p.part, e)
 		}
@@ -346,8 +346,9 @@ func (sc *ShardConn) OnTraffic(c gnet.Conn) gnet.Action {
 		reply := buf[off : off+n]
 		off += n
 		if reply[0] == '-' {
-			l.router.countRedirect(reply)
-			if p.sink != nil && l.redirect(sc, &p, reply) {
+			k := classifyError(reply)
+			countRedirect(k)
+			if k != errOther && p.sink != nil && l.redirect(sc, &p, k, reply) {
 				continue
 			}
 		}

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"strconv"
 	"strings"
 
 	"github.com/slotgate/slotgate/codec"
@@ -53,10 +52,6 @@ func errArity(dst []byte, name string) []byte {
 
 func errNoTopology(dst []byte, seeds []string) []byte {
 	return codec.AppendError(dst, "CLUSTERDOWN slotgate has no topology yet (seeds "+strings.Join(seeds, ",")+")")
-}
-
-func errSlotUnserved(dst []byte, sl uint16) []byte {
-	return codec.AppendError(dst, "CLUSTERDOWN Hash slot not served (slot "+strconv.Itoa(int(sl))+")")
 }
 
 func errNoKeys(dst []byte, name string) []byte {

@@ -75,14 +75,12 @@ func (s *session) slot(seq uint64) *replySlot { return &s.ring[seq&uint64(len(s.
 
 // reply answers request seq with bytes that slotgate made or a backend sent.
 func (s *session) complete(seq uint64, reply []byte) {
-	if rs := s.slot(seq); rs.reqBytes > 0 {
-		s.reqBytes -= rs.reqBytes
-		rs.reqBytes = 0
-	}
+	own := s.slot(seq)
+	s.reqBytes -= own.reqBytes
+	own.reqBytes = 0
 	if seq != s.head {
-		sl := s.slot(seq)
-		sl.buf = append(sl.buf[:0], reply...)
-		sl.ready = true
+		own.buf = append(own.buf[:0], reply...)
+		own.ready = true
 		s.unsent += len(reply)
 		return
 	}
