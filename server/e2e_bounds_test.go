@@ -62,17 +62,15 @@ func infoInt(t testing.TB, n *testcluster.Node, section, field string) int64 {
 	if err != nil {
 		t.Fatalf("INFO %s on %s: %v", section, n.Addr, err)
 	}
-	for _, line := range strings.Split(s, "\r\n") {
-		if v, ok := strings.CutPrefix(line, field+":"); ok {
-			x, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				t.Fatalf("INFO %s: %v", field, err)
-			}
-			return x
-		}
+	v := testcluster.InfoField(s, field)
+	if v == "" {
+		t.Fatalf("INFO %s on %s: no field %s", section, n.Addr, field)
 	}
-	t.Fatalf("INFO %s on %s: no field %s", section, n.Addr, field)
-	return 0
+	x, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		t.Fatalf("INFO %s: %v", field, err)
+	}
+	return x
 }
 
 // masterOf returns the master serving key's slot.

@@ -52,6 +52,12 @@ func startProxyRouter(t *testing.T, c *testcluster.Cluster, rc router.Config) *p
 	return serveWith(t, rt, nil)
 }
 
+// loadClient is one load goroutine's plain client of the proxy: one connection, retries off
+// (every error the proxy lets through is seen), timeout on each read and write.
+func loadClient(addr string, timeout time.Duration) *redis.Client {
+	return redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, PoolSize: 1, ReadTimeout: timeout, WriteTimeout: timeout})
+}
+
 // counter reads one of slotgate's counters (they are process-wide: tests compare deltas).
 func counter(name string) uint64 { return metrics.GetOrCreateCounter(name).Get() }
 
@@ -114,8 +120,7 @@ func (m *mixedLoad) start(n int) {
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
-			cl := redis.NewClient(&redis.Options{Addr: m.addr, MaxRetries: -1, PoolSize: 1,
-				ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second})
+			cl := loadClient(m.addr, 10*time.Second)
 			defer cl.Close()
 			m.client(cl, i, preKeys)
 		}()
@@ -373,8 +378,7 @@ func (k *killLoad) run(clients int) {
 		k.wg.Add(1)
 		go func() {
 			defer k.wg.Done()
-			cl := redis.NewClient(&redis.Options{Addr: k.addr, MaxRetries: -1, PoolSize: 1,
-				ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second})
+			cl := loadClient(k.addr, 5*time.Second)
 			defer cl.Close()
 			ctx := context.Background()
 			for n := 0; ; n++ {
@@ -532,15 +536,24 @@ func TestE2EMasterKilled(t *testing.T) {
 
 // replOffset reads master_repl_offset of a node (0 if it does not answer).
 func replOffset(c *testcluster.Cluster, n *testcluster.Node) int64 {
-	v, err := c.Do(n, "INFO", "replication")
-	if err != nil {
-		return 0
-	}
+	info, _ := infoText(c, n, "replication")
+	off, _ := strconv.ParseInt(testcluster.InfoField(info, "master_repl_offset"), 10, 64)
+	return off
+}
+
+// infoText is INFO <section> of one node ("" and the error if it does not answer).
+func infoText(c *testcluster.Cluster, n *testcluster.Node, section string) (string, error) {
+	v, err := c.Do(n, "INFO", section)
 	s, _ := v.(string)
-	for _, line := range strings.Split(s, "\n") {
-		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "master_repl_offset:"); ok {
-			off, _ := strconv.ParseInt(rest, 10, 64)
-			return off
+	return s, err
+}
+
+// cmdstat reads one counter ("calls", "rejected_calls") of a command from INFO commandstats.
+func cmdstat(info, cmd, counter string) int {
+	for _, f := range strings.Split(testcluster.InfoField(info, "cmdstat_"+cmd), ",") {
+		if name, val, _ := strings.Cut(f, "="); name == counter {
+			x, _ := strconv.Atoi(val)
+			return x
 		}
 	}
 	return 0
@@ -624,42 +637,20 @@ func TestE2ENodeRestart(t *testing.T) {
 // commandCalls counts the GET and SET a node got from clients: GET calls and rejections, SET
 // rejections (its SET calls include those replicated from its master).
 func commandCalls(c *testcluster.Cluster, n *testcluster.Node) int {
-	v, err := c.Do(n, "INFO", "commandstats")
+	info, err := infoText(c, n, "commandstats")
 	if err != nil {
 		return -1
 	}
-	s, _ := v.(string)
-	total := 0
-	for _, line := range strings.Split(s, "\n") {
-		line = strings.TrimSpace(line)
-		if !strings.HasPrefix(line, "cmdstat_get:") && !strings.HasPrefix(line, "cmdstat_set:") {
-			continue
-		}
-		for _, f := range strings.Split(line[strings.IndexByte(line, ':')+1:], ",") {
-			name, val, _ := strings.Cut(f, "=")
-			if name == "rejected_calls" || name == "calls" && strings.HasPrefix(line, "cmdstat_get:") {
-				x, _ := strconv.Atoi(val)
-				total += x
-			}
-		}
-	}
-	return total
+	return cmdstat(info, "get", "calls") + cmdstat(info, "get", "rejected_calls") + cmdstat(info, "set", "rejected_calls")
 }
 
 // nodeGets counts GET calls a node served.
 func nodeGets(c *testcluster.Cluster, n *testcluster.Node) int {
-	v, err := c.Do(n, "INFO", "commandstats")
+	info, err := infoText(c, n, "commandstats")
 	if err != nil {
 		return -1
 	}
-	s, _ := v.(string)
-	for _, line := range strings.Split(s, "\n") {
-		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_get:calls="); ok {
-			x, _ := strconv.Atoi(rest[:strings.IndexByte(rest, ',')])
-			return x
-		}
-	}
-	return 0
+	return cmdstat(info, "get", "calls")
 }
 
 // -read-from replica: reads go to the replicas (READONLY), writes to the masters; a killed

@@ -152,8 +152,8 @@ func replyString(v any) (string, bool) {
 	return "", false
 }
 
-// infoField returns the value of "name:value" in an INFO/CLUSTER INFO text.
-func infoField(info, name string) string {
+// InfoField returns the value of "name:value" in an INFO/CLUSTER INFO text ("" if absent).
+func InfoField(info, name string) string {
 	for l := range strings.Lines(info) {
 		l = strings.TrimRight(l, "\r\n")
 		if v, ok := strings.CutPrefix(l, name+":"); ok {

@@ -597,7 +597,7 @@ func probeFixed(o Options) (*Cluster, error) {
 			return nil, fmt.Errorf("testcluster: port %d is served by a redis-server that is not a cluster node: %v", p, err)
 		}
 		answering = append(answering, p)
-		if st := infoField(info, "cluster_state"); st != "ok" {
+		if st := InfoField(info, "cluster_state"); st != "ok" {
 			notOK = append(notOK, fmt.Sprintf("%d (cluster_state:%s)", p, st))
 		}
 	}
@@ -632,7 +632,7 @@ func probeFixed(o Options) (*Cluster, error) {
 		}
 		n.ID, n.BusPort = nis[i].ID, nis[i].BusPort
 		if info, err := callString(n.Addr, o.Password, ctlTimeout, "INFO", "server"); err == nil {
-			n.PID, _ = strconv.Atoi(infoField(info, "process_id"))
+			n.PID, _ = strconv.Atoi(InfoField(info, "process_id"))
 		}
 	}
 	return c, nil
@@ -958,7 +958,7 @@ func (c *Cluster) checkHealthy() error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", n.Addr, err)
 		}
-		if st := infoField(info, "cluster_state"); st != "ok" {
+		if st := InfoField(info, "cluster_state"); st != "ok" {
 			return fmt.Errorf("%s: cluster_state:%s", n.Addr, st)
 		}
 		v, err := callString(n.Addr, c.Password, ctlTimeout, "CLUSTER", "NODES")
@@ -1010,7 +1010,7 @@ func (c *Cluster) checkHealthy() error {
 			if err != nil {
 				return fmt.Errorf("%s: %w", n.Addr, err)
 			}
-			if st := infoField(repl, "master_link_status"); st != "up" {
+			if st := InfoField(repl, "master_link_status"); st != "up" {
 				return fmt.Errorf("%s: replica master_link_status:%s", n.Addr, st)
 			}
 		}

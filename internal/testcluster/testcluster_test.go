@@ -91,7 +91,7 @@ func TestCluster3x3(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		epochs[infoField(info, "cluster_my_epoch")] = true
+		epochs[InfoField(info, "cluster_my_epoch")] = true
 	}
 	if len(epochs) != 3 {
 		t.Errorf("config epochs not distinct: %v", epochs)
