@@ -519,14 +519,10 @@ func (f *failover) replOffsets(master *testcluster.Node) (int64, int64) {
 		mo = -1
 	}
 	ro := int64(-1)
-	for l := range strings.Lines(info) {
-		if rest, ok := strings.CutPrefix(strings.TrimRight(l, "\r\n"), "slave0:"); ok {
-			for _, kv := range strings.Split(rest, ",") {
-				if v, ok := strings.CutPrefix(kv, "offset="); ok {
-					if x, err := strconv.ParseInt(v, 10, 64); err == nil {
-						ro = x
-					}
-				}
+	for _, kv := range strings.Split(testcluster.InfoField(info, "slave0"), ",") {
+		if v, ok := strings.CutPrefix(kv, "offset="); ok {
+			if x, err := strconv.ParseInt(v, 10, 64); err == nil {
+				ro = x
 			}
 		}
 	}
@@ -667,16 +663,6 @@ func (f *failover) readWorker(w *foWorker) (foReadback, error) {
 	return rb, flush()
 }
 
-func fmtMs(v float64) string {
-	if v < 0 {
-		return "-"
-	}
-	if v >= 100 {
-		return strconv.FormatFloat(v, 'f', 0, 64)
-	}
-	return strconv.FormatFloat(v, 'f', 1, 64)
-}
-
 // report prints the table and the summary, and writes the JSON.
 func (f *failover) report(rb foReadback) int {
 	b := f.b
@@ -708,7 +694,7 @@ func (f *failover) report(rb foReadback) int {
 			promoted = "-"
 		}
 		fmt.Fprintf(w, "| %d | %s (slots %s) | %s | %s | %s | %s | %d | %d |\n", r.Kill, r.Killed, r.Slots, promoted,
-			fmtMs(r.KillToPromotionMs), fmtMs(r.PromotionToSuccessMs), fmtMs(r.KillToSuccessMs), r.RESPErrors, r.OtherErrors)
+			fmtLat(r.KillToPromotionMs), fmtLat(r.PromotionToSuccessMs), fmtLat(r.KillToSuccessMs), r.RESPErrors, r.OtherErrors)
 		p2s = append(p2s, r.PromotionToSuccessMs)
 		k2p = append(k2p, r.KillToPromotionMs)
 		k2s = append(k2s, r.KillToSuccessMs)
@@ -720,7 +706,7 @@ func (f *failover) report(rb foReadback) int {
 		}
 	}
 	fmt.Fprintf(w, "\nMedian promotion→first success via slotgate: **%s ms** over %d of %d kills (kill→promotion %s ms, kill→first success %s ms).\n",
-		fmtMs(median(p2s)), measured, b.cfg.failover, fmtMs(median(k2p)), fmtMs(median(k2s)))
+		fmtLat(median(p2s)), measured, b.cfg.failover, fmtLat(median(k2p)), fmtLat(median(k2s)))
 	for _, r := range f.rows {
 		if r.SuccessBeforePromotion > 0 {
 			why := "replies that were on their way when the kill landed"
@@ -729,7 +715,7 @@ func (f *failover) report(rb foReadback) int {
 					"its promotion→first success is below the poll's resolution"
 			}
 			fmt.Fprintf(w, "Kill %d: %d write(s) on the shard acknowledged %s-%s ms after the kill, before the promotion was seen (%s).\n",
-				r.Kill, r.SuccessBeforePromotion, fmtMs(r.FirstBeforePromotionMs), fmtMs(r.LastBeforePromotionMs), why)
+				r.Kill, r.SuccessBeforePromotion, fmtLat(r.FirstBeforePromotionMs), fmtLat(r.LastBeforePromotionMs), why)
 		}
 		if r.Error != "" {
 			fmt.Fprintf(w, "Kill %d: FAILED: %s\n", r.Kill, r.Error)
