@@ -6,7 +6,7 @@ GO       ?= go
 FUZZTIME ?= 60s
 PKGS     ?= ./...
 
-.PHONY: build run test lint generate check-generate fuzz clean bench bench-quick bench-go bench-failover
+.PHONY: build run test lint generate check-generate fuzz clean bench bench-quick bench-go bench-failover bench-floor
 
 build:
 	$(GO) build -o bin/slotgate ./cmd/slotgate
@@ -69,6 +69,15 @@ bench-quick: build
 bench-failover: build
 	$(GO) build -o bin/slotbench ./bench
 	bin/slotbench -failover 3 $(BENCHFLAGS) -json $(BENCHOUT)/bench-failover.json
+
+# The cells the speed goals name (redis-benchmark GET/SET 16 B, c=50, P=1 and 16; 3 interleaved
+# rounds, about 6 minutes) against direct access, slotgate -loops 1 and floorproxy
+# (internal/cmd/floorproxy: the least a gnet cluster proxy can do per request), so that one run
+# on this machine shows how much of the gap to direct access is the extra hop itself.
+bench-floor: build
+	$(GO) build -o bin/slotbench ./bench
+	$(GO) build -o bin/floorproxy ./internal/cmd/floorproxy
+	bin/slotbench -floor -gen redis-benchmark -loops 1 -only 'redis-benchmark (SET|GET) 16B c=50 P=(1|16)$$' $(BENCHFLAGS) -json $(BENCHOUT)/bench-floor.json
 
 # The Go benchmarks (*_timing_test.go): codec, slot computation, an in-process proxied round
 # trip; -count 6 for benchstat.

@@ -24,6 +24,7 @@ const (
 	kindDirect   = iota // the cluster itself, through a cluster-aware client
 	kindSlotgate        // a slotgate process (CPU, allocations, commands per read)
 	kindOther           // any other endpoint (-target)
+	kindFloor           // floorproxy (-floor): CPU and commands per read, no allocation count
 )
 
 // target is one endpoint measured.
@@ -74,6 +75,8 @@ type config struct {
 	maxAllocs float64
 	gens      string
 	only      string
+	floor     bool   // also start floorproxy as target "floor"
+	floorBin  string // its binary
 
 	failover    int           // -failover N: N master kills instead of the matrix (failover.go)
 	nodeTimeout time.Duration // cluster-node-timeout of the cluster -failover starts
@@ -98,6 +101,8 @@ func run(argv []string) int {
 	fs.Var(&cfg.proxyPID, "proxy-pid", "PID of each -proxy, in order (for CPU per request)")
 	fs.Var(&cfg.targets, "target", "NAME=HOST:PORT of another proxy to measure (repeatable)")
 	fs.StringVar(&cfg.slotgate, "slotgate", "bin/slotgate", "slotgate binary started when no -proxy is given")
+	fs.BoolVar(&cfg.floor, "floor", false, "also start floorproxy (internal/cmd/floorproxy: the least a gnet cluster proxy can do per request) and measure it as target \"floor\"")
+	fs.StringVar(&cfg.floorBin, "floorproxy", "bin/floorproxy", "floorproxy binary started by -floor")
 	fs.Var(&cfg.loops, "loops", "slotgate -loops values to start, one process each (default 1,2)")
 	fs.StringVar(&cfg.jsonPath, "json", "", "write every raw number and median to this file")
 	fs.StringVar(&cfg.plotPath, "plot", "", "write a PNG latency chart (c=50 P=1 GET and SET 16 B) to this file")
@@ -156,7 +161,7 @@ func (c *config) checkFailover(fs *flag.FlagSet) string {
 	case c.nodeTimeout <= 0:
 		return "-node-timeout: want a positive duration"
 	}
-	for _, name := range []string{"cluster", "password", "proxy", "proxy-admin", "proxy-pid", "target"} {
+	for _, name := range []string{"cluster", "password", "proxy", "proxy-admin", "proxy-pid", "target", "floor", "floorproxy"} {
 		if set[name] {
 			return "-" + name + " cannot be used with -failover: it kills and restarts masters, so it starts its own cluster and slotgate"
 		}

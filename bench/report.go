@@ -118,8 +118,11 @@ func renderTable(w io.Writer, cells []*cell, targets []*target) {
 				lead = "| | | "
 			}
 			cpu, allocs, cpr := "", "", ""
-			if t.kind == kindSlotgate {
+			switch t.kind {
+			case kindSlotgate:
 				cpu, allocs = fmtNum(m.CPUPerReq, 2), fmtNum(m.AllocsPerReq, 3)
+			case kindFloor:
+				cpu = fmtNum(m.CPUPerReq, 2)
 			}
 			if t.kind != kindOther {
 				cpr = fmtNum(m.CmdsPerRead, 2)
@@ -163,7 +166,7 @@ func (b *bench) report() int {
 	for _, t := range b.targets {
 		fmt.Fprintf(w, " %s (%s)", t.Name, t.Addr)
 	}
-	fmt.Fprintf(w, ".\nOne row per target under each workload, c (clients), P (requests in flight per client). CPU µs/req and allocs/req: the slotgate process; "+
+	fmt.Fprintf(w, ".\nOne row per target under each workload, c (clients), P (requests in flight per client). CPU µs/req: the proxy process (slotgate, floor); allocs/req: slotgate's; "+
 		"cmds/read: total_commands_processed / total_reads_processed summed over the masters (includes a little control traffic); "+
 		"gen CPU µs/req: the load generator itself, which shares the machine.\n")
 	for _, gen := range []string{genOwn, genRB} {

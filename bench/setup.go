@@ -36,35 +36,51 @@ func freeAddr() (string, error) {
 // startSlotgate starts bin/slotgate with -loops n as a child that dies with slotbench, and waits
 // until it serves a keyed command.
 func startSlotgate(bin, seed, password, loops string) (*target, error) {
-	listen, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
 	admin, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
-	lf, err := os.CreateTemp("", "slotbench-slotgate-*.log")
+	t := &target{Name: "slotgate-l" + loops, kind: kindSlotgate, admin: admin}
+	return t, startChild(t, bin, func(listen string) []string {
+		return []string{"-listen", listen, "-admin", admin, "-cluster", seed, "-backend-password", password, "-loops", loops}
+	})
+}
+
+// startFloor starts floorproxy (the -floor reference) like slotgate.
+func startFloor(bin, seed, password string) (*target, error) {
+	t := &target{Name: "floor", kind: kindFloor}
+	return t, startChild(t, bin, func(listen string) []string {
+		return []string{"-listen", listen, "-cluster", seed, "-password", password}
+	})
+}
+
+// startChild starts bin with args(listen address) as t's process, a child that dies with
+// slotbench, and waits until it serves a keyed command.
+func startChild(t *target, bin string, args func(listen string) []string) error {
+	listen, err := freeAddr()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	cmd := exec.Command(bin, "-listen", listen, "-admin", admin, "-cluster", seed,
-		"-backend-password", password, "-loops", loops)
+	lf, err := os.CreateTemp("", "slotbench-"+t.Name+"-*.log")
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(bin, args(listen)...)
 	cmd.Stdout, cmd.Stderr = lf, lf
 	if err := testcluster.StartProcess(cmd, true); err != nil {
 		lf.Close()
 		os.Remove(lf.Name())
-		return nil, fmt.Errorf("start %s: %w", bin, err)
+		return fmt.Errorf("start %s: %w", bin, err)
 	}
 	ch := &child{cmd: cmd, log: lf, done: make(chan struct{})}
 	go func() { cmd.Wait(); close(ch.done) }()
-	t := &target{Name: "slotgate-l" + loops, Addr: listen, kind: kindSlotgate, admin: admin, pid: cmd.Process.Pid, proc: ch}
+	t.Addr, t.pid, t.proc = listen, cmd.Process.Pid, ch
 	if err := waitReady(listen, "", 20*time.Second, ch.done); err != nil {
 		tail := testcluster.LogTail(lf.Name(), 15)
 		stopChild(ch)
-		return nil, fmt.Errorf("%s on %s: %w\n%s", t.Name, listen, err, tail)
+		return fmt.Errorf("%s on %s: %w\n%s", t.Name, listen, err, tail)
 	}
-	return t, nil
+	return nil
 }
 
 // stopChild stops a child by its PID: SIGTERM, then SIGKILL after 5 s.
@@ -223,6 +239,17 @@ func (b *bench) setup() error {
 			b.targets = append(b.targets, t)
 		}
 	}
+	if cfg.floor {
+		if _, err := os.Stat(cfg.floorBin); err != nil {
+			return fmt.Errorf("-floor: %w (go build -o bin/floorproxy ./internal/cmd/floorproxy, or give -floorproxy)", err)
+		}
+		b.logf("starting %s (the -floor reference)", cfg.floorBin)
+		t, err := startFloor(cfg.floorBin, b.seed, b.password)
+		if err != nil {
+			return err
+		}
+		b.targets = append(b.targets, t)
+	}
 	for _, s := range cfg.targets {
 		name, addr, ok := strings.Cut(s, "=")
 		if !ok || name == "" || addr == "" {
@@ -234,7 +261,7 @@ func (b *bench) setup() error {
 		b.targets = append(b.targets, &target{Name: name, Addr: addr, kind: kindOther})
 	}
 	for _, t := range b.targets {
-		t.Kind = [...]string{"direct", "slotgate", "other"}[t.kind]
+		t.Kind = [...]string{"direct", "slotgate", "other", "floor"}[t.kind]
 		t.Admin, t.PID = t.admin, t.pid
 		t.IdleMallocsPerSec = -1
 	}
