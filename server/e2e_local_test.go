@@ -382,8 +382,11 @@ func TestE2ELocalErrors(t *testing.T) {
 	if !strings.HasPrefix(r, "-ERR ") || !strings.Contains(r, "multi") {
 		t.Fatalf("MULTI = %q", r)
 	}
+	if r := px.do("EXEC"); !strings.HasPrefix(r, "-EXECABORT ") {
+		t.Fatalf("EXEC after a refused MULTI = %q", r)
+	}
 	if r := px.do("PING"); r != "+PONG\r\n" {
-		t.Fatalf("PING after MULTI = %q", r)
+		t.Fatalf("PING after MULTI/EXEC = %q", r)
 	}
 }
 

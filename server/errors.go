@@ -8,14 +8,17 @@ import (
 
 // RESP error replies slotgate makes itself, in one place. Texts Redis has are Redis's own.
 var (
-	errCrossSlot  = []byte("-CROSSSLOT Keys in request don't hash to the same slot\r\n")
-	errNoAuth     = []byte("-NOAUTH Authentication required.\r\n")
-	errWrongPass  = []byte("-WRONGPASS invalid username-password pair or user is disabled.\r\n")
-	errNoProto    = []byte("-NOPROTO unsupported protocol version\r\n")
-	errSelectDB   = []byte("-ERR SELECT is not allowed in cluster mode\r\n")
-	errNotInteger = []byte("-ERR value is not an integer or out of range\r\n")
-	errSyntax     = []byte("-ERR syntax error\r\n")
-	errBadName    = []byte("-ERR Client names cannot contain spaces, newlines or special characters.\r\n")
+	errCrossSlot   = []byte("-CROSSSLOT Keys in request don't hash to the same slot\r\n")
+	errNoAuth      = []byte("-NOAUTH Authentication required.\r\n")
+	errWrongPass   = []byte("-WRONGPASS invalid username-password pair or user is disabled.\r\n")
+	errNoProto     = []byte("-NOPROTO unsupported protocol version\r\n")
+	errSelectDB    = []byte("-ERR SELECT is not allowed in cluster mode\r\n")
+	errNotInteger  = []byte("-ERR value is not an integer or out of range\r\n")
+	errSyntax      = []byte("-ERR syntax error\r\n")
+	errBadName     = []byte("-ERR Client names cannot contain spaces, newlines or special characters.\r\n")
+	errExecAbort   = []byte("-EXECABORT Transaction discarded because of previous errors.\r\n")
+	errNestedMulti = []byte("-ERR MULTI calls can not be nested\r\n")
+	errNotRunInTx  = []byte("-ERR slotgate: command not run: MULTI was refused, so nothing is queued until EXEC or DISCARD\r\n")
 )
 
 // errUnknownCommand is Redis's "unknown command" text.

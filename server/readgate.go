@@ -1,3 +1,10 @@
+//go:build linux && !poll_opt
+
+// This file relies on gnet's default epoll poller, which stores the fd itself as each event's
+// data. Under gnet's poll_opt build tag the data is a pointer to gnet's poll attachment, and
+// rewriting it with the fd would corrupt gnet's dispatch: readgate_other.go is built instead.
+// gnet.WithEdgeTriggeredIO is not used either (these masks are level-triggered).
+
 package server
 
 import (

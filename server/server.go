@@ -276,6 +276,7 @@ func (lp *loop) Run(context.Context) error {
 	kept := lp.paused[:0]
 	for _, s := range lp.paused {
 		if s.closed || !s.paused {
+			s.inPaused = false
 			continue
 		}
 		if !s.mustWait() {
@@ -283,6 +284,8 @@ func (lp *loop) Run(context.Context) error {
 		}
 		if s.paused {
 			kept = append(kept, s)
+		} else {
+			s.inPaused = false
 		}
 	}
 	clear(lp.paused[len(kept):])

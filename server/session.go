@@ -37,6 +37,10 @@ type session struct {
 	touched  bool   // in loop.touched
 	stopRead bool   // QUIT or protocol error seen: parse nothing more
 	closeAt  uint64 // close once head reaches it (0: never)
+	inPaused bool   // listed in loop.paused (at most once)
+	// txRefused: MULTI was refused. Until EXEC, DISCARD or RESET nothing is forwarded: a
+	// client pipelining MULTI, writes, EXEC must not have its writes applied one by one.
+	txRefused bool
 }
 
 // replySlot holds a reply that arrived before the replies ahead of it.
@@ -202,7 +206,10 @@ func (s *session) pause() {
 	if !s.paused {
 		s.paused = true
 		clientsPaused.Inc()
-		s.lp.paused = append(s.lp.paused, s)
+		if !s.inPaused { // a session cycling at its limit between ticks is listed once
+			s.inPaused = true
+			s.lp.paused = append(s.lp.paused, s)
+		}
 		s.lp.nPaused.Add(1)
 		s.lp.stopReading(s.c)
 	}
@@ -332,6 +339,9 @@ func (s *session) dispatch(raw []byte) {
 		s.local(append(s.lp.scratch[:0], errNoAuth...))
 		return
 	}
+	if s.txRefused && s.refusedTx(cmd) {
+		return
+	}
 	switch cls {
 	case classSingle:
 		s.forwardSingle(cmd, args, raw)
@@ -342,8 +352,33 @@ func (s *session) dispatch(raw []byte) {
 	case classAnyMaster:
 		s.forwardAny(cmd, raw)
 	default:
+		s.txRefused = cmd.Name == "multi"
 		s.local(errRefused(s.lp.scratch[:0], cmd))
 	}
+}
+
+// refusedTx answers a command that follows a refused MULTI, and reports whether it did. EXEC
+// answers EXECABORT, as Redis does after an error while queuing; DISCARD ends it; RESET and QUIT
+// go on as usual; anything else is not run.
+func (s *session) refusedTx(cmd *codec.Command) bool {
+	b := s.lp.scratch[:0]
+	switch cmd.Name {
+	case "exec":
+		s.txRefused = false
+		b = append(b, errExecAbort...)
+	case "discard":
+		s.txRefused = false
+		b = codec.AppendOK(b)
+	case "multi":
+		b = append(b, errNestedMulti...)
+	case "reset", "quit":
+		return false
+	default:
+		b = append(b, errNotRunInTx...)
+	}
+	s.lp.scratch = b[:0]
+	s.local(b)
+	return true
 }
 
 // forwardSingle sends a request whose keys share one slot to that slot's master.
