@@ -140,12 +140,23 @@ func (l *Loop) connTo(addr string, replica bool) *ShardConn {
 	return sc
 }
 
+// Kind says what the router may do with a request besides sending it to its slot's master.
+type Kind uint8
+
+const (
+	// Read: -read-from may send it to a replica.
+	Read Kind = 1 << iota
+	// Script (EVAL, FCALL and their variants): an error reply may be the script's own return
+	// value, not the node's verdict, so the request may have run. TRYAGAIN, CLUSTERDOWN and
+	// LOADING go to the client, and MOVED/ASK are followed only when a refreshed topology agrees.
+	Script
+)
+
 // Send queues req (complete RESP bytes) for the node serving slot (SlotAny: any master); the
-// reply goes to sink.Deliver with seq and part. read marks a read that -read-from may send to
-// a replica. The write happens at the loop's next flush; a request with no reachable owner
-// waits for one within the retry window.
-func (l *Loop) Send(slot int, req []byte, sink Sink, seq uint64, part int32, read bool) {
-	l.sendToOwner(req, pending{sink: sink, seq: seq, part: part, slot: int32(slot), read: read})
+// reply goes to sink.Deliver with seq and part. The write happens at the loop's next flush; a
+// request with no reachable owner waits for one within the retry window.
+func (l *Loop) Send(slot int, req []byte, sink Sink, seq uint64, part int32, kind Kind) {
+	l.sendToOwner(req, pending{sink: sink, seq: seq, part: part, slot: int32(slot), read: kind&Read != 0, script: kind&Script != 0})
 }
 
 // route picks the connection for a request of slot: its master, or with -read-from a healthy

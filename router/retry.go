@@ -16,6 +16,12 @@ type parkedReq struct {
 	node      string // the node it last waited for ("" if none)
 	last      []byte // the node's last error reply, given if the window passes
 	notBefore int64  // unix ns: not retried before (TRYAGAIN, CLUSTERDOWN back-off)
+	// A redirect waiting for the topology to confirm it (kind errMoved or errAsk; errOther:
+	// none): decided once a refresh begun after refreshAfter has finished.
+	verify       errKind
+	vslot        uint16
+	vaddr        string
+	refreshAfter uint64
 }
 
 // park queues a request until it can be sent. Slotgate's own ASKING is dropped: the request
@@ -54,6 +60,15 @@ func (l *Loop) retryParked(now int64) {
 		if now-e.p.since >= window {
 			if e.p.sink != nil {
 				e.p.sink.Deliver(e.p.seq, e.p.part, l.expired(e, t))
+			}
+			continue
+		}
+		if e.verify != errOther {
+			if l.router.refreshDone.Load() <= e.refreshAfter || l.sinkKept(e.p.sink) {
+				kept = append(kept, *e)
+				l.keptSinks = append(l.keptSinks, e.p.sink)
+			} else {
+				l.decideRedirect(e, t)
 			}
 			continue
 		}
@@ -101,46 +116,64 @@ func (l *Loop) expired(e *parkedReq, t *Topology) []byte {
 
 // redirect handles an error reply of kind k (not errOther) that says the request belongs
 // elsewhere or later. It returns true when it took the request over (the sink gets the reply of
-// the retry instead).
+// the retry instead), false when the reply goes to the client as it is.
+//
+// A redirect is only followed to a node of the current map: the text may be a script's return
+// value (redis.error_reply), and following it blindly would re-route a slot for every client and
+// send the backend password to any address. A MOVED or ASK naming an address the map does not
+// know, or answering a script, waits for a refresh to confirm it. TRYAGAIN, CLUSTERDOWN and
+// LOADING are retried only when they prove the command did not run: Redis checks slots and keys
+// before running a command, but a script can return those texts after running.
 func (l *Loop) redirect(sc *ShardConn, p *pending, k errKind, reply []byte) bool {
 	if (k == errMoved || k == errAsk) && p.tries >= maxRedirects {
 		return false
 	}
-	req := append(l.scratch[:0], sc.request(p)...)
-	l.scratch = req
-	p.sink.Rerouted()
-	if sc.replica {
+	if p.script && (k == errTryAgain || k == errNotReady) {
+		if k == errNotReady {
+			l.router.noteDegraded() // still worth a refresh: the node may well be down
+		}
+		return false
+	}
+	if sc.replica && !p.script {
 		// A replica that cannot serve the read (MOVED: not its master's slot any more; LOADING,
-		// MASTERDOWN, CLUSTERDOWN): the master answers it.
+		// MASTERDOWN, CLUSTERDOWN): the master answers it; a read changes nothing.
+		req := l.scratchCopy(sc.request(p))
+		p.sink.Rerouted()
 		p.read = false
 		l.sendToOwner(req, *p)
 		return true
 	}
+	var target string
+	var s uint16
 	switch k {
-	case errMoved:
-		slot, addr, ok := parseRedirect(reply[len("-MOVED "):], sc.Addr)
-		if !ok {
-			return false
+	case errMoved, errAsk:
+		text := reply[len("-MOVED "):]
+		if k == errAsk {
+			text = reply[len("-ASK "):]
 		}
+		var ok bool
+		s, target, ok = parseRedirect(text, sc.Addr)
+		if !ok || p.slot < 0 || int32(s) != p.slot {
+			return false // not about the slot the request was routed by: not a redirect of ours
+		}
+	}
+	req := l.scratchCopy(sc.request(p))
+	p.sink.Rerouted()
+	switch k {
+	case errMoved, errAsk:
 		p.tries++
+		if p.script || !l.Topology().Knows(target) {
+			l.parkUnverified(*p, req, sc.Addr, reply, k, s, target)
+			return true
+		}
 		redirectsFollowed.Inc()
-		l.router.learnMoved(slot, addr)
-		l.Topology()
-		if p.slot >= 0 && p.slot != int32(slot) {
-			l.sendToOwner(req, *p) // not the slot we routed by: go by the (patched) map
+		if k == errMoved {
+			l.router.learnMoved(s, target)
+			l.Topology()
+			l.connTo(target, false).enqueue(req, *p)
 		} else {
-			l.connTo(addr, false).enqueue(req, *p)
+			l.ask(target, req, *p)
 		}
-	case errAsk:
-		_, addr, ok := parseRedirect(reply[len("-ASK "):], sc.Addr)
-		if !ok {
-			return false
-		}
-		p.tries++
-		redirectsFollowed.Inc()
-		target := l.connTo(addr, false)
-		target.enqueue(asking, pending{slot: slotAsking})
-		target.enqueue(req, *p)
 	default:
 		// TRYAGAIN (keys split by a migration), CLUSTERDOWN, LOADING: the command was not run.
 		// Try again shortly, within the retry window; an owner may have changed meanwhile.
@@ -153,6 +186,58 @@ func (l *Loop) redirect(sc *ShardConn, p *pending, k errKind, reply []byte) bool
 		l.park(*p, req, sc.Addr, reply, time.Now().Add(backoff).UnixNano())
 	}
 	return true
+}
+
+// scratchCopy copies a request out of a connection's buffer (which the retry may append to).
+func (l *Loop) scratchCopy(req []byte) []byte {
+	l.scratch = append(l.scratch[:0], req...)
+	return l.scratch
+}
+
+// ask sends slotgate's own ASKING, then the request, to the importing node.
+func (l *Loop) ask(addr string, req []byte, p pending) {
+	target := l.connTo(addr, false)
+	target.enqueue(asking, pending{slot: slotAsking})
+	target.enqueue(req, p)
+}
+
+// parkUnverified holds a MOVED or ASK the map does not confirm until a refresh begun after it
+// has finished; decideRedirect then follows it or gives the node's reply to the client.
+func (l *Loop) parkUnverified(p pending, req []byte, node string, reply []byte, k errKind, s uint16, addr string) {
+	l.park(p, req, node, reply, 0)
+	e := &l.parked[len(l.parked)-1]
+	e.verify, e.vslot, e.vaddr = k, s, addr
+	e.refreshAfter = l.router.refreshStarted.Load()
+	l.router.Refresh()
+}
+
+// decideRedirect settles a parked redirect once a refresh has finished: followed when the map
+// now agrees (a script's MOVED: the slot is served by that node; its ASK: the slot is migrating
+// there; any other command's: the node is in the map), else the client gets the node's reply.
+func (l *Loop) decideRedirect(e *parkedReq, t *Topology) {
+	ok := t != nil
+	switch {
+	case !ok:
+	case e.p.script && e.verify == errMoved:
+		ok = t.Owner(e.vslot) == e.vaddr
+	case e.p.script:
+		ok = t.MigratingTo(e.vslot) == e.vaddr && t.Owner(e.vslot) == e.node
+	default:
+		ok = t.Knows(e.vaddr)
+	}
+	if !ok {
+		redirectsRefused.Inc() // not logged: a client's script could fill the log
+		if e.p.sink != nil {
+			e.p.sink.Deliver(e.p.seq, e.p.part, e.last)
+		}
+		return
+	}
+	redirectsFollowed.Inc()
+	if e.verify == errMoved {
+		l.sendToOwner(e.req, e.p) // the refreshed map routes it
+	} else {
+		l.ask(e.vaddr, e.req, e.p)
+	}
 }
 
 // sendToOwner sends a request to the current owner of its slot, or parks it until there is one.

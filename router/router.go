@@ -64,6 +64,9 @@ type Router struct {
 	dialer  Dialer
 	topo    atomic.Pointer[Topology]
 	trigger chan struct{} // a refresh is wanted (capacity 1: concurrent triggers coalesce)
+	// Refreshes are numbered: refreshStarted counts those begun, refreshDone is the number of
+	// the last one finished. A redirect waiting for confirmation needs one begun after it.
+	refreshStarted, refreshDone atomic.Uint64
 
 	mu            sync.Mutex
 	loops         []*Loop
@@ -199,6 +202,7 @@ func (r *Router) refresher(ctx context.Context) {
 			}
 		}
 		last = time.Now()
+		n := r.refreshStarted.Add(1)
 		t, err := r.Discover(ctx)
 		switch {
 		case err != nil:
@@ -206,6 +210,7 @@ func (r *Router) refresher(ctx context.Context) {
 		case !t.Equal(r.topo.Load()):
 			r.publish(t)
 		}
+		r.refreshDone.Store(n)
 		if !timer.Stop() {
 			select {
 			case <-timer.C:
@@ -350,6 +355,7 @@ var (
 	redirectsMoved    = metrics.NewCounter(`slotgate_redirects_total{kind="moved"}`)
 	redirectsAsk      = metrics.NewCounter(`slotgate_redirects_total{kind="ask"}`)
 	redirectsTryAgain = metrics.NewCounter(`slotgate_redirects_total{kind="tryagain"}`)
+	redirectsRefused  = metrics.NewCounter(`slotgate_redirects_untrusted_total`)
 	backendConns      = metrics.NewCounter(`slotgate_backend_connections`)
 	backendDialErrors = metrics.NewCounter(`slotgate_backend_dial_errors_total`)
 	flushesDeferred   = metrics.NewCounter(`slotgate_flushes_deferred_total`)

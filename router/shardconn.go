@@ -38,6 +38,7 @@ type pending struct {
 	since      int64  // when it first waited for an owner (0: never): the retry window runs from it
 	tries      uint8  // redirects followed
 	read       bool   // a read that may go to a replica
+	script     bool   // its error replies may be a script's return value (Kind Script)
 }
 
 // connState is the life cycle of a shard connection.

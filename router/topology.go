@@ -3,6 +3,7 @@ package router
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"slices"
 	"sort"
@@ -19,19 +20,29 @@ type Topology struct {
 	Replicas [][]string        // shard index -> addresses of its healthy replicas
 	Nodes    []NodeInfo        // every node seen, for logging and later refreshes
 	owner    [slot.Count]int16 // slot -> shard index, -1 when no master serves it
+	// migrating maps a slot being migrated to the address of the node importing it, as the
+	// slot's owner reports it: what makes an ASK from a script's reply believable.
+	migrating map[uint16]string
 }
 
 // NodeInfo is one line of CLUSTER NODES.
 type NodeInfo struct {
-	ID       string
-	Addr     string // "host:port" for clients
-	Master   bool
-	MasterID string // for replicas
-	Epoch    uint64 // config epoch
-	Failed   bool   // flagged fail, handshake or noaddr: never routed to
-	PFail    bool   // flagged fail? (suspected by the node that answered): no reads sent to it
-	Myself   bool
-	Slots    [][2]int // inclusive ranges (masters only)
+	ID        string
+	Addr      string // "host:port" for clients
+	Master    bool
+	MasterID  string // for replicas
+	Epoch     uint64 // config epoch
+	Failed    bool   // flagged fail, handshake or noaddr: never routed to
+	PFail     bool   // flagged fail? (suspected by the node that answered): no reads sent to it
+	Myself    bool
+	Slots     [][2]int    // inclusive ranges (masters only)
+	Migrating []Migration // slots this node is migrating away ([slot->-id] marks; only in its own line)
+}
+
+// Migration is one slot a node is migrating to another (named by ID).
+type Migration struct {
+	Slot int
+	To   string
 }
 
 // Shard returns the index into Masters of the master serving slot s, or -1.
@@ -139,7 +150,12 @@ func ParseClusterNodes(text, answeredAddr string) ([]NodeInfo, error) {
 		}
 		n.Epoch, _ = strconv.ParseUint(f[6], 10, 64)
 		for _, r := range f[8:] {
-			if strings.HasPrefix(r, "[") { // [slot->-id] importing/migrating marks
+			if strings.HasPrefix(r, "[") { // [slot->-id] migrating, [slot-<-id] importing
+				if sl, to, ok := strings.Cut(strings.Trim(r, "[]"), "->-"); ok {
+					if v, err := strconv.Atoi(sl); err == nil && v >= 0 && v < slot.Count {
+						n.Migrating = append(n.Migrating, Migration{Slot: v, To: to})
+					}
+				}
 				continue
 			}
 			lo, hi, ok := strings.Cut(r, "-")
@@ -237,8 +253,35 @@ func BuildTopology(views ...[]NodeInfo) *Topology {
 			t.Replicas[i] = append(t.Replicas[i], n.Addr)
 		}
 	}
+	for _, n := range t.Nodes {
+		for _, m := range n.Migrating {
+			if to, ok := idAddr[m.To]; ok && owner[m.Slot] == n.Addr {
+				if t.migrating == nil {
+					t.migrating = map[uint16]string{}
+				}
+				t.migrating[uint16(m.Slot)] = to
+			}
+		}
+	}
 	return t
 }
+
+// Knows reports whether addr is a node of this map: an address slotgate may dial and send the
+// backend password to, because a trusted node listed it in CLUSTER NODES (or it is a seed's).
+func (t *Topology) Knows(addr string) bool {
+	return slices.Contains(t.Masters, addr) || slices.ContainsFunc(t.Nodes, func(n NodeInfo) bool { return n.Addr == addr })
+}
+
+// Owner returns the address of the master serving slot s ("" when none).
+func (t *Topology) Owner(s uint16) string {
+	if i := t.owner[s]; i >= 0 {
+		return t.Masters[i]
+	}
+	return ""
+}
+
+// MigratingTo returns the node importing slot s from its owner ("" when s is not migrating).
+func (t *Topology) MigratingTo(s uint16) string { return t.migrating[s] }
 
 // Equal reports whether u routes exactly like t (same masters, slots and replicas).
 func (t *Topology) Equal(u *Topology) bool {
@@ -246,13 +289,13 @@ func (t *Topology) Equal(u *Topology) bool {
 		return t == u
 	}
 	return t.owner == u.owner && slices.Equal(t.Masters, u.Masters) &&
-		slices.EqualFunc(t.Replicas, u.Replicas, slices.Equal[[]string])
+		slices.EqualFunc(t.Replicas, u.Replicas, slices.Equal[[]string]) && maps.Equal(t.migrating, u.migrating)
 }
 
 // WithOwner returns a copy of t in which addr serves slot s: what a MOVED reply teaches before
 // the next refresh confirms it.
 func (t *Topology) WithOwner(s uint16, addr string) *Topology {
-	u := &Topology{Nodes: t.Nodes, owner: t.owner}
+	u := &Topology{Nodes: t.Nodes, owner: t.owner, migrating: t.migrating}
 	u.Masters = append([]string(nil), t.Masters...)
 	u.Replicas = append([][]string(nil), t.Replicas...)
 	i := slices.Index(u.Masters, addr)

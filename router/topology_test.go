@@ -83,3 +83,40 @@ func TestBuildTopologyNeverRoutesToFailed(t *testing.T) {
 		t.Fatalf("failed master routed: %v", top.Masters)
 	}
 }
+
+// The owner's migrating mark tells which node imports a slot; other nodes' lines carry none.
+func TestBuildTopologyMigratingAndKnows(t *testing.T) {
+	src := `aaa 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-8191 [100->-bbb]
+bbb 127.0.0.1:7001@17001 master - 0 0 2 connected 8192-16383
+`
+	dst := `bbb 127.0.0.1:7001@17001 myself,master - 0 0 2 connected 8192-16383 [100-<-aaa]
+aaa 127.0.0.1:7000@17000 master - 0 0 1 connected 0-8191
+`
+	a, err := ParseClusterNodes(src, "127.0.0.1:7000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ParseClusterNodes(dst, "127.0.0.1:7001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a[0].Migrating) != 1 || a[0].Migrating[0] != (Migration{Slot: 100, To: "bbb"}) || len(b[0].Migrating) != 0 {
+		t.Fatalf("migrating marks: %+v / %+v", a[0].Migrating, b[0].Migrating)
+	}
+	topo := BuildTopology(a, b)
+	if got := topo.MigratingTo(100); got != "127.0.0.1:7001" {
+		t.Fatalf("MigratingTo(100) = %q", got)
+	}
+	if got := topo.MigratingTo(101); got != "" {
+		t.Fatalf("MigratingTo(101) = %q", got)
+	}
+	if topo.Owner(100) != "127.0.0.1:7000" || topo.Owner(9000) != "127.0.0.1:7001" {
+		t.Fatalf("owners %q %q", topo.Owner(100), topo.Owner(9000))
+	}
+	if !topo.Knows("127.0.0.1:7001") || topo.Knows("127.0.0.1:6390") {
+		t.Fatal("Knows")
+	}
+	if topo.Equal(BuildTopology(b)) {
+		t.Fatal("a map with a migration equals one without")
+	}
+}

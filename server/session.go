@@ -414,12 +414,27 @@ func (s *session) send(cmd *codec.Command, sl int, raw []byte) {
 		s.local(errNoTopology(s.lp.scratch[:0], s.srv.rt.Seeds()))
 		return
 	}
-	read := cmd.Flags&codec.FlagReadonly != 0 && cmd.Flags&codec.FlagMayReplicate == 0
-	s.sendPart(sl, raw, -1, read)
+	var kind router.Kind
+	if cmd.Flags&codec.FlagReadonly != 0 && cmd.Flags&codec.FlagMayReplicate == 0 {
+		kind |= router.Read
+	}
+	if isScript(cmd.Name) {
+		kind |= router.Script
+	}
+	s.sendPart(sl, raw, -1, kind)
+}
+
+// isScript reports the commands whose error replies may be a script's own return value.
+func isScript(name string) bool {
+	switch name {
+	case "eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro":
+		return true
+	}
+	return false
 }
 
 // sendPart queues the current request (or one part of it) for the node serving slot sl.
-func (s *session) sendPart(sl int, raw []byte, part int32, read bool) {
+func (s *session) sendPart(sl int, raw []byte, part int32, kind router.Kind) {
 	if s.req.Inline && part < 0 {
 		raw = codec.AppendRequest(s.lp.scratch[:0], s.req.Args) // backends get RESP, never inline
 	}
@@ -432,7 +447,7 @@ func (s *session) sendPart(sl int, raw []byte, part int32, read bool) {
 	s.reqBytes += len(raw)
 	s.slot(seq).reqBytes += len(raw)
 	s.sentGen = s.lp.rl.Gen()
-	s.lp.rl.Send(sl, raw, s, seq, part, read)
+	s.lp.rl.Send(sl, raw, s, seq, part, kind)
 }
 
 // forwardAny sends a keyless command to a master.

@@ -2,6 +2,7 @@ package server
 
 import (
 	"github.com/slotgate/slotgate/codec"
+	"github.com/slotgate/slotgate/router"
 	"github.com/slotgate/slotgate/router/slot"
 )
 
@@ -106,7 +107,11 @@ func (s *session) split(cmd *codec.Command, args [][]byte, raw []byte) {
 			}
 		}
 		lp.partReq = b
-		s.sendPart(int(lp.partSlot[p]), b, int32(p), op == mergeArray)
+		kind := router.Kind(0)
+		if op == mergeArray {
+			kind = router.Read
+		}
+		s.sendPart(int(lp.partSlot[p]), b, int32(p), kind)
 	}
 	splitRequests.Inc()
 }
