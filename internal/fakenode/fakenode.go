@@ -75,7 +75,13 @@ type Node struct {
 // answers like Echo.
 func Start(t testing.TB, h Handler) *Node {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return StartAt(t, "127.0.0.1:0", h)
+}
+
+// StartAt is Start on a given address: a node that comes back where a closed one was.
+func StartAt(t testing.TB, addr string, h Handler) *Node {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,6 +282,13 @@ func (c *Conn) Close() {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	_ = c.nc.Close()
+}
+
+// CloseMidReply writes the first half of reply, then closes the connection.
+func (c *Conn) CloseMidReply(reply []byte) {
+	_ = c.Write(reply[:len(reply)/2])
+	time.Sleep(10 * time.Millisecond) // the half arrives on its own
+	c.Close()
 }
 
 // Reset closes the connection with a TCP reset (SO_LINGER 0): the proxy's next write to it

@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 )
 
 // Replies, as raw RESP2 bytes.
@@ -76,19 +75,8 @@ func Script(t testing.TB, steps ...Step) Handler {
 	}
 }
 
-// Actions for a Step's Then, or for a handler.
-
-// CloseMidReply writes the first half of reply, then closes the connection.
-func CloseMidReply(reply []byte) func(*Conn, Command) {
-	return func(c *Conn, _ Command) {
-		_ = c.Write(reply[:len(reply)/2])
-		time.Sleep(10 * time.Millisecond) // the half arrives alone
-		c.Close()
-	}
-}
-
 // Garbage is bytes that are no RESP reply.
-var Garbage = []byte("?this is not RESP\r\n")
+var Garbage = []byte("garbage, not RESP\r\n")
 
 // Shard is one master of a fake cluster and its replicas.
 type Shard struct {
