@@ -134,15 +134,15 @@ func (n *Node) Conns() []*Conn {
 	return append([]*Conn(nil), n.conns...)
 }
 
-// Commands returns every command handed to the handler so far, on any connection, in the order
-// they were read.
+// Commands returns every command read so far but those the node answers itself (AUTH,
+// READONLY, CLUSTER NODES), on any connection, in the order they were read.
 func (n *Node) Commands() []Command {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return append([]Command(nil), n.commands...)
 }
 
-// Count is how many commands named name the handler got.
+// Count is how many commands named name the node read (see Commands).
 func (n *Node) Count(name string) int {
 	k := 0
 	for _, c := range n.Commands() {
@@ -167,7 +167,7 @@ func (n *Node) WaitConn(t testing.TB, i int, timeout time.Duration) *Conn {
 	return c
 }
 
-// WaitCommands waits until the handler has been given at least k commands.
+// WaitCommands waits until the node has read at least k commands (see Commands).
 func (n *Node) WaitCommands(t testing.TB, k int, timeout time.Duration) []Command {
 	t.Helper()
 	n.waitFor(t, timeout, fmt.Sprintf("%d commands at %s", k, n.Addr), func() bool { return len(n.commands) >= k })
@@ -235,7 +235,7 @@ type Conn struct {
 // 0 for its first. Only meaningful inside the handler.
 func (c *Conn) Seq() int { return c.seq }
 
-// Commands returns the commands this connection handed to the handler so far.
+// Commands returns the commands this connection read so far (see Node.Commands).
 func (c *Conn) Commands() []Command {
 	c.node.mu.Lock()
 	defer c.node.mu.Unlock()
@@ -301,7 +301,8 @@ func (c *Conn) Reset() {
 	_ = c.nc.Close()
 }
 
-// Stall makes the connection read every further command and answer none: a node that hangs.
+// Stall makes the connection read (and record) every further command and answer none: a node
+// that hangs.
 func (c *Conn) Stall() { c.stalled.Store(true) }
 
 // Hijack returns the raw connection, for what the methods above do not cover.
@@ -324,9 +325,6 @@ func (c *Conn) serve() {
 			c.Close()
 			return
 		}
-		if c.stalled.Load() {
-			continue
-		}
 		n := c.node
 		n.mu.Lock()
 		nodes, h := n.nodes, n.handler
@@ -338,6 +336,7 @@ func (c *Conn) serve() {
 		}
 		n.mu.Unlock()
 		switch {
+		case c.stalled.Load(): // read, recorded, never answered
 		case !builtin:
 			h(c, cmd)
 			c.seq++
