@@ -6,6 +6,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,10 +30,11 @@ type harness struct {
 // and turns the first client connection (the harness's own probe) into the Loop.
 type harnessEngine struct {
 	gnet.BuiltinEventEngine
-	rt    *Router
-	eng   gnet.Engine
-	loopc chan *Loop
-	errc  chan error
+	rt       *Router
+	eng      gnet.Engine
+	loopc    chan *Loop
+	errc     chan error
+	stopping atomic.Bool
 }
 
 // startHarness publishes a topology made of shards and starts the loop. cfg.Logf defaults to
@@ -86,11 +88,15 @@ func startHarness(t *testing.T, cfg Config, shards ...fakenode.Shard) *harness {
 		t.Fatal("harness engine: no loop")
 	}
 	t.Cleanup(func() {
+		// A byte from the probe shuts the engine down at once (Engine.Stop polls every 500 ms).
+		he.stopping.Store(true)
+		_, _ = probe.Write([]byte{0})
+		select {
+		case <-he.errc:
+		case <-time.After(5 * time.Second):
+			t.Error("harness engine did not stop")
+		}
 		probe.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = he.eng.Stop(ctx)
-		<-he.errc
 		logMu.Lock()
 		ended = true
 		logMu.Unlock()
@@ -133,6 +139,9 @@ func (he *harnessEngine) OnTraffic(c gnet.Conn) gnet.Action {
 		return a
 	}
 	_, _ = c.Discard(c.InboundBuffered())
+	if he.stopping.Load() {
+		return gnet.Shutdown
+	}
 	return gnet.None
 }
 
