@@ -188,7 +188,7 @@ func (h *harness) do(f func(l *Loop)) {
 	}
 }
 
-// conn returns the loop's master connection to addr (loop goroutine only).
+// testConn returns the loop's master connection to addr (loop goroutine only).
 func (l *Loop) testConn(addr string) *ShardConn { return l.connTo(addr, false) }
 
 // awaitPeerGone blocks the loop until the peer's reset or close of sc has arrived, so the next

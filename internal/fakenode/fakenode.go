@@ -67,6 +67,7 @@ type Node struct {
 	nodes    string // CLUSTER NODES text; "" means the handler answers CLUSTER NODES
 	conns    []*Conn
 	commands []Command
+	received []Command     // every command, AUTH, READONLY and CLUSTER NODES included
 	changed  chan struct{} // closed and replaced whenever a connection or command arrives
 	closed   bool
 }
@@ -140,6 +141,14 @@ func (n *Node) Commands() []Command {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return append([]Command(nil), n.commands...)
+}
+
+// Received returns every command read so far, including those the node answers itself: a
+// test can check whether AUTH (and with which password) reached this address.
+func (n *Node) Received() []Command {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]Command(nil), n.received...)
 }
 
 // Count is how many commands named name the node read (see Commands).
@@ -329,6 +338,7 @@ func (c *Conn) serve() {
 		n.mu.Lock()
 		nodes, h := n.nodes, n.handler
 		builtin := cmd.Name() == "AUTH" || cmd.Name() == "READONLY" || nodes != "" && isClusterNodes(cmd)
+		n.received = append(n.received, cmd)
 		if !builtin {
 			n.commands = append(n.commands, cmd)
 			c.cmds = append(c.cmds, cmd)

@@ -83,6 +83,9 @@ func TestClusterNodesDiscovery(t *testing.T) {
 	if len(a.Commands()) != 0 {
 		t.Errorf("the handler saw %q: CLUSTER NODES and AUTH are the node's", a.Commands())
 	}
+	if got := a.Received(); len(got) != 2 || !got[0].Is("AUTH", "secret") || got[1].Name() != "CLUSTER" {
+		t.Errorf("the node received %q, want AUTH secret, CLUSTER NODES", got)
+	}
 }
 
 // Reset makes the peer's next write fail; CloseMidReply leaves half a reply then end-of-file;
