@@ -23,6 +23,8 @@ type Loop struct {
 	conns     map[connKey]*ShardConn // every connection in service, by node
 	draining  []*ShardConn           // retired, closing once their replies are in
 	dirty     []*ShardConn           // connections with unwritten requests
+	spare     []*ShardConn           // the other dirty list: write swaps them
+	writing   bool                   // write is running: a nested call leaves its work to it
 	parked    []parkedReq            // requests waiting for an owner, in arrival order
 	nParked   atomic.Int32           // len(parked), for the ticker
 	bell      int                    // write end of the doorbell socketpair
@@ -252,7 +254,7 @@ func (l *Loop) endWork() {
 func (l *Loop) markDirty(sc *ShardConn) {
 	l.dirty = append(l.dirty, sc)
 	switch {
-	case l.rung || l.idleBatch:
+	case l.rung || l.idleBatch || l.writing:
 	case l.onWire == 0:
 		l.idleBatch = true
 	default:
@@ -300,14 +302,27 @@ func (l *Loop) Flush() {
 	l.write()
 }
 
-// write writes every dirty shard connection once.
+// write writes every dirty shard connection. A write that fails runs OnClose inside it, and
+// what OnClose sends (the lost connection's replica reads, parked requests, a session it
+// resumed) can dirty connections again, some already written in this pass: each pass takes the
+// list and leaves an empty one for those, and passes repeat until no connection is dirty. A
+// nested call (EndCallback at the end of that OnClose) leaves the work to the running one.
 func (l *Loop) write() {
-	l.queued = 0
-	for i, sc := range l.dirty {
-		sc.flush()
-		l.dirty[i] = nil
+	if l.writing {
+		return
 	}
-	l.dirty = l.dirty[:0]
+	l.writing = true
+	for len(l.dirty) > 0 {
+		batch := l.dirty
+		l.dirty = l.spare[:0]
+		for i, sc := range batch {
+			batch[i] = nil
+			sc.flush()
+		}
+		l.spare = batch[:0]
+	}
+	l.queued = 0
+	l.writing = false
 }
 
 // Loop returns the loop this doorbell belongs to.

@@ -359,6 +359,7 @@ var (
 	backendConns      = metrics.NewCounter(`slotgate_backend_connections`)
 	backendDialErrors = metrics.NewCounter(`slotgate_backend_dial_errors_total`)
 	flushesDeferred   = metrics.NewCounter(`slotgate_flushes_deferred_total`)
+	flushesLost       = metrics.NewCounter(`slotgate_flushes_lost_total`)
 )
 
 // errKind is what an error reply says about where or when its request belongs.

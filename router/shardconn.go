@@ -75,10 +75,13 @@ type ShardConn struct {
 	retryAt  int64         // stateDown: no dial before this (unix ns)
 	retiring bool          // not in the topology any more: closed once its FIFO is empty
 	closeWhy []byte        // the error given to requests sent when slotgate closes it itself
+	badReply string        // why slotgate closes it after a reply it cannot frame
 
 	reads      uint64 // OnTraffic calls, for stall detection
 	stallReads uint64
 	stallSince int64
+
+	unsentSince int64 // loop clock when the oldest unwritten request was queued (see writeLost)
 }
 
 // fifo is a growable ring of pending entries.
@@ -147,6 +150,9 @@ func (sc *ShardConn) enqueue(req []byte, p pending) {
 	p.end = sc.base + int64(len(sc.buf))
 	p.sent = 0
 	sc.fifo.push(p)
+	if sc.unsent == 0 {
+		sc.unsentSince = sc.loop.clock
+	}
 	sc.unsent++
 	sc.loop.queued++
 	if sc.state == stateIdle {
@@ -243,7 +249,7 @@ func (sc *ShardConn) OnOpen(c gnet.Conn) gnet.Action {
 	sc.conn = c
 	sc.state = stateOpen
 	sc.backoff = 0
-	sc.closeWhy = nil
+	sc.closeWhy, sc.badReply = nil, ""
 	backendConns.Inc()
 	sc.loop.router.noteUp(sc.Addr)
 	if sc.unsent > 0 && !sc.dirty {
@@ -270,11 +276,15 @@ func (sc *ShardConn) OnClose(c gnet.Conn, err error) {
 	e := sc.closeWhy
 	if e == nil {
 		msg := "connection lost"
-		if err != nil {
+		switch {
+		case sc.badReply != "":
+			msg = sc.badReply
+		case err != nil:
 			msg = err.Error()
 		}
 		e = errBackendLost(sc.Addr, msg)
 	}
+	sc.badReply = ""
 	sent := sc.fifo.size - sc.unsent
 	l.onWire -= sent
 	for i := 0; i < sent; i++ {
@@ -333,6 +343,7 @@ func (sc *ShardConn) OnTraffic(c gnet.Conn) gnet.Action {
 		n, err := sc.framer.Frame(buf[off:])
 		if err != nil {
 			l.router.logf("backend %s: bad reply: %v", sc.Addr, err)
+			sc.badReply = "invalid reply from the node: " + err.Error()
 			return gnet.Close
 		}
 		if n == 0 {
@@ -340,6 +351,7 @@ func (sc *ShardConn) OnTraffic(c gnet.Conn) gnet.Action {
 		}
 		if sc.fifo.size == sc.unsent {
 			l.router.logf("backend %s: reply with no request waiting", sc.Addr)
+			sc.badReply = "the node sent a reply with no request waiting"
 			return gnet.Close
 		}
 		p, _ := sc.fifo.pop()
@@ -386,6 +398,9 @@ func (sc *ShardConn) compact() {
 func (sc *ShardConn) tick(now int64) {
 	l := sc.loop
 	cfg := &l.router.cfg
+	if sc.unsent > 0 && sc.state == stateOpen && now-sc.unsentSince > int64(unwrittenLimit) {
+		sc.writeLost(now)
+	}
 	onWire := sc.fifo.size - sc.unsent
 	if sc.state != stateOpen || onWire == 0 || sc.reads != sc.stallReads || sc.stallSince == 0 {
 		sc.stallReads, sc.stallSince = sc.reads, now
@@ -411,6 +426,20 @@ func (sc *ShardConn) tick(now int64) {
 			p.sink = nil // an orphan: its reply, if it ever comes, is dropped
 		}
 	}
+}
+
+// unwrittenLimit is how long a request may sit queued on an open connection before a tick
+// takes its flush for lost. A batch is written at the end of its callback or doorbell round,
+// so this only fires after a bug; it bounds what the bug costs.
+const unwrittenLimit = 250 * time.Millisecond
+
+// writeLost lists the connection for the next flush again, whatever its dirty mark says.
+func (sc *ShardConn) writeLost(now int64) {
+	sc.loop.router.logf("backend %s: %d requests queued %v ago and not written: writing them",
+		sc.Addr, sc.unsent, time.Duration(now-sc.unsentSince).Round(time.Millisecond))
+	flushesLost.Inc()
+	sc.dirty = true
+	sc.loop.markDirty(sc)
 }
 
 // retire takes the connection out of service: at once when nothing waits on it, else once the
