@@ -27,7 +27,7 @@ func keyed(special map[string]fakenode.Handler) fakenode.Handler {
 // sendKeys sends GET of each key to slot, with seq first, first+1, ...
 func sendKeys(l *Loop, rec *recorder, slot int, first uint64, keys ...string) {
 	for i, k := range keys {
-		l.Send(slot, get(k), rec, first+uint64(i), -1, false)
+		l.Send(slot, get(k), rec, first+uint64(i), -1, 0)
 	}
 }
 

@@ -23,7 +23,7 @@ func threeFakes(t *testing.T, cfg Config) (*harness, [3]*fakenode.Node, [3]int) 
 	warm := newRecorder()
 	h.do(func(l *Loop) {
 		for i, s := range slots {
-			l.Send(s, get("warm"), warm, uint64(i), -1, false)
+			l.Send(s, get("warm"), warm, uint64(i), -1, 0)
 		}
 	})
 	warm.wait(t, 5*time.Second, 0, 1, 2)
@@ -42,16 +42,16 @@ func TestWriteFailureDuringFlushRequeues(t *testing.T) {
 	rec := newRecorder()
 	rec.onDeliver = func(seq uint64, reply string) {
 		if seq == 2 { // a1's error: what a resumed session would send next
-			h.l.Send(slots[1], get("b2"), rec, 3, -1, false)
-			h.l.Send(slots[2], get("c1"), rec, 4, -1, false)
+			h.l.Send(slots[1], get("b2"), rec, 3, -1, 0)
+			h.l.Send(slots[2], get("c1"), rec, 4, -1, 0)
 		}
 	}
 	ac := a.WaitConn(t, 0, time.Second)
 	h.do(func(l *Loop) {
 		ac.Reset()
 		awaitPeerGone(t, l.testConn(a.Addr))
-		l.Send(slots[1], get("b1"), rec, 1, -1, false) // B is flushed first
-		l.Send(slots[0], get("a1"), rec, 2, -1, false) // then A's write fails
+		l.Send(slots[1], get("b1"), rec, 1, -1, 0) // B is flushed first
+		l.Send(slots[0], get("a1"), rec, 2, -1, 0) // then A's write fails
 	})
 	got := rec.wait(t, 3*time.Second, 1, 2, 3, 4)
 	checkLost(t, got[2], a.Addr, "write: ")
@@ -63,7 +63,7 @@ func TestWriteFailureDuringFlushRequeues(t *testing.T) {
 	// B and C keep serving, and A comes back on a new connection.
 	h.do(func(l *Loop) {
 		for i, s := range slots {
-			l.Send(s, get("after"), rec, uint64(10+i), -1, false)
+			l.Send(s, get("after"), rec, uint64(10+i), -1, 0)
 		}
 	})
 	got = rec.wait(t, 3*time.Second, 10, 11, 12)
@@ -89,15 +89,15 @@ func TestWriteFailureDuringIdleFlushNested(t *testing.T) {
 	rec := newRecorder()
 	rec.onDeliver = func(seq uint64, reply string) {
 		if seq == 1 {
-			h.l.Send(slots[1], get("b1"), rec, 3, -1, false)
+			h.l.Send(slots[1], get("b1"), rec, 3, -1, 0)
 		}
 	}
 	ac := a.WaitConn(t, 0, time.Second)
 	h.do(func(l *Loop) {
 		ac.Reset()
 		awaitPeerGone(t, l.testConn(a.Addr))
-		l.Send(slots[0], get("a1"), rec, 1, -1, false) // A is flushed first and fails
-		l.Send(slots[2], get("c1"), rec, 2, -1, false)
+		l.Send(slots[0], get("a1"), rec, 1, -1, 0) // A is flushed first and fails
+		l.Send(slots[2], get("c1"), rec, 2, -1, 0)
 	})
 	got := rec.wait(t, 3*time.Second, 1, 2, 3)
 	checkLost(t, got[1], a.Addr, "write: ")
@@ -115,7 +115,7 @@ func TestUnwrittenRequestWrittenByTick(t *testing.T) {
 	h.do(func(l *Loop) {
 		sc := l.route(int32(slots[0]), false)
 		sc.dirty = true // marked dirty, but in no list: enqueue will not list it
-		l.Send(slots[0], get("k"), rec, 1, -1, false)
+		l.Send(slots[0], get("k"), rec, 1, -1, 0)
 	})
 	got := rec.wait(t, 3*time.Second, 1)
 	if got[1] != echoed("k") {
