@@ -239,6 +239,9 @@ func (sc *ShardConn) reset() {
 	if cap(sc.buf) > maxIdleBuffer {
 		sc.buf = nil
 	}
+	if sc.fifo.size == 0 && len(sc.fifo.buf) > maxIdleFifo {
+		sc.fifo = fifo{} // a burst's ring goes back to the GC once answered
+	}
 }
 
 // OnOpen runs on the loop when the enrolled connection is ready.
@@ -461,3 +464,6 @@ func (sc *ShardConn) retire() {
 
 // maxIdleBuffer is the largest buffer kept for reuse once empty; larger ones go back to the GC.
 const maxIdleBuffer = 1 << 20
+
+// maxIdleFifo is the most FIFO entries an empty connection keeps room for.
+const maxIdleFifo = 4096

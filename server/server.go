@@ -26,6 +26,7 @@ type Config struct {
 	HardLimit   int    // per client: disconnect past this many unread reply or unparsed request bytes
 	MaxInflight int    // per client: stop parsing with this many requests at the backends
 	MaxRequest  int    // largest request accepted (Redis's client-query-buffer-limit)
+	MaxMemory   int64  // all client buffers of the process together (0: DefaultMaxMemory)
 	Logf        func(format string, args ...any)
 }
 
@@ -49,6 +50,10 @@ type Server struct {
 	nextID   atomic.Int64
 	draining atomic.Bool
 	ticks    uint64 // OnTick calls (under mu)
+
+	fairShare  atomic.Int64 // the per-client soft limit while near -max-memory
+	pressureAt int64        // client buffers past this get fair shares (budget.go)
+	overSince  time.Time    // when client buffers went over -max-memory (under mu)
 }
 
 var _ gnet.EventHandler = (*Server)(nil)
@@ -56,15 +61,22 @@ var _ gnet.EventHandler = (*Server)(nil)
 // loop is the server's state for one gnet event loop. Owned by that loop's goroutine, except
 // the atomics read by the ticker and the shutdown.
 type loop struct {
-	srv      *Server
-	el       gnet.EventLoop
-	rl       *router.Loop
-	touched  []*session // sessions with replies to write at the end of this callback
-	paused   []*session // sessions stopped at the soft limit (may hold resumed ones until the next tick)
-	nPaused  atomic.Int32
-	inflight atomic.Int64 // requests at the backends, for the shutdown drain
-	scratch  []byte       // replies slotgate builds, before they are copied to a session
-	epfd     int          // gnet's epoll instance of this loop, for read back-pressure (0: not looked up, -1: none)
+	srv       *Server
+	el        gnet.EventLoop
+	rl        *router.Loop
+	touched   []*session // sessions with replies to write at the end of this callback
+	paused    []*session // sessions stopped at the soft limit (may hold resumed ones until the next tick)
+	nPaused   atomic.Int32
+	inflight  atomic.Int64 // requests at the backends, for the shutdown drain
+	scratch   []byte       // replies slotgate builds, before they are copied to a session
+	bufs      bufPool      // sessions' reply buffers
+	sessions  []*session   // every open session of this loop (session.index is its place)
+	held      int64        // bytes the loop's sessions hold (budget.go)
+	heldPub   atomic.Int64 // held, for the ticker
+	others    int64        // what the other loops held at the last tick
+	othersPub atomic.Int64
+	evict     atomic.Bool // the ticker asks for the largest session to be disconnected
+	epfd      int         // gnet's epoll instance of this loop, for read back-pressure (0: not looked up, -1: none)
 
 	// split scratch, reused for every multi-key command
 	slotPart  [slot.Count]int32
@@ -98,10 +110,16 @@ func New(cfg Config, rt *router.Router) *Server {
 	if cfg.MaxRequest <= 0 {
 		cfg.MaxRequest = DefaultMaxRequest
 	}
+	if cfg.MaxMemory <= 0 {
+		cfg.MaxMemory = DefaultMaxMemory()
+	}
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
-	return &Server{cfg: cfg, rt: rt, booted: make(chan struct{})}
+	srv := &Server{cfg: cfg, rt: rt, booted: make(chan struct{})}
+	srv.fairShare.Store(int64(cfg.SoftLimit))
+	srv.pressureAt = cfg.MaxMemory * pressurePercent / 100
+	return srv
 }
 
 func (srv *Server) logf(format string, args ...any) { srv.cfg.Logf(format, args...) }
@@ -200,8 +218,10 @@ func (srv *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		return nil, gnet.Close
 	}
 	s := &session{srv: srv, lp: lp, c: c, id: srv.nextID.Add(1), proto: 2, authed: srv.cfg.Password == "",
-		replyAvg: srv.cfg.SoftLimit / initialWindow}
+		replyEst: srv.cfg.SoftLimit / initialWindow}
 	c.SetContext(s)
+	s.index = len(lp.sessions)
+	lp.sessions = append(lp.sessions, s)
 	clientsConnected.Inc()
 	return nil, gnet.None
 }
@@ -241,7 +261,10 @@ func (srv *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 				clientsPaused.Dec()
 				x.lp.nPaused.Add(-1)
 			}
+			x.lp.bufs.put(x.out)
 			x.ring, x.out, x.name = nil, nil, nil
+			x.account()
+			x.lp.removeSession(x)
 		}
 	case *router.ShardConn:
 		x.OnClose(c, err)
@@ -261,8 +284,9 @@ func (srv *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 func (srv *Server) OnTick() (time.Duration, gnet.Action) {
 	srv.mu.Lock()
 	srv.ticks++
+	srv.checkBudget(time.Now())
 	for _, lp := range srv.loops {
-		if lp.nPaused.Load() > 0 || lp.rl.NeedsFastTick() || srv.ticks%10 == 0 {
+		if lp.nPaused.Load() > 0 || lp.rl.NeedsFastTick() || lp.evict.Load() || srv.ticks%10 == 0 {
 			_ = lp.el.Execute(context.Background(), lp)
 		}
 	}
@@ -273,6 +297,10 @@ func (srv *Server) OnTick() (time.Duration, gnet.Action) {
 // Run implements gnet.Runnable for OnTick: the router's timers, then paused sessions.
 func (lp *loop) Run(context.Context) error {
 	lp.rl.Tick(time.Now())
+	lp.others = lp.othersPub.Load()
+	if lp.evict.Swap(false) {
+		lp.evictLargest()
+	}
 	kept := lp.paused[:0]
 	for _, s := range lp.paused {
 		if s.closed || !s.paused {
@@ -315,10 +343,28 @@ func (lp *loop) flushTouched(hold bool) {
 	}
 	clear(lp.touched[kept:])
 	lp.touched = lp.touched[:kept]
+	if cap(lp.scratch) > maxIdleScratch {
+		lp.scratch = make([]byte, 0, 4096) // a large merged reply's buffer goes back to the GC
+	}
 	if kept > 0 {
 		lp.rl.Wake()
 	}
+	lp.heldPub.Store(lp.held)
 	lp.rl.EndCallback()
+}
+
+// removeSession takes a closed session out of the loop's list.
+func (lp *loop) removeSession(s *session) {
+	i := s.index
+	if i < 0 || i >= len(lp.sessions) || lp.sessions[i] != s {
+		return
+	}
+	last := len(lp.sessions) - 1
+	lp.sessions[i] = lp.sessions[last]
+	lp.sessions[i].index = i
+	lp.sessions[last] = nil
+	lp.sessions = lp.sessions[:last]
+	s.index = -1
 }
 
 // gnetLogger routes gnet's logs to ours.

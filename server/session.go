@@ -23,9 +23,10 @@ type session struct {
 	ring       []replySlot // len is a power of two > next-head
 	out        []byte      // replies ready to write at the end of this batch
 	unsent     int         // bytes parked in ring slots
+	slotCap    int         // capacity of the ring slots' buffers
 	reqBytes   int         // bytes of requests at the backends (the router keeps them for retries)
 	inflight   int         // requests waiting for a backend reply
-	replyAvg   int         // moving average of reply sizes, for the in-flight budget
+	replyEst   int         // expected size of a reply not yet received, for the in-flight budget
 
 	proto    int8   // 2 (RESP3 comes with its own pipelines)
 	authed   bool   // AUTH passed (or no -password)
@@ -38,6 +39,8 @@ type session struct {
 	stopRead bool   // QUIT or protocol error seen: parse nothing more
 	closeAt  uint64 // close once head reaches it (0: never)
 	inPaused bool   // listed in loop.paused (at most once)
+	index    int    // place in loop.sessions
+	held     int    // bytes this client makes slotgate hold, as last accounted (budget.go)
 	// txRefused: MULTI was refused. Until EXEC, DISCARD or RESET nothing is forwarded: a
 	// client pipelining MULTI, writes, EXEC must not have its writes applied one by one.
 	txRefused bool
@@ -77,16 +80,21 @@ func (s *session) growRing() {
 
 func (s *session) slot(seq uint64) *replySlot { return &s.ring[seq&uint64(len(s.ring)-1)] }
 
-// reply answers request seq with bytes that slotgate made or a backend sent.
+// complete answers request seq with bytes that slotgate made or a backend sent.
 func (s *session) complete(seq uint64, reply []byte) {
 	own := s.slot(seq)
 	s.reqBytes -= own.reqBytes
 	own.reqBytes = 0
 	if seq != s.head {
+		c := cap(own.buf)
 		own.buf = append(own.buf[:0], reply...)
+		s.slotCap += cap(own.buf) - c
 		own.ready = true
 		s.unsent += len(reply)
 		return
+	}
+	if s.out == nil {
+		s.out = s.lp.bufs.get()
 	}
 	s.out = append(s.out, reply...)
 	s.head++
@@ -100,6 +108,7 @@ func (s *session) complete(seq uint64, reply []byte) {
 		sl.ready = false
 		sl.buf = sl.buf[:0]
 		if cap(sl.buf) > maxIdleSlot {
+			s.slotCap -= cap(sl.buf)
 			sl.buf = nil
 		}
 		s.head++
@@ -114,7 +123,9 @@ func (s *session) local(reply []byte) { s.complete(s.alloc(), reply) }
 func (s *session) Deliver(seq uint64, part int32, reply []byte) {
 	s.inflight--
 	s.lp.inflight.Add(-1)
-	s.replyAvg += (len(reply) - s.replyAvg) / 8 // moving average of this client's reply sizes
+	// A larger reply raises the estimate at once; smaller ones halve it toward their size: the
+	// estimate errs high, so large replies never arrive many more than expected.
+	s.replyEst = max(len(reply), s.replyEst/2)
 	if s.closed {
 		return // its merges and slots go with it
 	}
@@ -147,9 +158,9 @@ func (s *session) pending() int { return len(s.out) + s.unsent + s.c.OutboundBuf
 //
 // Bounds: the client's unread replies plus the replies its in-flight requests are expected to
 // bring reach the soft limit. Sizes of replies not yet received are estimated from this
-// client's recent ones, starting pessimistic (SoftLimit/initialWindow each), so a client that
-// pipelines thousands of GETs of large values has only a few at the backends: Redis would
-// otherwise buffer all their replies itself.
+// client's recent ones, starting pessimistic (SoftLimit/initialWindow each) and following the
+// largest at once, so a client that pipelines thousands of GETs of large values has only a few at
+// the backends: Redis would otherwise buffer all their replies itself, and slotgate after it.
 //
 // Ordering: one of its requests is being retried elsewhere (MOVED, ASK, a node down), or the
 // topology changed since its requests in flight were sent. Its next request could then reach a
@@ -157,18 +168,18 @@ func (s *session) pending() int { return len(s.out) + s.unsent + s.c.OutboundBuf
 func (s *session) mustWait() bool {
 	if s.inflight == 0 {
 		s.barrier = false
-		return s.pending() >= s.srv.cfg.SoftLimit
+		return s.pending() >= s.softLimit()
 	}
 	return s.barrier || s.sentGen != s.lp.rl.Gen() || s.inflight >= s.srv.cfg.MaxInflight ||
-		s.pending()+s.inflight*s.replyAvg+s.reqBytes >= s.srv.cfg.SoftLimit
+		s.pending()+s.inflight*s.replyEst+s.reqBytes >= s.softLimit()
 }
 
 // Rerouted implements router.Sink: one of this client's requests is being retried.
 func (s *session) Rerouted() { s.barrier = true }
 
 // initialWindow is how many requests a new client may have at the backends before its replies
-// have shown their size.
-const initialWindow = 32
+// have shown their size (a slow start: the window opens as small replies come back).
+const initialWindow = 4
 
 // flush writes this batch's replies in one write, then acts on QUIT and on back-pressure.
 func (s *session) flush() {
@@ -176,16 +187,21 @@ func (s *session) flush() {
 	if s.closed {
 		return
 	}
-	if len(s.out) > 0 {
+	if s.out != nil {
 		out := s.out
-		s.out = s.out[:0]
-		if cap(out) > maxIdleOut {
-			s.out = nil
+		s.out = nil
+		if len(out) > 0 {
+			_, _ = s.c.Write(out) // gnet copies what the socket did not take; a failed write closes the conn (OnClose runs re-entrantly)
 		}
-		_, _ = s.c.Write(out) // a failed write closes the conn (OnClose runs re-entrantly)
+		s.lp.bufs.put(out)
 		if s.closed {
 			return
 		}
+	}
+	if s.head == s.next && (len(s.ring) > maxIdleRing || s.slotCap > maxIdleSlots) {
+		// A deep pipeline's ring and the reply buffers it kept go back once drained; a client
+		// that pipelines steadily keeps them (no allocation per batch).
+		s.ring, s.slotCap = nil, 0
 	}
 	if s.closeAt != 0 && s.head >= s.closeAt {
 		s.close()
@@ -194,6 +210,7 @@ func (s *session) flush() {
 	if s.paused && !s.mustWait() {
 		s.resume()
 	}
+	s.account()
 }
 
 func (s *session) close() {
@@ -231,8 +248,11 @@ func (s *session) parse() {
 		avail := c.InboundBuffered()
 		need := s.req.Need()
 		if avail == 0 || avail < need {
-			if avail > s.srv.cfg.MaxRequest {
+			switch {
+			case avail > s.srv.cfg.MaxRequest:
 				s.protocolError("Protocol error: request larger than the query buffer limit")
+			case avail > s.softLimit() && s.softLimit() < s.srv.cfg.SoftLimit:
+				s.pause() // over -max-memory: a large request still arriving waits for room
 			}
 			break
 		}
@@ -260,6 +280,7 @@ func (s *session) parse() {
 			s.close()
 		}
 	}
+	s.account()
 }
 
 // loopReadSize is the most gnet reads from one connection per event (its default read buffer).
@@ -443,6 +464,8 @@ func (s *session) sendPart(sl int, raw []byte, part int32, kind router.Kind) {
 		seq = s.alloc()
 	}
 	s.inflight++
+	s.held += s.replyEst // its reply is expected: the loop's total must know before the next request
+	s.lp.held += int64(s.replyEst)
 	s.lp.inflight.Add(1)
 	s.reqBytes += len(raw)
 	s.slot(seq).reqBytes += len(raw)
@@ -469,6 +492,7 @@ func hasBlockArg(args [][]byte) bool {
 }
 
 const (
-	maxIdleSlot = 64 << 10 // a reply slot keeps at most this much capacity once drained
-	maxIdleOut  = 1 << 20  // the write buffer likewise
+	maxIdleSlot  = 64 << 10  // a reply slot (or a merge) keeps at most this much capacity once done
+	maxIdleSlots = 256 << 10 // a drained session keeps its slots' buffers up to this much in all
+	maxIdleRing  = 1024      // a drained ring longer than this is released
 )

@@ -182,6 +182,9 @@ func (s *session) mergeArray(m *merge) []byte {
 	return out
 }
 
+// maxIdleKeys is the most keys a pooled merge keeps room for.
+const maxIdleKeys = 4096
+
 func (lp *loop) getMerge() *merge {
 	if n := len(lp.merges); n > 0 {
 		m := lp.merges[n-1]
@@ -194,6 +197,9 @@ func (lp *loop) getMerge() *merge {
 func (lp *loop) putMerge(m *merge) {
 	if cap(m.buf) > maxIdleSlot {
 		m.buf = nil
+	}
+	if cap(m.keyPart) > maxIdleKeys {
+		m.keyPart, m.partOff = nil, nil // an MGET of many keys does not pin its index arrays
 	}
 	m.buf, m.err, m.sum = m.buf[:0], nil, 0
 	lp.merges = append(lp.merges, m)

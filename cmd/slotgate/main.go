@@ -13,6 +13,8 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -48,6 +50,7 @@ func run(argv []string) error {
 		retryWindow = fs.Duration("retry-window", 2*time.Second, "how long a request not yet sent waits for a reachable owner before -CLUSTERDOWN")
 		stall       = fs.Duration("backend-stall", 5*time.Second, "reconnect a node silent this long with requests outstanding (negative: never)")
 		reqTimeout  = fs.Duration("request-timeout", 0, "answer -ERR timeout to a request unanswered this long; its reply is dropped when it comes (0: no limit but -backend-stall)")
+		maxMemory   = fs.String("max-memory", "", "all client buffers together (e.g. 512mb, 2gb; default a quarter of the machine's or container's memory): past it slotgate reads only from clients under their fair share and then disconnects the largest")
 		readFrom    = fs.String("read-from", "master", "where read-only commands go: master, replica (replicas, the master when none is healthy) or prefer-replica (replicas and the master alike)")
 	)
 	if err := fs.Parse(argv); err != nil {
@@ -65,6 +68,18 @@ func run(argv []string) error {
 	if err != nil {
 		return err
 	}
+	budget, err := parseBytes(*maxMemory)
+	if err != nil {
+		return fmt.Errorf("-max-memory: %w", err)
+	}
+	if budget == 0 {
+		budget = server.DefaultMaxMemory()
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// Collect harder as the heap nears the budget, so freed client buffers leave the RSS
+		// soon (the budget counts client bytes; the rest of slotgate needs far less).
+		debug.SetMemoryLimit(budget + 64<<20)
+	}
 	seeds := strings.Split(*cluster, ",")
 	rt := router.New(router.Config{
 		Seeds: seeds, User: *backendUser, Password: *backendPass, DialTimeout: *dialTimeout,
@@ -73,7 +88,7 @@ func run(argv []string) error {
 	})
 	srv := server.New(server.Config{
 		Listen: *listen, Loops: *loops, Password: *password,
-		SoftLimit: *softLimit, HardLimit: *hardLimit, MaxInflight: *maxInflight, Logf: logf,
+		SoftLimit: *softLimit, HardLimit: *hardLimit, MaxInflight: *maxInflight, MaxMemory: budget, Logf: logf,
 	}, rt)
 	if *password == "" && !isLoopback(*listen) {
 		logf("WARNING: listening on %s without -password: anyone who reaches this address can use the cluster", *listen)
@@ -97,7 +112,7 @@ func run(argv []string) error {
 	case err := <-errc:
 		return err
 	case <-srv.Booted():
-		logf("listening on %s (%d event loop(s)), cluster seeds %s", *listen, *loops, *cluster)
+		logf("listening on %s (%d event loop(s)), cluster seeds %s, client buffers up to %d bytes (-max-memory)", *listen, *loops, *cluster, budget)
 	}
 	select {
 	case err := <-errc:
@@ -138,6 +153,30 @@ func serveAdmin(addr string, logf func(string, ...any)) error {
 		}
 	}()
 	return nil
+}
+
+// parseBytes reads a size such as 1048576, 512mb or 2gb (Redis's units: k/kb, m/mb, g/gb are
+// powers of 1024). Empty means 0.
+func parseBytes(v string) (int64, error) {
+	v = strings.ToLower(strings.TrimSpace(v))
+	if v == "" {
+		return 0, nil
+	}
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"gb", 1 << 30}, {"mb", 1 << 20}, {"kb", 1 << 10}, {"g", 1 << 30}, {"m", 1 << 20}, {"k", 1 << 10}, {"b", 1}} {
+		if strings.HasSuffix(v, u.suffix) {
+			v, mult = strings.TrimSuffix(v, u.suffix), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("%q is not a size (bytes, or a number with kb, mb or gb)", v)
+	}
+	return n * mult, nil
 }
 
 // isLoopback reports whether addr only listens on a loopback interface.
