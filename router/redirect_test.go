@@ -51,9 +51,6 @@ func TestRedirectToKnownNodeFollowed(t *testing.T) {
 	if n := nodes[1].Count("ASKING"); n != 1 {
 		t.Errorf("the importing node got %d ASKING, want 1", n)
 	}
-	if owner := h.rt.Topology().Owner(uint16(slots[0])); owner != nodes[1].Addr {
-		t.Errorf("after MOVED, slot %d is routed to %s, want %s", slots[0], owner, nodes[1].Addr)
-	}
 	rec.noDups(t)
 }
 
