@@ -66,6 +66,10 @@ type loop struct {
 	scratch  []byte       // replies slotgate builds, before they are copied to a session
 	epfd     int          // gnet's epoll instance of this loop, for read back-pressure (0: not looked up, -1: none)
 
+	// Bytes of client requests returned by Peek, copied into held buffers (session.held) and moved
+	// when one grew, as router.CopyStats counts those of replies. Read by the tests.
+	peeked, copied, moved atomic.Int64
+
 	// split scratch, reused for every multi-key command
 	slotPart  [slot.Count]int32
 	slotStamp [slot.Count]uint32
@@ -241,7 +245,7 @@ func (srv *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 				clientsPaused.Dec()
 				x.lp.nPaused.Add(-1)
 			}
-			x.ring, x.out, x.name = nil, nil, nil
+			x.ring, x.out, x.name, x.held = nil, nil, nil, nil
 		}
 	case *router.ShardConn:
 		x.OnClose(c, err)
