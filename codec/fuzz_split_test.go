@@ -205,7 +205,7 @@ func frameStream(stream []byte, cuts []int, fresh bool) streamFrames {
 
 // maxSplitStream bounds the streams split at every byte (the cost grows with the square of the
 // length).
-const maxSplitStream = 4 << 10
+const maxSplitStream = 2 << 10
 
 // FuzzFrameReplySplit: a stream of replies framed whole, split in two at every byte and cut at
 // the points the fuzzer picks (with a fresh buffer on each call) gives the same frame boundaries
