@@ -394,7 +394,7 @@ func (sc *ShardConn) feedHeld(c gnet.Conn) (done bool, action gnet.Action) {
 	}
 	_, _ = c.Discard(n - old) // n > old: held alone was incomplete
 	ok := sc.deliver(sc.held[:n])
-	sc.releaseHeld()
+	sc.held = sc.held[:0] // a large one is kept for the next large reply until the next tick
 	if !ok {
 		return false, gnet.Close
 	}
@@ -411,14 +411,6 @@ func appendDoubling(dst, src []byte, moved *atomic.Int64) []byte {
 		dst = grown
 	}
 	return append(dst, src...)
-}
-
-// releaseHeld empties held, giving a large buffer back to the GC.
-func (sc *ShardConn) releaseHeld() {
-	sc.held = sc.held[:0]
-	if cap(sc.held) > maxIdleBuffer {
-		sc.held = nil
-	}
 }
 
 // deliver hands one complete reply to the request at the head of the FIFO (or follows the
@@ -472,8 +464,12 @@ func (sc *ShardConn) compact() {
 	}
 }
 
-// tick checks a silent node and requests past their timeout.
+// tick checks a silent node and requests past their timeout, and gives a large held buffer that
+// is not in use back to the GC.
 func (sc *ShardConn) tick(now int64) {
+	if len(sc.held) == 0 && cap(sc.held) > maxIdleBuffer {
+		sc.held = nil
+	}
 	l := sc.loop
 	cfg := &l.router.cfg
 	onWire := sc.fifo.size - sc.unsent
