@@ -38,6 +38,11 @@ type Loop struct {
 	keptSinks []Sink                 // retryParked: sinks with a request still parked
 	rr        uint32                 // replica choice, round robin
 
+	// Bytes of backend replies returned by Peek, copied into held buffers (ShardConn.held) and
+	// moved when a held buffer grew: gnet copies what a Peek returns whenever bytes were left in
+	// its buffer by an earlier read, so together they bound the copying a reply costs (ReplyCopies).
+	peeked, copied, moved atomic.Int64
+
 	Owner any // the server's state for this loop
 	// EndWork runs after work the router starts on the loop by itself (a topology change, a
 	// failed dial): the server writes the replies it produced.

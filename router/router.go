@@ -281,6 +281,28 @@ func (r *Router) learnMoved(s uint16, addr string) {
 	}
 }
 
+// CopyStats counts the bytes of large replies or requests taken out of gnet's buffer: divided by
+// the bytes framed, what framing costs per byte (O(1) however the bytes arrive).
+type CopyStats struct {
+	Peeked int64 // returned by Peek: gnet copies them when an earlier read left bytes behind
+	Copied int64 // copied into a buffer of slotgate's own, for a large one still arriving
+	Moved  int64 // moved when such a buffer grew (by doubling: less than 2 per byte)
+}
+
+// ReplyCopies returns the CopyStats of backend replies, summed over the loops since they started
+// (for tests and diagnostics).
+func (r *Router) ReplyCopies() CopyStats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var s CopyStats
+	for _, l := range r.loops {
+		s.Peeked += l.peeked.Load()
+		s.Copied += l.copied.Load()
+		s.Moved += l.moved.Load()
+	}
+	return s
+}
+
 func (r *Router) addLoop(l *Loop) {
 	r.mu.Lock()
 	r.loops = append(r.loops, l)

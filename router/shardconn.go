@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -81,7 +82,8 @@ type ShardConn struct {
 	stallReads uint64
 	stallSince int64
 
-	unsentSince int64 // loop clock when the oldest unwritten request was queued (see writeLost)
+	unsentSince int64  // loop clock when the oldest unwritten request was queued (see writeLost)
+	held        []byte // the start of a large reply still arriving, moved out of gnet's buffer
 }
 
 // fifo is a growable ring of pending entries.
@@ -275,6 +277,7 @@ func (sc *ShardConn) OnClose(c gnet.Conn, err error) {
 	backendConns.Dec()
 	sc.conn = nil
 	sc.framer.Reset()
+	sc.held = nil
 	sc.state = stateIdle
 	e := sc.closeWhy
 	if e == nil {
@@ -334,13 +337,25 @@ func (sc *ShardConn) flush() {
 
 // OnTraffic frames every complete reply and hands it to its waiter in FIFO order; a reply that
 // says the request belongs elsewhere sends the request there instead.
+//
+// gnet copies everything buffered into a fresh buffer on each Peek once a read left bytes behind,
+// so re-peeking a large reply on every read would cost O(n²) (an aggregate's Need is only one
+// byte further). A reply still incomplete past holdThreshold is moved into held instead, and
+// later reads only append their new bytes to it: each byte is copied once.
 func (sc *ShardConn) OnTraffic(c gnet.Conn) gnet.Action {
 	sc.reads++
+	if len(sc.held) > 0 {
+		done, action := sc.feedHeld(c)
+		if !done {
+			return action
+		}
+	}
 	if c.InboundBuffered() < sc.framer.Need() {
 		return gnet.None // a large reply still arriving: don't rescan it
 	}
 	l := sc.loop
 	buf, _ := c.Peek(-1)
+	l.peeked.Add(int64(len(buf)))
 	off := 0
 	for off < len(buf) {
 		n, err := sc.framer.Frame(buf[off:])
@@ -350,31 +365,95 @@ func (sc *ShardConn) OnTraffic(c gnet.Conn) gnet.Action {
 			return gnet.Close
 		}
 		if n == 0 {
+			if len(buf)-off >= holdThreshold {
+				sc.held = append(sc.held[:0], buf[off:]...)
+				l.copied.Add(int64(len(buf) - off))
+				off = len(buf)
+			}
 			break
 		}
-		if sc.fifo.size == sc.unsent {
-			l.router.logf("backend %s: reply with no request waiting", sc.Addr)
-			sc.badReply = "the node sent a reply with no request waiting"
+		if !sc.deliver(buf[off : off+n]) {
 			return gnet.Close
 		}
-		p, _ := sc.fifo.pop()
-		l.onWire--
-		reply := buf[off : off+n]
 		off += n
-		if reply[0] == '-' {
-			k := classifyError(reply)
-			countRedirect(k)
-			if k != errOther && p.sink != nil && l.redirect(sc, &p, k, reply) {
-				continue
-			}
-		}
-		if p.sink != nil {
-			p.sink.Deliver(p.seq, p.part, reply)
-		}
 	}
 	if off > 0 {
 		_, _ = c.Discard(off)
 	}
+	return sc.afterReplies()
+}
+
+// feedHeld appends the bytes gnet read to the partial reply in held and frames it further. Once
+// the reply is complete it is delivered, the bytes of it are discarded from gnet (whatever
+// follows stays there) and done is true; otherwise every byte read is taken and action says
+// what to do with the connection.
+func (sc *ShardConn) feedHeld(c gnet.Conn) (done bool, action gnet.Action) {
+	l := sc.loop
+	in, _ := c.Peek(-1) // held took everything earlier: these are only new bytes, not copied by gnet
+	if len(in) == 0 {
+		return false, gnet.None
+	}
+	l.peeked.Add(int64(len(in)))
+	old := len(sc.held)
+	sc.held = appendDoubling(sc.held, in, &l.moved)
+	l.copied.Add(int64(len(in)))
+	n, err := sc.framer.Frame(sc.held)
+	if err != nil {
+		l.router.logf("backend %s: bad reply: %v", sc.Addr, err)
+		sc.badReply = "invalid reply from the node: " + err.Error()
+		return false, gnet.Close
+	}
+	if n == 0 {
+		_, _ = c.Discard(len(in))
+		return false, gnet.None
+	}
+	_, _ = c.Discard(n - old) // n > old: held alone was incomplete
+	ok := sc.deliver(sc.held[:n])
+	sc.held = sc.held[:0] // a large one is kept for the next large reply until the next tick
+	if !ok {
+		return false, gnet.Close
+	}
+	return true, gnet.None
+}
+
+// appendDoubling is append that at least doubles the capacity when it grows (append grows
+// large slices by a quarter, which copies a buffer growing to n bytes about 4n times in all); the
+// bytes it moves to a new array are counted in moved.
+func appendDoubling(dst, src []byte, moved *atomic.Int64) []byte {
+	if len(src) > cap(dst)-len(dst) {
+		grown := make([]byte, len(dst), max(2*cap(dst), len(dst)+len(src)))
+		moved.Add(int64(copy(grown, dst)))
+		dst = grown
+	}
+	return append(dst, src...)
+}
+
+// deliver hands one complete reply to the request at the head of the FIFO (or follows the
+// redirect it is). False: no request waits for it, and the connection must close.
+func (sc *ShardConn) deliver(reply []byte) bool {
+	l := sc.loop
+	if sc.fifo.size == sc.unsent {
+		l.router.logf("backend %s: reply with no request waiting", sc.Addr)
+		sc.badReply = "the node sent a reply with no request waiting"
+		return false
+	}
+	p, _ := sc.fifo.pop()
+	l.onWire--
+	if reply[0] == '-' {
+		k := classifyError(reply)
+		countRedirect(k)
+		if k != errOther && p.sink != nil && l.redirect(sc, &p, k, reply) {
+			return true
+		}
+	}
+	if p.sink != nil {
+		p.sink.Deliver(p.seq, p.part, reply)
+	}
+	return true
+}
+
+// afterReplies drops answered requests and closes a retired connection once nothing waits on it.
+func (sc *ShardConn) afterReplies() gnet.Action {
 	sc.compact()
 	if sc.retiring && sc.fifo.size == 0 {
 		sc.state = stateClosing
@@ -382,6 +461,10 @@ func (sc *ShardConn) OnTraffic(c gnet.Conn) gnet.Action {
 	}
 	return gnet.None
 }
+
+// holdThreshold is the size from which a reply still arriving is moved out of gnet's buffer (see
+// OnTraffic): below it, re-peeking costs at most a few loop reads' worth of copying.
+const holdThreshold = 64 << 10
 
 // compact drops the bytes of answered requests from buf.
 func (sc *ShardConn) compact() {
@@ -397,8 +480,12 @@ func (sc *ShardConn) compact() {
 	}
 }
 
-// tick checks a silent node and requests past their timeout.
+// tick checks a silent node and requests past their timeout, and gives a large held buffer that
+// is not in use back to the GC.
 func (sc *ShardConn) tick(now int64) {
+	if len(sc.held) == 0 && cap(sc.held) > maxIdleBuffer {
+		sc.held = nil
+	}
 	l := sc.loop
 	cfg := &l.router.cfg
 	if sc.unsent > 0 && sc.state == stateOpen && now-sc.unsentSince > int64(unwrittenLimit) {

@@ -47,10 +47,10 @@ const (
 func (s *session) account() {
 	h := 0
 	if !s.closed {
-		h = len(s.out) + s.unsent + s.reqBytes + s.c.OutboundBuffered() + s.c.InboundBuffered() + s.inflight*s.replyEst
+		h = len(s.out) + s.unsent + s.reqBytes + s.c.OutboundBuffered() + s.c.InboundBuffered() + len(s.held) + s.inflight*s.replyEst
 	}
-	s.lp.held += int64(h - s.held)
-	s.held = h
+	s.lp.footprint += int64(h - s.footprint)
+	s.footprint = h
 }
 
 // softLimit is the per-client soft limit now: the configured one, or a fair share of the
@@ -58,7 +58,7 @@ func (s *session) account() {
 // loop's own total is current to the request, so clients that burst together do not all get
 // their full soft limit before the ticker notices.
 func (s *session) softLimit() int {
-	if lp := s.lp; lp.held+lp.others > s.srv.pressureAt {
+	if lp := s.lp; lp.footprint+lp.others > s.srv.pressureAt {
 		return int(s.srv.fairShare.Load())
 	}
 	return s.srv.cfg.SoftLimit
@@ -70,10 +70,10 @@ func (s *session) softLimit() int {
 func (srv *Server) checkBudget(now time.Time) {
 	var total int64
 	for _, lp := range srv.loops {
-		total += lp.heldPub.Load()
+		total += lp.footprintPub.Load()
 	}
 	for _, lp := range srv.loops {
-		lp.othersPub.Store(total - lp.heldPub.Load())
+		lp.othersPub.Store(total - lp.footprintPub.Load())
 	}
 	memoryHeld.Set(uint64(max(total, 0)))
 	budget := srv.cfg.MaxMemory
@@ -98,14 +98,14 @@ func (srv *Server) checkBudget(now time.Time) {
 func (lp *loop) evictLargest() {
 	var big *session
 	for _, s := range lp.sessions {
-		if !s.closed && (big == nil || s.held > big.held) {
+		if !s.closed && (big == nil || s.footprint > big.footprint) {
 			big = s
 		}
 	}
-	if big == nil || big.held == 0 {
+	if big == nil || big.footprint == 0 {
 		return
 	}
-	lp.srv.logf("client %d: holds %d bytes while client buffers are over -max-memory: disconnecting", big.id, big.held)
+	lp.srv.logf("client %d: holds %d bytes while client buffers are over -max-memory: disconnecting", big.id, big.footprint)
 	clientsEvicted.Inc()
 	big.close()
 }

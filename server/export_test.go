@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/panjf2000/gnet/v2"
+	"github.com/slotgate/slotgate/router"
 )
 
 // PausedEntries returns, per event loop, the length of its list of paused sessions (read on
@@ -24,4 +25,18 @@ func PausedEntries(srv *Server) []int {
 		out = append(out, <-done)
 	}
 	return out
+}
+
+// RequestCopies returns the bytes of client requests the loops Peeked from gnet, copied into
+// sessions' own buffers and moved when those grew, in total since they started.
+func (srv *Server) RequestCopies() router.CopyStats {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	var s router.CopyStats
+	for _, lp := range srv.loops {
+		s.Peeked += lp.peeked.Load()
+		s.Copied += lp.copied.Load()
+		s.Moved += lp.moved.Load()
+	}
+	return s
 }

@@ -61,22 +61,26 @@ var _ gnet.EventHandler = (*Server)(nil)
 // loop is the server's state for one gnet event loop. Owned by that loop's goroutine, except
 // the atomics read by the ticker and the shutdown.
 type loop struct {
-	srv       *Server
-	el        gnet.EventLoop
-	rl        *router.Loop
-	touched   []*session // sessions with replies to write at the end of this callback
-	paused    []*session // sessions stopped at the soft limit (may hold resumed ones until the next tick)
-	nPaused   atomic.Int32
-	inflight  atomic.Int64 // requests at the backends, for the shutdown drain
-	scratch   []byte       // replies slotgate builds, before they are copied to a session
-	bufs      bufPool      // sessions' reply buffers
-	sessions  []*session   // every open session of this loop (session.index is its place)
-	held      int64        // bytes the loop's sessions hold (budget.go)
-	heldPub   atomic.Int64 // held, for the ticker
-	others    int64        // what the other loops held at the last tick
-	othersPub atomic.Int64
-	evict     atomic.Bool // the ticker asks for the largest session to be disconnected
-	epfd      int         // gnet's epoll instance of this loop, for read back-pressure (0: not looked up, -1: none)
+	srv          *Server
+	el           gnet.EventLoop
+	rl           *router.Loop
+	touched      []*session // sessions with replies to write at the end of this callback
+	paused       []*session // sessions stopped at the soft limit (may hold resumed ones until the next tick)
+	nPaused      atomic.Int32
+	inflight     atomic.Int64 // requests at the backends, for the shutdown drain
+	scratch      []byte       // replies slotgate builds, before they are copied to a session
+	bufs         bufPool      // sessions' reply buffers
+	sessions     []*session   // every open session of this loop (session.index is its place)
+	footprint    int64        // bytes the loop's sessions hold (budget.go)
+	footprintPub atomic.Int64 // footprint, for the ticker
+	others       int64        // what the other loops held at the last tick
+	othersPub    atomic.Int64
+	evict        atomic.Bool // the ticker asks for the largest session to be disconnected
+	epfd         int         // gnet's epoll instance of this loop, for read back-pressure (0: not looked up, -1: none)
+
+	// Bytes of client requests returned by Peek, copied into held buffers (session.held) and moved
+	// when one grew, as router.CopyStats counts those of replies. Read by the tests.
+	peeked, copied, moved atomic.Int64
 
 	// split scratch, reused for every multi-key command
 	slotPart  [slot.Count]int32
@@ -262,7 +266,7 @@ func (srv *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 				x.lp.nPaused.Add(-1)
 			}
 			x.lp.bufs.put(x.out)
-			x.ring, x.out, x.name = nil, nil, nil
+			x.ring, x.out, x.name, x.held = nil, nil, nil, nil
 			x.account()
 			x.lp.removeSession(x)
 		}
@@ -349,7 +353,7 @@ func (lp *loop) flushTouched(hold bool) {
 	if kept > 0 {
 		lp.rl.Wake()
 	}
-	lp.heldPub.Store(lp.held)
+	lp.footprintPub.Store(lp.footprint)
 	lp.rl.EndCallback()
 }
 

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"sync/atomic"
+
 	"github.com/panjf2000/gnet/v2"
 	"github.com/slotgate/slotgate/codec"
 	"github.com/slotgate/slotgate/router"
@@ -40,10 +42,13 @@ type session struct {
 	closeAt  uint64 // close once head reaches it (0: never)
 	inPaused bool   // listed in loop.paused (at most once)
 	index    int    // place in loop.sessions
-	held     int    // bytes this client makes slotgate hold, as last accounted (budget.go)
+	// footprint: bytes this client makes slotgate hold, as last accounted (budget.go)
+	footprint int
 	// txRefused: MULTI was refused. Until EXEC, DISCARD or RESET nothing is forwarded: a
 	// client pipelining MULTI, writes, EXEC must not have its writes applied one by one.
 	txRefused bool
+
+	held []byte // the start of a large request still arriving, moved out of gnet's buffer
 }
 
 // replySlot holds a reply that arrived before the replies ahead of it.
@@ -242,9 +247,20 @@ func (s *session) resume() {
 
 // parse frames and dispatches the requests buffered for this client, stopping at the soft limit
 // (the rest stays in gnet's inbound buffer until the client catches up).
+//
+// gnet copies everything buffered into a fresh buffer on each Peek once a read left bytes behind,
+// and a multibulk request of many small arguments needs only a little more than what is buffered
+// after every read: peeking it again on each read would cost O(n²). A request still incomplete
+// past holdThreshold is moved into held instead, and later reads only append to it (feedHeld).
 func (s *session) parse() {
 	c := s.c
 	for !s.stopRead && !s.paused {
+		if len(s.held) > 0 {
+			if !s.feedHeld() {
+				break
+			}
+			continue
+		}
 		avail := c.InboundBuffered()
 		need := s.req.Need()
 		if avail == 0 || avail < need {
@@ -260,7 +276,14 @@ func (s *session) parse() {
 		// a large backlog whole each time it resumes would copy it again and again.
 		n := min(avail, max(parseWindow, need))
 		buf, _ := c.Peek(n)
+		s.lp.peeked.Add(int64(len(buf)))
 		off := s.parseBuf(buf)
+		if rest := len(buf) - off; rest >= holdThreshold && !s.paused && !s.stopRead && !s.closed {
+			// parseBuf stopped in the middle of a large request: move its start into held.
+			s.held = append(s.held[:0], buf[off:]...)
+			s.lp.copied.Add(int64(rest))
+			off = len(buf)
+		}
 		if off > 0 {
 			_, _ = c.Discard(off)
 		} else if s.req.Need() <= n {
@@ -273,7 +296,7 @@ func (s *session) parse() {
 	if (s.paused || s.stopRead) && !s.closed {
 		// One more loop read (64 KiB) must still fit: gnet grows its inbound buffer to the next
 		// power of two before we see the bytes, so stopping short keeps it at the limit's size.
-		if in := c.InboundBuffered(); in+s.pending()+loopReadSize > s.srv.cfg.HardLimit {
+		if in := c.InboundBuffered() + len(s.held); in+s.pending()+loopReadSize > s.srv.cfg.HardLimit {
 			s.srv.logf("client %d: %d bytes of requests unparsed and %d of replies unread, over the hard limit: disconnecting",
 				s.id, in, s.pending())
 			clientsOverLimit.Inc()
@@ -283,11 +306,77 @@ func (s *session) parse() {
 	s.account()
 }
 
+// feedHeld appends what gnet buffered (up to parseWindow) to the large request whose start is in
+// held and frames it further. A complete request is dispatched from held, and the bytes after it
+// stay in gnet's buffer. It reports whether parsing may go on.
+func (s *session) feedHeld() bool {
+	overBudget := len(s.held) > s.softLimit() && s.softLimit() < s.srv.cfg.SoftLimit
+	if s.mustWait() || overBudget {
+		s.pause() // the rest stays in gnet's buffer, as for any request
+		return false
+	}
+	c := s.c
+	avail := c.InboundBuffered()
+	if len(s.held)+avail > s.srv.cfg.MaxRequest {
+		s.protocolError("Protocol error: request larger than the query buffer limit")
+		return false
+	}
+	if avail == 0 {
+		return false
+	}
+	in, _ := c.Peek(min(avail, parseWindow))
+	s.lp.peeked.Add(int64(len(in)))
+	old := len(s.held)
+	s.held = appendDoubling(s.held, in, &s.lp.moved)
+	s.lp.copied.Add(int64(len(in)))
+	s.req.Unauthenticated = !s.authed
+	n, err := codec.ReadRequest(s.held, &s.req)
+	if err != nil {
+		s.protocolError(err.Error())
+		return false
+	}
+	if n == 0 {
+		_, _ = c.Discard(len(in))
+		return true
+	}
+	_, _ = c.Discard(n - old) // n > old: held alone was incomplete
+	s.dispatch(s.held[:n])
+	s.releaseHeld()
+	return true
+}
+
+// appendDoubling is append that at least doubles the capacity when it grows (append grows
+// large slices by a quarter, which copies a buffer growing to n bytes about 4n times in all); the
+// bytes it moves to a new array are counted in moved.
+func appendDoubling(dst, src []byte, moved *atomic.Int64) []byte {
+	if len(src) > cap(dst)-len(dst) {
+		grown := make([]byte, len(dst), max(2*cap(dst), len(dst)+len(src)))
+		moved.Add(int64(copy(grown, dst)))
+		dst = grown
+	}
+	return append(dst, src...)
+}
+
+// releaseHeld empties held, giving a large buffer back to the GC.
+func (s *session) releaseHeld() {
+	s.held = s.held[:0]
+	if cap(s.held) > maxIdleHeld {
+		s.held = nil
+	}
+}
+
 // loopReadSize is the most gnet reads from one connection per event (its default read buffer).
 const loopReadSize = 64 << 10
 
 // parseWindow is how much buffered input one Peek looks at (more when one request needs it).
 const parseWindow = 256 << 10
+
+// holdThreshold is the size from which a request still arriving is moved out of gnet's buffer
+// into held (see parse): below it, re-peeking costs at most a few loop reads' worth of copying.
+const holdThreshold = 64 << 10
+
+// maxIdleHeld is the most capacity held keeps once its request is dispatched.
+const maxIdleHeld = 256 << 10
 
 // parseBuf dispatches the complete requests at the start of buf and returns the bytes consumed.
 func (s *session) parseBuf(buf []byte) int {
@@ -316,6 +405,7 @@ func (s *session) parseBuf(buf []byte) int {
 func (s *session) protocolError(msg string) {
 	protocolErrors.Inc()
 	s.req.Reset()
+	s.releaseHeld()
 	s.local(codec.AppendError(s.lp.scratch[:0], "ERR "+msg))
 	s.stopRead = true
 	s.closeAt = s.next
@@ -464,8 +554,8 @@ func (s *session) sendPart(sl int, raw []byte, part int32, kind router.Kind) {
 		seq = s.alloc()
 	}
 	s.inflight++
-	s.held += s.replyEst // its reply is expected: the loop's total must know before the next request
-	s.lp.held += int64(s.replyEst)
+	s.footprint += s.replyEst // its reply is expected: the loop's total must know before the next request
+	s.lp.footprint += int64(s.replyEst)
 	s.lp.inflight.Add(1)
 	s.reqBytes += len(raw)
 	s.slot(seq).reqBytes += len(raw)
