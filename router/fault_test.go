@@ -298,3 +298,27 @@ func TestVerySlowReplies(t *testing.T) {
 	}
 	rec.noDups(t)
 }
+
+// A connection that gnet never opens (Enroll accepted it, OnOpen never ran) must not hold its
+// requests forever: past twice the dial timeout plus a second, its requests go back to waiting
+// for an owner and are answered within the retry window.
+func TestConnectionNeverOpened(t *testing.T) {
+	h, nodes, slots := threeFakes(t, Config{DialTimeout: 100 * time.Millisecond, RetryWindow: 300 * time.Millisecond})
+	rec := newRecorder()
+	h.do(func(l *Loop) {
+		sc := l.testConn(nodes[0].Addr)
+		if sc.conn != nil {
+			_ = sc.conn.Close()
+		}
+		sc.conn = nil
+		sc.state = stateConnecting // as if a dial completed but gnet dropped its registration
+		sc.connectSince = time.Now().UnixNano()
+		sc.gen++
+		sendKeys(l, rec, slots[0], 1, "a")
+	})
+	got := rec.wait(t, 5*time.Second, 1)
+	if got[1] != echoed("a") && !strings.Contains(got[1], "CLUSTERDOWN") {
+		t.Fatalf("reply %q", got[1])
+	}
+	rec.noDups(t)
+}

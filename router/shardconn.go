@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"sync/atomic"
 	"time"
@@ -82,8 +83,9 @@ type ShardConn struct {
 	stallReads uint64
 	stallSince int64
 
-	unsentSince int64  // loop clock when the oldest unwritten request was queued (see writeLost)
-	held        []byte // the start of a large reply still arriving, moved out of gnet's buffer
+	unsentSince  int64  // loop clock when the oldest unwritten request was queued (see writeLost)
+	connectSince int64  // when the current dial began (stateConnecting)
+	held         []byte // the start of a large reply still arriving, moved out of gnet's buffer
 }
 
 // fifo is a growable ring of pending entries.
@@ -169,6 +171,7 @@ func (sc *ShardConn) enqueue(req []byte, p pending) {
 // connect dials off the loop and enrolls the connection into this loop.
 func (sc *ShardConn) connect() {
 	sc.state = stateConnecting
+	sc.connectSince = time.Now().UnixNano()
 	sc.gen++
 	gen := sc.gen
 	l := sc.loop
@@ -491,6 +494,14 @@ func (sc *ShardConn) tick(now int64) {
 	if sc.unsent > 0 && sc.state == stateOpen && now-sc.unsentSince > int64(unwrittenLimit) {
 		sc.writeLost(now)
 	}
+	if sc.state == stateConnecting && now-sc.connectSince > int64(2*cfg.DialTimeout+time.Second) {
+		// The dial goroutine reports a failure itself; this is the case it cannot see: gnet
+		// accepted the connection for Enroll but never registered it (its OnOpen never ran).
+		l.router.logf("backend %s: connection never opened on the event loop: dialling again", sc.Addr)
+		sc.gen++ // a registration still under way is closed by OnOpen when it lands
+		sc.dialFailed(errNeverOpened)
+		return
+	}
 	onWire := sc.fifo.size - sc.unsent
 	if sc.state != stateOpen || onWire == 0 || sc.reads != sc.stallReads || sc.stallSince == 0 {
 		sc.stallReads, sc.stallSince = sc.reads, now
@@ -548,6 +559,8 @@ func (sc *ShardConn) retire() {
 		sc.parkAll()
 	}
 }
+
+var errNeverOpened = errors.New("connection never opened on the event loop")
 
 // maxIdleBuffer is the largest buffer kept for reuse once empty; larger ones go back to the GC.
 const maxIdleBuffer = 1 << 20
