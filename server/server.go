@@ -111,6 +111,13 @@ var ErrAddrInUse = errors.New("address already in use")
 
 // Run listens and serves until Stop. It first binds the address plainly: with SO_REUSEPORT gnet
 // would otherwise share it silently with a stale process.
+//
+// The listener sets SO_REUSEADDR, as Redis and nginx do: after a stop with clients connected,
+// the accepted sockets linger in FIN_WAIT/TIME_WAIT on the listen port for up to a minute, and
+// without it the next bind fails. Linux lets a bind through such sockets only when both they
+// (accepted sockets inherit the flag from their listener) and the new socket set the flag;
+// Go's net.Listen sets it on Unix, so the probe passes lingering sockets too. A live listener
+// still makes both binds fail: SO_REUSEADDR never lets two sockets listen on one address.
 func (srv *Server) Run() error {
 	ln, err := net.Listen("tcp", srv.cfg.Listen)
 	if err != nil {
@@ -121,6 +128,7 @@ func (srv *Server) Run() error {
 		gnet.WithMulticore(srv.cfg.Loops > 1),
 		gnet.WithNumEventLoop(srv.cfg.Loops),
 		gnet.WithReusePort(false),
+		gnet.WithReuseAddr(true),
 		gnet.WithTicker(true),
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 		gnet.WithLogger(gnetLogger{srv}),
