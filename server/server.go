@@ -26,6 +26,11 @@ type Config struct {
 	HardLimit   int    // per client: disconnect past this many unread reply or unparsed request bytes
 	MaxInflight int    // per client: stop parsing with this many requests at the backends
 	MaxRequest  int    // largest request accepted (Redis's client-query-buffer-limit)
+	MaxClients  int    // clients served at once; past it Redis's "max number of clients reached" (Redis's maxclients)
+	// IdleTimeout closes a client idle this long, unless it waits for replies (Redis's timeout);
+	// 0: never.
+	IdleTimeout time.Duration
+	Protected   bool // with no Password, serve loopback clients only (Redis's protected mode)
 	Logf        func(format string, args ...any)
 }
 
@@ -49,6 +54,10 @@ type Server struct {
 	nextID   atomic.Int64
 	draining atomic.Bool
 	ticks    uint64 // OnTick calls (under mu)
+
+	clients          atomic.Int64 // client sessions admitted and not closed
+	remoteClients    atomic.Int64 // those from another host
+	lastExposureWarn time.Time    // under mu
 }
 
 var _ gnet.EventHandler = (*Server)(nil)
@@ -65,6 +74,10 @@ type loop struct {
 	inflight atomic.Int64 // requests at the backends, for the shutdown drain
 	scratch  []byte       // replies slotgate builds, before they are copied to a session
 	epfd     int          // gnet's epoll instance of this loop, for read back-pressure (0: not looked up, -1: none)
+
+	now          int64      // unix ns, set at each tick: sessions stamp their activity with it
+	sessions     []*session // every open client session, for the idle scan
+	lastIdleScan int64
 
 	// split scratch, reused for every multi-key command
 	slotPart  [slot.Count]int32
@@ -97,6 +110,9 @@ func New(cfg Config, rt *router.Router) *Server {
 	}
 	if cfg.MaxRequest <= 0 {
 		cfg.MaxRequest = DefaultMaxRequest
+	}
+	if cfg.MaxClients <= 0 {
+		cfg.MaxClients = DefaultMaxClients
 	}
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
@@ -164,6 +180,9 @@ func (srv *Server) inflight() int64 {
 // OnBoot records the engine.
 func (srv *Server) OnBoot(eng gnet.Engine) gnet.Action {
 	srv.eng = eng
+	if srv.cfg.Protected && srv.cfg.Password == "" {
+		srv.logf("protected mode: no -password, so only loopback clients are served")
+	}
 	close(srv.booted)
 	return gnet.None
 }
@@ -177,7 +196,7 @@ func (srv *Server) loopOf(el gnet.EventLoop) (*loop, error) {
 			return lp, nil
 		}
 	}
-	lp := &loop{srv: srv, el: el, scratch: make([]byte, 0, 4096)}
+	lp := &loop{srv: srv, el: el, scratch: make([]byte, 0, 4096), now: time.Now().UnixNano()}
 	rl, err := srv.rt.NewLoop(el)
 	if err != nil {
 		return nil, err
@@ -202,14 +221,23 @@ func (srv *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	if srv.draining.Load() {
 		return nil, gnet.Close
 	}
+	if reply := srv.admit(c.RemoteAddr()); reply != nil {
+		return refuse(reply)
+	}
 	lp, err := srv.loopOf(c.EventLoop())
 	if err != nil {
+		srv.release()
 		srv.logf("event loop setup: %v", err)
 		return nil, gnet.Close
 	}
 	s := &session{srv: srv, lp: lp, c: c, id: srv.nextID.Add(1), proto: 2, authed: srv.cfg.Password == "",
-		replyAvg: srv.cfg.SoftLimit / initialWindow}
+		replyAvg: srv.cfg.SoftLimit / initialWindow, remote: !isLoopbackPeer(c.RemoteAddr())}
 	c.SetContext(s)
+	s.stampActive()
+	lp.enroll(s)
+	if s.remote {
+		srv.remoteClients.Add(1)
+	}
 	clientsConnected.Inc()
 	return nil, gnet.None
 }
@@ -221,6 +249,7 @@ func (srv *Server) OnTraffic(c gnet.Conn) gnet.Action {
 	switch x := c.Context().(type) {
 	case *session:
 		lp = x.lp
+		x.stampActive()
 		x.parse()
 	case *router.ShardConn:
 		lp = x.Loop().Owner.(*loop)
@@ -244,6 +273,11 @@ func (srv *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 		if !x.closed {
 			x.closed = true
 			clientsConnected.Dec()
+			srv.release()
+			if x.remote {
+				srv.remoteClients.Add(-1)
+			}
+			x.lp.unenroll(x)
 			if x.paused {
 				x.paused = false
 				clientsPaused.Dec()
@@ -269,6 +303,7 @@ func (srv *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 func (srv *Server) OnTick() (time.Duration, gnet.Action) {
 	srv.mu.Lock()
 	srv.ticks++
+	srv.warnExposure(time.Now())
 	for _, lp := range srv.loops {
 		if lp.nPaused.Load() > 0 || lp.rl.NeedsFastTick() || srv.ticks%10 == 0 {
 			_ = lp.el.Execute(context.Background(), lp)
@@ -280,7 +315,10 @@ func (srv *Server) OnTick() (time.Duration, gnet.Action) {
 
 // Run implements gnet.Runnable for OnTick: the router's timers, then paused sessions.
 func (lp *loop) Run(context.Context) error {
-	lp.rl.Tick(time.Now())
+	now := time.Now()
+	lp.now = now.UnixNano()
+	lp.rl.Tick(now)
+	lp.closeIdle()
 	kept := lp.paused[:0]
 	for _, s := range lp.paused {
 		if s.closed || !s.paused {

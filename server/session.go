@@ -37,6 +37,10 @@ type session struct {
 	touched  bool   // in loop.touched
 	stopRead bool   // QUIT or protocol error seen: parse nothing more
 	closeAt  uint64 // close once head reaches it (0: never)
+
+	lastActive int64 // loop clock of its last read or write, for the idle timeout
+	lpIndex    int   // index in lp.sessions
+	remote     bool  // connected from another host
 }
 
 // replySlot holds a reply that arrived before the replies ahead of it.
@@ -178,6 +182,7 @@ func (s *session) flush() {
 		if cap(out) > maxIdleOut {
 			s.out = nil
 		}
+		s.stampActive()
 		_, _ = s.c.Write(out) // a failed write closes the conn (OnClose runs re-entrantly)
 		if s.closed {
 			return

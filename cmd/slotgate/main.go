@@ -42,6 +42,10 @@ func run(argv []string) error {
 		softLimit   = fs.Int("client-soft-limit", server.DefaultSoftLimit, "per client: stop reading requests past this many unread reply bytes")
 		hardLimit   = fs.Int("client-hard-limit", server.DefaultHardLimit, "per client: disconnect past this many unread reply bytes or unparsed request bytes")
 		maxInflight = fs.Int("client-max-inflight", server.DefaultMaxInflight, "per client: stop reading requests with this many at the backends")
+		queryLimit  = fs.Int("client-query-limit", server.DefaultMaxRequest, "per client: largest request accepted, in bytes (Redis's client-query-buffer-limit)")
+		maxClients  = fs.Int("maxclients", server.DefaultMaxClients, "clients served at once; past it: -ERR max number of clients reached (Redis's maxclients)")
+		idleTimeout = fs.Duration("client-idle-timeout", 0, "close a client idle this long, unless it waits for replies (Redis's timeout; 0: never)")
+		protected   = fs.Bool("protected", false, "without -password, serve loopback clients only (Redis's protected mode); off: a warning every minute when listening beyond loopback")
 		dialTimeout = fs.Duration("connect-timeout", time.Second, "backend connect and AUTH timeout")
 		refresh     = fs.Duration("refresh", 5*time.Second, "topology refresh period (also at once on MOVED, a node lost, CLUSTERDOWN)")
 		downPoll    = fs.Duration("down-poll", 100*time.Millisecond, "topology refresh period while a slot's master is unreachable")
@@ -73,11 +77,9 @@ func run(argv []string) error {
 	})
 	srv := server.New(server.Config{
 		Listen: *listen, Loops: *loops, Password: *password,
-		SoftLimit: *softLimit, HardLimit: *hardLimit, MaxInflight: *maxInflight, Logf: logf,
+		SoftLimit: *softLimit, HardLimit: *hardLimit, MaxInflight: *maxInflight, MaxRequest: *queryLimit,
+		MaxClients: *maxClients, IdleTimeout: *idleTimeout, Protected: *protected, Logf: logf,
 	}, rt)
-	if *password == "" && !isLoopback(*listen) {
-		logf("WARNING: listening on %s without -password: anyone who reaches this address can use the cluster", *listen)
-	}
 
 	if *admin != "" {
 		if err := serveAdmin(*admin, logf); err != nil {
@@ -138,17 +140,4 @@ func serveAdmin(addr string, logf func(string, ...any)) error {
 		}
 	}()
 	return nil
-}
-
-// isLoopback reports whether addr only listens on a loopback interface.
-func isLoopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil || host == "" {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
