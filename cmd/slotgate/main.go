@@ -20,6 +20,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/slotgate/slotgate/router"
 	"github.com/slotgate/slotgate/server"
+	"github.com/slotgate/slotgate/tuning"
 )
 
 func main() {
@@ -45,6 +46,7 @@ func run(argv []string) error {
 		queryLimit  = fs.Int("client-query-limit", server.DefaultMaxRequest, "per client: largest request accepted, in bytes (Redis's client-query-buffer-limit)")
 		maxClients  = fs.Int("maxclients", server.DefaultMaxClients, "clients served at once; past it: -ERR max number of clients reached (Redis's maxclients)")
 		idleTimeout = fs.Duration("client-idle-timeout", 0, "close a client idle this long, unless it waits for replies (Redis's timeout; 0: never)")
+		maxFDs      = fs.Uint64("max-fds", 65535, "raise the open-file limit (RLIMIT_NOFILE) toward this at start; capped by the hard limit, never lowered")
 		protected   = fs.Bool("protected", false, "without -password, serve loopback clients only (Redis's protected mode); off: a warning every minute when listening beyond loopback")
 		dialTimeout = fs.Duration("connect-timeout", time.Second, "backend connect and AUTH timeout")
 		refresh     = fs.Duration("refresh", 5*time.Second, "topology refresh period (also at once on MOVED, a node lost, CLUSTERDOWN)")
@@ -64,6 +66,8 @@ func run(argv []string) error {
 		*password = os.Getenv("SLOTGATE_PASSWORD")
 	}
 	logf := log.New(os.Stderr, "slotgate ", log.LstdFlags|log.Lmicroseconds).Printf
+
+	*maxClients = fitClients(*maxClients, *maxFDs, logf)
 
 	rf, err := router.ParseReadFrom(*readFrom)
 	if err != nil {
@@ -140,4 +144,28 @@ func serveAdmin(addr string, logf func(string, ...any)) error {
 		}
 	}()
 	return nil
+}
+
+// reservedFDs are the file descriptors kept for slotgate's own use beside its clients: backend
+// connections (per event loop, per node and protocol), doorbells, epoll, the admin port.
+const reservedFDs = 128
+
+// fitClients raises the open-file limit toward maxFDs and, as Redis does, lowers maxclients
+// (saying so) when the limit cannot hold that many clients and slotgate's own descriptors:
+// past the limit gnet's accept fails and clients hang instead of reading a clear error.
+func fitClients(maxClients int, maxFDs uint64, logf func(string, ...any)) int {
+	before, after, err := tuning.RaiseNoFile(maxFDs)
+	switch {
+	case err != nil:
+		logf("open-file limit: %v; staying at %d", err, before)
+	case after != before:
+		logf("open-file limit raised from %d to %d", before, after)
+	}
+	if need := uint64(maxClients) + reservedFDs; after < need && after > reservedFDs {
+		fit := int(after - reservedFDs)
+		logf("maxclients %d needs %d file descriptors, the limit is %d: maxclients lowered to %d (raise ulimit -n and -max-fds for more)",
+			maxClients, need, after, fit)
+		return fit
+	}
+	return maxClients
 }
