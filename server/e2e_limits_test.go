@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -54,9 +55,10 @@ func TestE2EMaxClients(t *testing.T) {
 
 // TestE2EClientIdleTimeout: a client idle past -client-idle-timeout is closed, as by Redis's
 // timeout; clients that keep talking, that wait for a slow reply or that have replies they
-// have not read yet (paused at the soft limit) are not.
+// have not read yet (paused at the soft limit) are not. The waiting clients pipeline a PING
+// behind what they wait for: its reply shows they were still served after the wait.
 func TestE2EClientIdleTimeout(t *testing.T) {
-	const timeout = 300 * time.Millisecond
+	const timeout = 400 * time.Millisecond
 	p := startProxy(t, cluster, func(c *server.Config) { c.IdleTimeout = timeout })
 	pfx := uniqPrefix("{idle}")
 	setup := dialRaw(t, p.Addr)
@@ -69,41 +71,61 @@ func TestE2EClientIdleTimeout(t *testing.T) {
 	if r := idle.do("PING"); r != "+PONG\r\n" {
 		t.Fatalf("PING = %q", r)
 	}
-	busy := dialRaw(t, p.Addr)
-	// slow waits about 1 s for a script's reply (a request in flight is not idleness).
+	_ = idle.c.SetDeadline(time.Now().Add(5 * time.Second))
+	// slow waits 1.2 s for a script's reply: a request in flight is not idleness.
 	slow := dialRaw(t, p.Addr)
 	spin := "local s = redis.call('TIME') repeat local n = redis.call('TIME') " +
-		"until (n[1]-s[1])*1000000 + (n[2]-s[2]) > 1000000 return 1"
-	slow.write(respCmd("EVAL", spin, "1", pfx+"slow"))
-	// unread asks for 24 MiB and reads nothing for a while: slotgate pauses it at the soft
-	// limit with replies it holds for it.
+		"until (n[1]-s[1])*1000000 + (n[2]-s[2]) > 1200000 return 1"
+	start := time.Now()
+	slow.write(respCmd("EVAL", spin, "1", pfx+"slow") + respCmd("PING"))
+	// unread asks for 24 MiB and reads nothing until the script is done: slotgate pauses it at
+	// the soft limit with replies it holds for it.
 	unread := dialRaw(t, p.Addr)
 	const gets = 24
-	unread.write(strings.Repeat(respCmd("GET", pfx+"big"), gets))
-
-	_ = idle.c.SetDeadline(time.Now().Add(5 * time.Second))
-	start := time.Now()
-	for time.Since(start) < 4*timeout {
-		if r := busy.do("PING"); r != "+PONG\r\n" {
-			t.Fatalf("busy client: PING = %q", r)
+	unread.write(strings.Repeat(respCmd("GET", pfx+"big"), gets) + respCmd("PING"))
+	// busy keeps talking meanwhile.
+	busy := dialRaw(t, p.Addr)
+	done := make(chan struct{})
+	busyErr := make(chan string, 1)
+	go func() {
+		defer close(busyErr)
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(timeout / 5):
+			}
+			if _, err := busy.c.Write([]byte(respCmd("PING"))); err != nil {
+				busyErr <- err.Error()
+				return
+			}
+			if r, err := readRaw(busy.br); err != nil || r != "+PONG\r\n" {
+				busyErr <- fmt.Sprintf("%q, %v", r, err)
+				return
+			}
 		}
-		time.Sleep(timeout / 3)
-	}
-	idle.expectEOF()
+	}()
+
 	if r := slow.read(); r != ":1\r\n" {
 		t.Fatalf("slow client: EVAL = %q", r)
 	}
-	if r := slow.do("PING"); r != "+PONG\r\n" {
-		t.Fatalf("slow client after its reply: PING = %q", r)
+	if r := slow.read(); r != "+PONG\r\n" {
+		t.Fatalf("slow client: PING after the script = %q", r)
 	}
+	t.Logf("the script's reply came after %v", time.Since(start).Round(time.Millisecond))
 	for i := range gets {
 		if r := unread.read(); r != bulkOf(big) {
 			t.Fatalf("unread client: reply %d is %d bytes, want the 1 MiB value", i, len(r))
 		}
 	}
-	if r := unread.do("PING"); r != "+PONG\r\n" {
-		t.Fatalf("unread client after reading: PING = %q", r)
+	if r := unread.read(); r != "+PONG\r\n" {
+		t.Fatalf("unread client: PING after its GETs = %q", r)
 	}
+	close(done)
+	if msg, failed := <-busyErr; failed {
+		t.Fatalf("busy client: %s", msg)
+	}
+	idle.expectEOF()
 }
 
 // TestE2EProtectedServesLoopback: protected mode without a password still serves loopback

@@ -6,6 +6,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
 )
 
 // The limits Redis users know: maxclients, timeout (idle clients) and protected mode, with
@@ -99,8 +100,8 @@ func (srv *Server) warnExposure(now time.Time) {
 const exposureWarnEvery = time.Minute
 
 // stampActive records that session s did I/O, for the idle timeout: one store of the loop's
-// clock, read at each tick, so no request pays for a clock read.
-func (s *session) stampActive() { s.lastActive = s.lp.now }
+// idle epoch, advanced by the tick, so no request pays for a clock read.
+func (s *session) stampActive() { s.lastActive = s.lp.epoch }
 
 // enroll adds s to its loop's session list (for the idle scan).
 func (lp *loop) enroll(s *session) {
@@ -118,29 +119,57 @@ func (lp *loop) unenroll(s *session) {
 	lp.sessions = lp.sessions[:last]
 }
 
+// idleEpoch is the idle clock's step. Activity is stamped with the loop's epoch count rather
+// than a time: a tick that comes late (a busy loop, a starved ticker) advances the count by one
+// step however long the gap was, so a late tick can make a client's close later, never earlier.
+const idleEpoch = 100 * time.Millisecond
+
 // closeIdle closes the clients idle longer than -client-idle-timeout, as Redis's timeout does.
 // A client is not idle while it waits for something: requests at the backends, replies it has
 // not read yet (it may be paused at the soft limit), or a close after its last reply. Runs on
-// the loop from its tick, scanning every session at most every idleScanEvery.
-func (lp *loop) closeIdle() {
-	timeout := lp.srv.cfg.IdleTimeout
-	if timeout <= 0 || lp.now-lp.lastIdleScan < int64(idleScanEvery(timeout)) {
+// the loop from its tick; sessions are scanned every tenth of the timeout (1 to 10 epochs).
+func (lp *loop) closeIdle(now time.Time) {
+	if now.Sub(lp.epochStart) < idleEpoch {
 		return
 	}
-	lp.lastIdleScan = lp.now
-	cutoff := lp.now - int64(timeout)
+	lp.epoch++
+	lp.epochStart = now
+	timeout := lp.srv.cfg.IdleTimeout
+	if timeout <= 0 || lp.epoch-lp.lastScan < idleScanEvery(timeout) {
+		return
+	}
+	lp.lastScan = lp.epoch
+	// Stamped in epoch e, a client may have talked at its very end: it has certainly been
+	// silent for the timeout once epochs e+1 .. e+n have all passed.
+	oldest := lp.epoch - idleEpochs(timeout) - 1
 	// Downwards: closing swaps the last session into this index, which was already seen.
 	for i := len(lp.sessions) - 1; i >= 0; i-- {
 		if i >= len(lp.sessions) {
 			continue
 		}
 		s := lp.sessions[i]
-		if s.lastActive > cutoff || s.waiting() {
+		if s.lastActive > oldest || s.waiting() {
+			continue
+		}
+		if unreadInput(s.c) {
+			// It did talk: the loop has not read it yet (it was busy, or this tick came first).
+			s.lastActive = lp.epoch
 			continue
 		}
 		clientsIdleClosed.Inc()
 		s.close()
 	}
+}
+
+// idleEpochs is the timeout in epochs, rounded up.
+func idleEpochs(timeout time.Duration) int64 {
+	return int64((timeout + idleEpoch - 1) / idleEpoch)
+}
+
+// idleScanEvery is how many epochs apart the idle scans run: a tenth of the timeout, between 1
+// and 10 (Redis checks each client about once a second).
+func idleScanEvery(timeout time.Duration) int64 {
+	return min(max(idleEpochs(timeout)/10, 1), 10)
 }
 
 // waiting reports whether the client waits on slotgate or the backends, so it is not idle.
@@ -149,10 +178,14 @@ func (s *session) waiting() bool {
 		len(s.out) > 0 || s.unsent > 0 || s.c.OutboundBuffered() > 0
 }
 
-// idleScanEvery is how often the idle scan runs: a tenth of the timeout, between 100 ms and 1 s
-// (Redis checks each client about once a second).
-func idleScanEvery(timeout time.Duration) time.Duration {
-	return min(max(timeout/10, 100*time.Millisecond), time.Second)
+// unreadInput reports whether the client's socket holds bytes the loop has not read yet: one
+// ioctl, only for a client about to be closed as idle.
+func unreadInput(c gnet.Conn) bool {
+	if c.InboundBuffered() > 0 {
+		return true
+	}
+	n, err := unix.IoctlGetInt(c.Fd(), unix.SIOCINQ)
+	return err == nil && n > 0
 }
 
 // OnOpen's refusal: Redis's reply, then the close (gnet writes the bytes before closing).

@@ -75,9 +75,10 @@ type loop struct {
 	scratch  []byte       // replies slotgate builds, before they are copied to a session
 	epfd     int          // gnet's epoll instance of this loop, for read back-pressure (0: not looked up, -1: none)
 
-	now          int64      // unix ns, set at each tick: sessions stamp their activity with it
-	sessions     []*session // every open client session, for the idle scan
-	lastIdleScan int64
+	sessions   []*session // every open client session, for the idle scan
+	epoch      int64      // idle-clock epochs seen (idleEpoch each): sessions stamp their activity with it
+	epochStart time.Time  // when the current epoch began
+	lastScan   int64      // epoch of the last idle scan
 
 	// split scratch, reused for every multi-key command
 	slotPart  [slot.Count]int32
@@ -196,7 +197,7 @@ func (srv *Server) loopOf(el gnet.EventLoop) (*loop, error) {
 			return lp, nil
 		}
 	}
-	lp := &loop{srv: srv, el: el, scratch: make([]byte, 0, 4096), now: time.Now().UnixNano()}
+	lp := &loop{srv: srv, el: el, scratch: make([]byte, 0, 4096), epochStart: time.Now()}
 	rl, err := srv.rt.NewLoop(el)
 	if err != nil {
 		return nil, err
@@ -313,12 +314,12 @@ func (srv *Server) OnTick() (time.Duration, gnet.Action) {
 	return 10 * time.Millisecond, gnet.None
 }
 
-// Run implements gnet.Runnable for OnTick: the router's timers, then paused sessions.
+// Run implements gnet.Runnable for OnTick: the loop's clock, the router's timers, idle clients,
+// then paused sessions.
 func (lp *loop) Run(context.Context) error {
 	now := time.Now()
-	lp.now = now.UnixNano()
 	lp.rl.Tick(now)
-	lp.closeIdle()
+	lp.closeIdle(now)
 	kept := lp.paused[:0]
 	for _, s := range lp.paused {
 		if s.closed || !s.paused {

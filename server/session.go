@@ -38,7 +38,7 @@ type session struct {
 	stopRead bool   // QUIT or protocol error seen: parse nothing more
 	closeAt  uint64 // close once head reaches it (0: never)
 
-	lastActive int64 // loop clock of its last read or write, for the idle timeout
+	lastActive int64 // the loop's idle epoch at its last read or write, for the idle timeout
 	lpIndex    int   // index in lp.sessions
 	remote     bool  // connected from another host
 }
