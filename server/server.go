@@ -27,6 +27,11 @@ type Config struct {
 	MaxInflight int    // per client: stop parsing with this many requests at the backends
 	MaxRequest  int    // largest request accepted (Redis's client-query-buffer-limit)
 	MaxMemory   int64  // all client buffers of the process together (0: DefaultMaxMemory)
+	MaxClients  int    // clients served at once; past it Redis's "max number of clients reached" (Redis's maxclients)
+	// IdleTimeout closes a client idle this long, unless it waits for replies (Redis's timeout);
+	// 0: never.
+	IdleTimeout time.Duration
+	Protected   bool // with no Password, serve loopback clients only (Redis's protected mode)
 	Logf        func(format string, args ...any)
 }
 
@@ -54,6 +59,10 @@ type Server struct {
 	fairShare  atomic.Int64 // the per-client soft limit while near -max-memory
 	pressureAt int64        // client buffers past this get fair shares (budget.go)
 	overSince  time.Time    // when client buffers went over -max-memory (under mu)
+
+	clients          atomic.Int64 // client sessions admitted and not closed
+	remoteClients    atomic.Int64 // those from another host
+	lastExposureWarn time.Time    // under mu
 }
 
 var _ gnet.EventHandler = (*Server)(nil)
@@ -70,7 +79,6 @@ type loop struct {
 	inflight     atomic.Int64 // requests at the backends, for the shutdown drain
 	scratch      []byte       // replies slotgate builds, before they are copied to a session
 	bufs         bufPool      // sessions' reply buffers
-	sessions     []*session   // every open session of this loop (session.index is its place)
 	footprint    int64        // bytes the loop's sessions hold (budget.go)
 	footprintPub atomic.Int64 // footprint, for the ticker
 	others       int64        // what the other loops held at the last tick
@@ -81,6 +89,11 @@ type loop struct {
 	// Bytes of client requests returned by Peek, copied into held buffers (session.held) and moved
 	// when one grew, as router.CopyStats counts those of replies. Read by the tests.
 	peeked, copied, moved atomic.Int64
+
+	sessions   []*session // every open client session (idle scan, eviction)
+	epoch      int64      // idle-clock epochs seen (idleEpoch each): sessions stamp their activity with it
+	epochStart time.Time  // when the current epoch began
+	lastScan   int64      // epoch of the last idle scan
 
 	// split scratch, reused for every multi-key command
 	slotPart  [slot.Count]int32
@@ -117,6 +130,9 @@ func New(cfg Config, rt *router.Router) *Server {
 	if cfg.MaxMemory <= 0 {
 		cfg.MaxMemory = DefaultMaxMemory()
 	}
+	if cfg.MaxClients <= 0 {
+		cfg.MaxClients = DefaultMaxClients
+	}
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
@@ -133,6 +149,13 @@ var ErrAddrInUse = errors.New("address already in use")
 
 // Run listens and serves until Stop. It first binds the address plainly: with SO_REUSEPORT gnet
 // would otherwise share it silently with a stale process.
+//
+// The listener sets SO_REUSEADDR, as Redis and nginx do: after a stop with clients connected,
+// the accepted sockets linger in FIN_WAIT/TIME_WAIT on the listen port for up to a minute, and
+// without it the next bind fails. Linux lets a bind through such sockets only when both they
+// (accepted sockets inherit the flag from their listener) and the new socket set the flag;
+// Go's net.Listen sets it on Unix, so the probe passes lingering sockets too. A live listener
+// still makes both binds fail: SO_REUSEADDR never lets two sockets listen on one address.
 func (srv *Server) Run() error {
 	ln, err := net.Listen("tcp", srv.cfg.Listen)
 	if err != nil {
@@ -143,6 +166,7 @@ func (srv *Server) Run() error {
 		gnet.WithMulticore(srv.cfg.Loops > 1),
 		gnet.WithNumEventLoop(srv.cfg.Loops),
 		gnet.WithReusePort(false),
+		gnet.WithReuseAddr(true),
 		gnet.WithTicker(true),
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 		gnet.WithLogger(gnetLogger{srv}),
@@ -178,6 +202,9 @@ func (srv *Server) inflight() int64 {
 // OnBoot records the engine.
 func (srv *Server) OnBoot(eng gnet.Engine) gnet.Action {
 	srv.eng = eng
+	if srv.cfg.Protected && srv.cfg.Password == "" {
+		srv.logf("protected mode: no -password, so only loopback clients are served")
+	}
 	close(srv.booted)
 	return gnet.None
 }
@@ -191,7 +218,7 @@ func (srv *Server) loopOf(el gnet.EventLoop) (*loop, error) {
 			return lp, nil
 		}
 	}
-	lp := &loop{srv: srv, el: el, scratch: make([]byte, 0, 4096)}
+	lp := &loop{srv: srv, el: el, scratch: make([]byte, 0, 4096), epochStart: time.Now()}
 	rl, err := srv.rt.NewLoop(el)
 	if err != nil {
 		return nil, err
@@ -216,16 +243,23 @@ func (srv *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	if srv.draining.Load() {
 		return nil, gnet.Close
 	}
+	if reply := srv.admit(c.RemoteAddr()); reply != nil {
+		return refuse(reply)
+	}
 	lp, err := srv.loopOf(c.EventLoop())
 	if err != nil {
+		srv.release()
 		srv.logf("event loop setup: %v", err)
 		return nil, gnet.Close
 	}
 	s := &session{srv: srv, lp: lp, c: c, id: srv.nextID.Add(1), proto: 2, authed: srv.cfg.Password == "",
-		replyEst: srv.cfg.SoftLimit / initialWindow}
+		replyEst: srv.cfg.SoftLimit / initialWindow, remote: !isLoopbackPeer(c.RemoteAddr())}
 	c.SetContext(s)
-	s.index = len(lp.sessions)
-	lp.sessions = append(lp.sessions, s)
+	s.stampActive()
+	lp.enroll(s)
+	if s.remote {
+		srv.remoteClients.Add(1)
+	}
 	clientsConnected.Inc()
 	return nil, gnet.None
 }
@@ -237,6 +271,7 @@ func (srv *Server) OnTraffic(c gnet.Conn) gnet.Action {
 	switch x := c.Context().(type) {
 	case *session:
 		lp = x.lp
+		x.stampActive()
 		x.parse()
 	case *router.ShardConn:
 		lp = x.Loop().Owner.(*loop)
@@ -260,6 +295,11 @@ func (srv *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 		if !x.closed {
 			x.closed = true
 			clientsConnected.Dec()
+			srv.release()
+			if x.remote {
+				srv.remoteClients.Add(-1)
+			}
+			x.lp.unenroll(x)
 			if x.paused {
 				x.paused = false
 				clientsPaused.Dec()
@@ -268,7 +308,6 @@ func (srv *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 			x.lp.bufs.put(x.out)
 			x.ring, x.out, x.name, x.held = nil, nil, nil, nil
 			x.account()
-			x.lp.removeSession(x)
 		}
 	case *router.ShardConn:
 		x.OnClose(c, err)
@@ -289,6 +328,7 @@ func (srv *Server) OnTick() (time.Duration, gnet.Action) {
 	srv.mu.Lock()
 	srv.ticks++
 	srv.checkBudget(time.Now())
+	srv.warnExposure(time.Now())
 	for _, lp := range srv.loops {
 		if lp.nPaused.Load() > 0 || lp.rl.NeedsFastTick() || lp.evict.Load() || srv.ticks%10 == 0 {
 			_ = lp.el.Execute(context.Background(), lp)
@@ -298,9 +338,12 @@ func (srv *Server) OnTick() (time.Duration, gnet.Action) {
 	return 10 * time.Millisecond, gnet.None
 }
 
-// Run implements gnet.Runnable for OnTick: the router's timers, then paused sessions.
+// Run implements gnet.Runnable for OnTick: the loop's clock, the router's timers, idle clients,
+// then paused sessions.
 func (lp *loop) Run(context.Context) error {
-	lp.rl.Tick(time.Now())
+	now := time.Now()
+	lp.rl.Tick(now)
+	lp.closeIdle(now)
 	lp.others = lp.othersPub.Load()
 	if lp.evict.Swap(false) {
 		lp.evictLargest()
@@ -355,20 +398,6 @@ func (lp *loop) flushTouched(hold bool) {
 	}
 	lp.footprintPub.Store(lp.footprint)
 	lp.rl.EndCallback()
-}
-
-// removeSession takes a closed session out of the loop's list.
-func (lp *loop) removeSession(s *session) {
-	i := s.index
-	if i < 0 || i >= len(lp.sessions) || lp.sessions[i] != s {
-		return
-	}
-	last := len(lp.sessions) - 1
-	lp.sessions[i] = lp.sessions[last]
-	lp.sessions[i].index = i
-	lp.sessions[last] = nil
-	lp.sessions = lp.sessions[:last]
-	s.index = -1
 }
 
 // gnetLogger routes gnet's logs to ours.

@@ -41,7 +41,6 @@ type session struct {
 	stopRead bool   // QUIT or protocol error seen: parse nothing more
 	closeAt  uint64 // close once head reaches it (0: never)
 	inPaused bool   // listed in loop.paused (at most once)
-	index    int    // place in loop.sessions
 	// footprint: bytes this client makes slotgate hold, as last accounted (budget.go)
 	footprint int
 	// txRefused: MULTI was refused. Until EXEC, DISCARD or RESET nothing is forwarded: a
@@ -49,6 +48,10 @@ type session struct {
 	txRefused bool
 
 	held []byte // the start of a large request still arriving, moved out of gnet's buffer
+
+	lastActive int64 // the loop's idle epoch at its last read or write, for the idle timeout
+	lpIndex    int   // index in lp.sessions
+	remote     bool  // connected from another host
 }
 
 // replySlot holds a reply that arrived before the replies ahead of it.
@@ -196,6 +199,7 @@ func (s *session) flush() {
 		out := s.out
 		s.out = nil
 		if len(out) > 0 {
+			s.stampActive()
 			_, _ = s.c.Write(out) // gnet copies what the socket did not take; a failed write closes the conn (OnClose runs re-entrantly)
 		}
 		s.lp.bufs.put(out)

@@ -132,6 +132,8 @@ func (s *session) deliverPart(seq uint64, part int32, reply []byte) {
 	case m.op == mergeSum:
 		n, _ := codec.ParseInt(reply)
 		m.sum += n
+	case m.op == mergeRedact:
+		m.buf = append(m.buf, reply...)
 	}
 	m.remaining--
 	if m.remaining > 0 {
@@ -147,6 +149,8 @@ func (s *session) deliverPart(seq uint64, part int32, reply []byte) {
 		out = codec.AppendInt(lp.scratch[:0], m.sum)
 	case m.op == mergeOK:
 		out = codec.AppendOK(lp.scratch[:0])
+	case m.op == mergeRedact:
+		out = redactConfig(lp.scratch[:0], m.buf)
 	default:
 		out = s.mergeArray(m)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/slotgate/slotgate/router"
 	"github.com/slotgate/slotgate/server"
+	"github.com/slotgate/slotgate/tuning"
 )
 
 func main() {
@@ -44,6 +45,11 @@ func run(argv []string) error {
 		softLimit   = fs.Int("client-soft-limit", server.DefaultSoftLimit, "per client: stop reading requests past this many unread reply bytes")
 		hardLimit   = fs.Int("client-hard-limit", server.DefaultHardLimit, "per client: disconnect past this many unread reply bytes or unparsed request bytes")
 		maxInflight = fs.Int("client-max-inflight", server.DefaultMaxInflight, "per client: stop reading requests with this many at the backends")
+		queryLimit  = fs.Int("client-query-limit", server.DefaultMaxRequest, "per client: largest request accepted, in bytes (Redis's client-query-buffer-limit)")
+		maxClients  = fs.Int("maxclients", server.DefaultMaxClients, "clients served at once; past it: -ERR max number of clients reached (Redis's maxclients)")
+		idleTimeout = fs.Duration("client-idle-timeout", 0, "close a client idle this long, unless it waits for replies (Redis's timeout; 0: never)")
+		maxFDs      = fs.Uint64("max-fds", 65535, "raise the open-file limit (RLIMIT_NOFILE) toward this at start; capped by the hard limit, never lowered")
+		protected   = fs.Bool("protected", false, "without -password, serve loopback clients only (Redis's protected mode); off: a warning every minute when listening beyond loopback")
 		dialTimeout = fs.Duration("connect-timeout", time.Second, "backend connect and AUTH timeout")
 		refresh     = fs.Duration("refresh", 5*time.Second, "topology refresh period (also at once on MOVED, a node lost, CLUSTERDOWN)")
 		downPoll    = fs.Duration("down-poll", 100*time.Millisecond, "topology refresh period while a slot's master is unreachable")
@@ -63,6 +69,8 @@ func run(argv []string) error {
 		*password = os.Getenv("SLOTGATE_PASSWORD")
 	}
 	logf := log.New(os.Stderr, "slotgate ", log.LstdFlags|log.Lmicroseconds).Printf
+
+	*maxClients = fitClients(*maxClients, *maxFDs, logf)
 
 	rf, err := router.ParseReadFrom(*readFrom)
 	if err != nil {
@@ -88,11 +96,9 @@ func run(argv []string) error {
 	})
 	srv := server.New(server.Config{
 		Listen: *listen, Loops: *loops, Password: *password,
-		SoftLimit: *softLimit, HardLimit: *hardLimit, MaxInflight: *maxInflight, MaxMemory: budget, Logf: logf,
+		SoftLimit: *softLimit, HardLimit: *hardLimit, MaxInflight: *maxInflight, MaxRequest: *queryLimit,
+		MaxClients: *maxClients, IdleTimeout: *idleTimeout, Protected: *protected, MaxMemory: budget, Logf: logf,
 	}, rt)
-	if *password == "" && !isLoopback(*listen) {
-		logf("WARNING: listening on %s without -password: anyone who reaches this address can use the cluster", *listen)
-	}
 
 	if *admin != "" {
 		if err := serveAdmin(*admin, logf); err != nil {
@@ -179,15 +185,26 @@ func parseBytes(v string) (int64, error) {
 	return n * mult, nil
 }
 
-// isLoopback reports whether addr only listens on a loopback interface.
-func isLoopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil || host == "" {
-		return false
+// reservedFDs are the file descriptors kept for slotgate's own use beside its clients: backend
+// connections (per event loop, per node and protocol), doorbells, epoll, the admin port.
+const reservedFDs = 128
+
+// fitClients raises the open-file limit toward maxFDs and, as Redis does, lowers maxclients
+// (saying so) when the limit cannot hold that many clients and slotgate's own descriptors:
+// past the limit gnet's accept fails and clients hang instead of reading a clear error.
+func fitClients(maxClients int, maxFDs uint64, logf func(string, ...any)) int {
+	before, after, err := tuning.RaiseNoFile(maxFDs)
+	switch {
+	case err != nil:
+		logf("open-file limit: %v; staying at %d", err, before)
+	case after != before:
+		logf("open-file limit raised from %d to %d", before, after)
 	}
-	if host == "localhost" {
-		return true
+	if need := uint64(maxClients) + reservedFDs; after < need && after > reservedFDs {
+		fit := int(after - reservedFDs)
+		logf("maxclients %d needs %d file descriptors, the limit is %d: maxclients lowered to %d (raise ulimit -n and -max-fds for more)",
+			maxClients, need, after, fit)
+		return fit
 	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return maxClients
 }
