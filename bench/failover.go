@@ -36,7 +36,7 @@ const (
 	foWorkers  = 8                // load connections, one goroutine each, one request in flight
 	foKeys     = 20000            // keys per worker: fo:w<i>:{n}, n in [0, foKeys)
 	foTargeted = 4                // one write in foTargeted goes to the shard about to be killed
-	foTimeout  = 3 * time.Second  // deadline of one request (write and reply)
+	foTimeout  = 10 * time.Second // deadline of one request (write and reply): above slotgate's retry window
 	foWarm     = time.Second      // load before each kill
 	foPause    = time.Second      // after the cluster is healthy again
 	foPromote  = 60 * time.Second // kill → promotion, at most
@@ -64,6 +64,17 @@ type foRow struct {
 	Acks                   int64   `json:"writes_acknowledged"`
 	RESPErrors             int64   `json:"resp_errors"`
 	OtherErrors            int64   `json:"other_errors"`
+	// The RESP errors by cause: requests already written to the killed master (their reply was
+	// lost with it), requests that waited out slotgate's retry window for an owner, the rest.
+	LostOnWire int64 `json:"lost_on_the_wire"`
+	WaitedOut  int64 `json:"waited_out_retry_window"`
+	OtherRESP  int64 `json:"other_resp_errors"`
+	// When the errors of each cause came, in ms after the kill (-1: none).
+	FirstLostMs   float64 `json:"first_lost_ms"`
+	LastLostMs    float64 `json:"last_lost_ms"`
+	FirstWaitedMs float64 `json:"first_waited_out_ms"`
+	LastWaitedMs  float64 `json:"last_waited_out_ms"`
+	killedAt      time.Time
 	// Replication offsets: the victim's master_repl_offset and its replica's acknowledged
 	// offset just before the kill (INFO replication on the victim), and the offset the promoted
 	// replica had reached when it took over (its second_repl_offset - 1). -1: unknown.
@@ -72,6 +83,12 @@ type foRow struct {
 	PromotedAtOffset        int64   `json:"promoted_at_offset"`
 	RejoinMs                float64 `json:"restart_to_healthy_ms"`
 	Error                   string  `json:"error,omitempty"`
+}
+
+// foErrAt is when an error reply of some cause came.
+type foErrAt struct {
+	at    time.Time
+	cause int
 }
 
 // foErrKey groups errors: kind "resp" (an error reply) or "other" (timeout, broken connection).
@@ -139,6 +156,7 @@ type failover struct {
 	wg      sync.WaitGroup
 	errMu   sync.Mutex
 	errs    []map[foErrKey]int64 // per kill
+	errAt   [][]foErrAt          // per kill: when each RESP error came
 	rows    []*foRow
 	started time.Time
 }
@@ -147,7 +165,7 @@ type failover struct {
 func (b *bench) runFailover() int {
 	b.started = time.Now()
 	n := b.cfg.failover
-	f := &failover{b: b, started: b.started, errs: make([]map[foErrKey]int64, n)}
+	f := &failover{b: b, started: b.started, errs: make([]map[foErrKey]int64, n), errAt: make([][]foErrAt, n)}
 	for i := range f.errs {
 		f.errs[i] = map[foErrKey]int64{}
 	}
@@ -366,8 +384,13 @@ func otherText(err error) string {
 }
 
 func (f *failover) countErr(kind, text string) {
+	now := time.Now()
 	f.errMu.Lock()
-	f.errs[f.round.Load()][foErrKey{kind, text}]++
+	r := f.round.Load()
+	f.errs[r][foErrKey{kind, text}]++
+	if kind == "resp" {
+		f.errAt[r] = append(f.errAt[r], foErrAt{now, errCause(text)})
+	}
 	f.errMu.Unlock()
 }
 
@@ -380,7 +403,7 @@ func (f *failover) kill(i int) (*foRow, error) {
 	s := i % len(f.shards)
 	sh := f.shards[s]
 	row := &foRow{Kill: i + 1, Slots: sh.slots, KillToPromotionMs: -1, PromotionToSuccessMs: -1, KillToSuccessMs: -1,
-		FirstBeforePromotionMs: -1, LastBeforePromotionMs: -1,
+		FirstBeforePromotionMs: -1, LastBeforePromotionMs: -1, FirstLostMs: -1, LastLostMs: -1, FirstWaitedMs: -1, LastWaitedMs: -1,
 		MasterOffsetBeforeKill: -1, ReplicaOffsetBeforeKill: -1, PromotedAtOffset: -1, RejoinMs: -1}
 	f.round.Store(int32(i))
 	acks0 := f.acks.Load()
@@ -417,6 +440,7 @@ func (f *failover) kill(i int) (*foRow, error) {
 	sh.watching.Store(true)
 	b.logf("kill %d/%d: SIGKILL to %s (pid %d), master of slots %s", i+1, n, victim.Addr, victim.PID, sh.slots)
 	t0 := time.Now()
+	row.killedAt = t0
 	if err := c.Kill(victim); err != nil {
 		sh.watching.Store(false)
 		row.Error = err.Error()
@@ -670,31 +694,55 @@ func (f *failover) report(rb foReadback) int {
 	cmdline := b.commandLine()
 	for i, r := range f.rows {
 		for k, v := range f.errs[i] {
-			if k.Kind == "resp" {
-				r.RESPErrors += v
-			} else {
+			if k.Kind != "resp" {
 				r.OtherErrors += v
+				continue
+			}
+			r.RESPErrors += v
+			switch errCause(k.Text) {
+			case causeLost:
+				r.LostOnWire += v
+			case causeWaited:
+				r.WaitedOut += v
+			default:
+				r.OtherRESP += v
 			}
 		}
 	}
+	f.errMu.Lock()
+	for i, r := range f.rows {
+		for _, e := range f.errAt[i] {
+			d := ms(e.at.Sub(r.killedAt))
+			switch e.cause {
+			case causeLost:
+				r.FirstLostMs, r.LastLostMs = spanMs(r.FirstLostMs, r.LastLostMs, d)
+			case causeWaited:
+				r.FirstWaitedMs, r.LastWaitedMs = spanMs(r.FirstWaitedMs, r.LastWaitedMs, d)
+			}
+		}
+	}
+	f.errMu.Unlock()
+	window := slotgateWindow(f.sg)
 	fmt.Fprintf(w, "```\n$ %s\n```\n", cmdline)
-	fmt.Fprintf(w, "%s; cluster-node-timeout %v; 3 masters + 3 replicas (AOF on, maxmemory 2gb); %s -loops %s seeded with %s, the first master killed.\n",
-		f.started.Format("2006-01-02 15:04"), b.cfg.nodeTimeout, b.cfg.slotgate, strings.TrimPrefix(f.sg.Name, "slotgate-l"), f.seed)
+	fmt.Fprintf(w, "%s; cluster-node-timeout %v; 3 masters + 3 replicas (AOF on, maxmemory 2gb); %s -loops %s seeded with %s, the first master killed; %s.\n",
+		f.started.Format("2006-01-02 15:04"), b.cfg.nodeTimeout, b.cfg.slotgate, strings.TrimPrefix(f.sg.Name, "slotgate-l"), f.seed, window)
 	fmt.Fprintf(w, "Load: %d connections to slotgate, SET one at a time (%v deadline), keys over all slots, 1 in %d on the shard about to be killed. "+
 		"Each kill: SIGKILL to the shard's master after %v of load; promotion = its replica seen as master with the top config epoch (polled every 10 ms); "+
 		"first success = the first SET on that shard's slots acknowledged through slotgate after the promotion. Durations in ms. "+
-		"Errors are counted from %v before the kill until the next kill (the restart and rejoin of the killed node included).\n\n",
+		"Errors are counted from %v before the kill until the next kill (the restart and rejoin of the killed node included); "+
+		"lost on the wire: `-ERR slotgate lost the connection ...`, requests already written to the killed master; "+
+		"waited out: `-CLUSTERDOWN slotgate cannot reach node ...` or `... Hash slot not served ...`, requests that waited longer than slotgate's retry window for an owner.\n\n",
 		foWorkers, foTimeout, foTargeted, foWarm, foWarm)
-	fmt.Fprintln(w, "| kill | master killed | promoted | kill→promotion | promotion→first success via slotgate | kill→first success | RESP errors | other errors |")
-	fmt.Fprintln(w, "|--:|---|---|--:|--:|--:|--:|--:|")
+	fmt.Fprintln(w, "| kill | master killed | promoted | kill→promotion | promotion→first success via slotgate | kill→first success | lost on the wire | waited out the retry window | other RESP errors | other errors |")
+	fmt.Fprintln(w, "|--:|---|---|--:|--:|--:|--:|--:|--:|--:|")
 	var p2s, k2p, k2s []float64
 	for _, r := range f.rows {
 		promoted := r.Promoted
 		if promoted == "" {
 			promoted = "-"
 		}
-		fmt.Fprintf(w, "| %d | %s (slots %s) | %s | %s | %s | %s | %d | %d |\n", r.Kill, r.Killed, r.Slots, promoted,
-			fmtLat(r.KillToPromotionMs), fmtLat(r.PromotionToSuccessMs), fmtLat(r.KillToSuccessMs), r.RESPErrors, r.OtherErrors)
+		fmt.Fprintf(w, "| %d | %s (slots %s) | %s | %s | %s | %s | %d | %d | %d | %d |\n", r.Kill, r.Killed, r.Slots, promoted,
+			fmtLat(r.KillToPromotionMs), fmtLat(r.PromotionToSuccessMs), fmtLat(r.KillToSuccessMs), r.LostOnWire, r.WaitedOut, r.OtherRESP, r.OtherErrors)
 		p2s = append(p2s, r.PromotionToSuccessMs)
 		k2p = append(k2p, r.KillToPromotionMs)
 		k2s = append(k2s, r.KillToSuccessMs)
@@ -716,6 +764,14 @@ func (f *failover) report(rb foReadback) int {
 			}
 			fmt.Fprintf(w, "Kill %d: %d write(s) on the shard acknowledged %s-%s ms after the kill, before the promotion was seen (%s).\n",
 				r.Kill, r.SuccessBeforePromotion, fmtLat(r.FirstBeforePromotionMs), fmtLat(r.LastBeforePromotionMs), why)
+		}
+		if r.LostOnWire > 0 {
+			fmt.Fprintf(w, "Kill %d: the %d request(s) lost on the wire were answered %s-%s ms after the kill.\n",
+				r.Kill, r.LostOnWire, fmtLat(r.FirstLostMs), fmtLat(r.LastLostMs))
+		}
+		if r.WaitedOut > 0 {
+			fmt.Fprintf(w, "Kill %d: the %d request(s) that waited out the retry window were answered %s-%s ms after the kill.\n",
+				r.Kill, r.WaitedOut, fmtLat(r.FirstWaitedMs), fmtLat(r.LastWaitedMs))
 		}
 		if r.Error != "" {
 			fmt.Fprintf(w, "Kill %d: FAILED: %s\n", r.Kill, r.Error)
@@ -777,6 +833,7 @@ func (f *failover) report(rb foReadback) int {
 			Started     time.Time    `json:"started"`
 			Seconds     float64      `json:"seconds"`
 			NodeTimeout string       `json:"cluster_node_timeout"`
+			Window      string       `json:"slotgate_retry_window"`
 			Slotgate    string       `json:"slotgate"`
 			Loops       string       `json:"loops"`
 			Seed        string       `json:"seed"`
@@ -790,7 +847,7 @@ func (f *failover) report(rb foReadback) int {
 			MedianK2S   float64      `json:"median_kill_to_first_success_ms"`
 			Errors      []foErrCount `json:"errors"`
 			ReadBack    foReadback   `json:"read_back"`
-		}{cmdline, f.started, time.Since(f.started).Seconds(), b.cfg.nodeTimeout.String(), b.cfg.slotgate,
+		}{cmdline, f.started, time.Since(f.started).Seconds(), b.cfg.nodeTimeout.String(), window, b.cfg.slotgate,
 			strings.TrimPrefix(f.sg.Name, "slotgate-l"), f.seed, foWorkers, foKeys, 1 / float64(foTargeted), foTimeout.String(),
 			f.rows, median(p2s), median(k2p), median(k2s), errList, rb}
 		data, err := json.MarshalIndent(doc, "", "  ")
@@ -803,4 +860,48 @@ func (f *failover) report(rb foReadback) int {
 		}
 	}
 	return 0
+}
+
+// What an error reply says about the request it answers.
+const (
+	causeOther  = iota
+	causeLost   // written to a node that died before replying: it may have been applied
+	causeWaited // never sent: no reachable owner within slotgate's retry window
+)
+
+// errCause classifies an error text (possibly clipped to foErrLen) by slotgate's own errors.
+func errCause(text string) int {
+	switch {
+	case strings.HasPrefix(text, "ERR slotgate lost the connection"):
+		return causeLost
+	case strings.HasPrefix(text, "CLUSTERDOWN slotgate cannot reach"), strings.HasPrefix(text, "CLUSTERDOWN Hash slot not served"):
+		return causeWaited
+	}
+	return causeOther
+}
+
+// slotgateWindow is the retry window line slotgate logged ("retry window ?" when none yet).
+func slotgateWindow(t *target) string {
+	if t == nil || t.proc == nil {
+		return "retry window ?"
+	}
+	data, err := os.ReadFile(t.proc.log.Name())
+	if err != nil {
+		return "retry window ?"
+	}
+	last := "retry window ?"
+	for _, line := range strings.Split(string(data), "\n") {
+		if i := strings.Index(line, "retry window "); i >= 0 {
+			last = "slotgate's " + strings.TrimSpace(line[i:])
+		}
+	}
+	return last
+}
+
+// spanMs widens [first, last] (ms, -1: empty) to include d.
+func spanMs(first, last, d float64) (float64, float64) {
+	if first < 0 || d < first {
+		first = d
+	}
+	return first, max(last, d)
 }

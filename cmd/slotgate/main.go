@@ -45,7 +45,7 @@ func run(argv []string) error {
 		dialTimeout = fs.Duration("connect-timeout", time.Second, "backend connect and AUTH timeout")
 		refresh     = fs.Duration("refresh", 5*time.Second, "topology refresh period (also at once on MOVED, a node lost, CLUSTERDOWN)")
 		downPoll    = fs.Duration("down-poll", 100*time.Millisecond, "topology refresh period while a slot's master is unreachable")
-		retryWindow = fs.Duration("retry-window", 2*time.Second, "how long a request not yet sent waits for a reachable owner before -CLUSTERDOWN")
+		retryWindow = fs.Duration("retry-window", 0, "how long a request not yet sent waits for a reachable owner before -CLUSTERDOWN (0: 2 x the nodes' cluster-node-timeout + 2s, within [2s, 60s]; 2s where CONFIG GET is refused)")
 		stall       = fs.Duration("backend-stall", 5*time.Second, "reconnect a node silent this long with requests outstanding (negative: never)")
 		reqTimeout  = fs.Duration("request-timeout", 0, "answer -ERR timeout to a request unanswered this long; its reply is dropped when it comes (0: no limit but -backend-stall)")
 		readFrom    = fs.String("read-from", "master", "where read-only commands go: master, replica (replicas, the master when none is healthy) or prefer-replica (replicas and the master alike)")
