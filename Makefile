@@ -35,15 +35,19 @@ generate:
 check-generate: generate
 	git diff --exit-code
 
-# Each Fuzz* target in ./codec for FUZZTIME, one at a time.
+# Each Fuzz* target of every package for FUZZTIME, one at a time (targets found in the
+# *_test.go sources, so listing them builds nothing and starts no cluster).
 fuzz:
-	@list="$$($(GO) test -list 'Fuzz.*' ./codec)"; \
-	targets="$$(grep '^Fuzz' <<<"$$list" || true)"; \
-	if [[ -z "$$targets" ]]; then echo "no fuzz targets in ./codec"; exit 0; fi; \
-	for t in $$targets; do \
-		echo "== $$t ($(FUZZTIME))"; \
-		$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) ./codec; \
-	done
+	@found=0; \
+	for dir in $$($(GO) list -f '{{.Dir}}' $(PKGS)); do \
+		targets="$$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$dir/*_test.go 2>/dev/null | sort -u || true)"; \
+		for t in $$targets; do \
+			found=1; \
+			echo "== $${dir#$$PWD/} $$t ($(FUZZTIME))"; \
+			(cd $$dir && $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) .); \
+		done; \
+	done; \
+	if [[ $$found == 0 ]]; then echo "no fuzz targets"; fi
 
 # slotbench (bench/): the same workloads against the cluster directly, slotgate -loops 1 and
 # -loops 2 (started on a fresh 3+3 cluster), and any BENCHFLAGS='-target NAME=HOST:PORT';
