@@ -382,19 +382,14 @@ func (s *soak) work(w *skWorker) {
 		out = s.encode(w, out[:0], cmds)
 		cc.c.SetDeadline(time.Now().Add(foTimeout))
 		if _, err := cc.c.Write(out); err != nil {
-			s.doubtAll(w, cmds)
+			s.doubtAll(w, cmds, "its batch's write failed: "+otherText(err))
 			f.countErr("other", otherText(err))
 			cc.Close()
 			cc = nil
 			continue
 		}
 		if w.churn && w.rng.IntN(32) == 0 {
-			s.doubtAll(w, cmds) // leaves with the replies unread: each write may or may not apply
-			for i := range cmds {
-				for _, q := range cmds[i].seqs {
-					w.why[q] = fmt.Sprintf("%s %d of a batch of %d (%d bytes) left unread at %s", skNames[cmds[i].kind], i+1, len(cmds), len(out), time.Now().Format("15:04:05.000000"))
-				}
-			}
+			s.doubtAll(w, cmds, fmt.Sprintf("a batch of %d (%d bytes) left unread", len(cmds), len(out))) // each write may or may not apply
 			cc.Close()
 			cc = nil
 			time.Sleep(skChurnGap)
@@ -403,7 +398,7 @@ func (s *soak) work(w *skWorker) {
 		for i := range cmds {
 			rep, err := cc.readReply()
 			if err != nil {
-				s.doubtAll(w, cmds[i:])
+				s.doubtAll(w, cmds[i:], "no reply: "+otherText(err))
 				f.countErr("other", otherText(err))
 				cc.Close()
 				cc = nil
@@ -421,14 +416,21 @@ func (s *soak) work(w *skWorker) {
 	}
 }
 
-// doubtAll records commands whose outcome is unknown.
-func (s *soak) doubtAll(w *skWorker, cmds []skCmd) {
+// doubtAll records commands whose outcome is unknown, and why.
+func (s *soak) doubtAll(w *skWorker, cmds []skCmd, why string) {
 	for i := range cmds {
-		s.doubt(w, &cmds[i])
+		s.doubt(w, &cmds[i], why)
 	}
 }
 
-func (s *soak) doubt(w *skWorker, c *skCmd) {
+// doubt records a command whose outcome is unknown: its writes may or may not have applied.
+func (s *soak) doubt(w *skWorker, c *skCmd, why string) {
+	if len(w.why) < 100000 {
+		at := time.Now().Format("15:04:05.000000")
+		for _, q := range c.seqs {
+			w.why[q] = at + " " + why
+		}
+	}
 	switch c.kind {
 	case skSet, skMSet:
 		for j, n := range c.keys {
@@ -447,7 +449,7 @@ func (s *soak) doubt(w *skWorker, c *skCmd) {
 func (s *soak) apply(w *skWorker, c *skCmd, rep []byte, now time.Time) {
 	f := s.failover
 	if codec.IsError(rep) {
-		s.doubt(w, c)
+		s.doubt(w, c, "answered -"+clipText(string(codec.ErrorText(rep))))
 		f.countErr("resp", clipText(string(codec.ErrorText(rep))))
 		return
 	}
@@ -455,7 +457,7 @@ func (s *soak) apply(w *skWorker, c *skCmd, rep []byte, now time.Time) {
 	switch c.kind {
 	case skSet, skMSet:
 		if string(rep) != "+OK\r\n" {
-			s.doubt(w, c)
+			s.doubt(w, c, "an unexpected reply")
 			s.find(w, nil, nil, "%s answered %.40q", skNames[c.kind], rep)
 			return
 		}
@@ -466,7 +468,7 @@ func (s *soak) apply(w *skWorker, c *skCmd, rep []byte, now time.Time) {
 	case skDel:
 		got, ok := codec.ParseInt(rep)
 		if !ok {
-			s.doubt(w, c)
+			s.doubt(w, c, "an unexpected reply")
 			s.find(w, nil, nil, "DEL answered %.40q", rep)
 			return
 		}
@@ -801,18 +803,34 @@ func (s *soak) mark(t0 time.Time, phase string) {
 	s.mu.Unlock()
 }
 
-// rssWindows returns the RSS peaks (KiB) over 10-40 % and over 70-100 % of the run.
-func (s *soak) rssWindows() (early, late int64) {
+// rssWindow is the median and the peak of RSS (KiB) over one stretch of the run.
+type rssWindow struct {
+	Median int64 `json:"median_kib"`
+	Peak   int64 `json:"peak_kib"`
+}
+
+// rssWindows returns RSS over 10-40 % and over 70-100 % of the run.
+func (s *soak) rssWindows() (early, late rssWindow) {
 	d := s.dur.Seconds()
+	var e, l []int64
 	for _, r := range s.samples {
 		switch {
+		case r.Phase != "" || r.RSSKiB < 0:
 		case r.Seconds >= 0.1*d && r.Seconds <= 0.4*d:
-			early = max(early, r.RSSKiB)
+			e = append(e, r.RSSKiB)
 		case r.Seconds >= 0.7*d:
-			late = max(late, r.RSSKiB)
+			l = append(l, r.RSSKiB)
 		}
 	}
-	return early, late
+	return windowOf(e), windowOf(l)
+}
+
+func windowOf(xs []int64) rssWindow {
+	if len(xs) == 0 {
+		return rssWindow{-1, -1}
+	}
+	slices.Sort(xs)
+	return rssWindow{Median: xs[len(xs)/2], Peak: xs[len(xs)-1]}
 }
 
 // watchProgress keeps the longest time without a reply to the load, until stop.
@@ -921,10 +939,10 @@ func (s *soak) report(loadTime time.Duration, before, after, afterRead skSampleR
 	// RSS over time: a row a minute, and the named points.
 	start, middle, end := s.rssPoints()
 	early, late := s.rssWindows()
-	// Flat: the late peak is within a fifth plus 8 MiB of the early one. Peaks, not points:
-	// RSS swings with the large values in flight and the garbage not yet collected, while a
-	// leak of a buffer per request or connection raises every later sample.
-	flat := early > 0 && late > 0 && late <= early+early/5+8<<10
+	// Flat: the late median is within a fifth plus 8 MiB of the early one. Medians, not points
+	// or peaks: RSS swings with the large values in flight and the garbage not yet collected,
+	// while a leak of a buffer per request or connection raises every later sample.
+	flat := early.Median > 0 && late.Median > 0 && late.Median <= early.Median+early.Median/5+8<<10
 	fmt.Fprintf(w, "\nslotgate's process over time (every %v; a row a minute here, all of them in the JSON):\n\n", skSample)
 	fmt.Fprintln(w, "| at | RSS MiB | Go heap in use MiB | goroutines | threads | fds | replies so far | |")
 	fmt.Fprintln(w, "|--:|--:|--:|--:|--:|--:|--:|---|")
@@ -947,17 +965,15 @@ func (s *soak) report(loadTime time.Duration, before, after, afterRead skSampleR
 			continue
 		}
 		row(r, label)
-		if label == "" {
-			next = float64(int(r.Seconds/60)+1) * 60
-		}
+		next = float64(int(r.Seconds/60)+1) * 60
 	}
 	verdict := "flat"
 	if !flat {
 		verdict = "NOT FLAT"
 		code = 1
 	}
-	fmt.Fprintf(w, "\nRSS: start %s MiB, middle %s MiB, end %s MiB; peak %s MiB over 10-40%% of the run, %s MiB over 70-100%%: **%s** (late peak within the early one + 20%% + 8 MiB).\n",
-		mib(start.RSSKiB), mib(middle.RSSKiB), mib(end.RSSKiB), mib(early), mib(late), verdict)
+	fmt.Fprintf(w, "\nRSS: start %s MiB, middle %s MiB, end %s MiB. Over 10-40%% of the run median %s MiB (peak %s), over 70-100%% median %s MiB (peak %s): **%s** (late median within the early one + 20%% + 8 MiB).\n",
+		mib(start.RSSKiB), mib(middle.RSSKiB), mib(end.RSSKiB), mib(early.Median), mib(early.Peak), mib(late.Median), mib(late.Peak), verdict)
 	if st := s.stall.Load(); st > 0 {
 		fmt.Fprintf(w, "Longest time without any reply to the load: %v (ending at %s).\n", time.Duration(st).Round(time.Millisecond),
 			time.Unix(0, s.stallEnd.Load()).Format("15:04:05.000"))
@@ -1046,8 +1062,8 @@ type skJSON struct {
 	Start       skSampleRow   `json:"rss_start"`
 	Middle      skSampleRow   `json:"rss_middle"`
 	End         skSampleRow   `json:"rss_end"`
-	EarlyPeak   int64         `json:"rss_peak_kib_10_40_percent"`
-	LatePeak    int64         `json:"rss_peak_kib_70_100_percent"`
+	Early       rssWindow     `json:"rss_10_40_percent"`
+	Late        rssWindow     `json:"rss_70_100_percent"`
 	Flat        bool          `json:"rss_flat"`
 	Stall       float64       `json:"longest_seconds_without_a_reply"`
 	Before      skSampleRow   `json:"before"`
