@@ -208,3 +208,40 @@ func TestShellQuote(t *testing.T) {
 		}
 	}
 }
+
+// The read-back's judgement of one key: values and DELs, acknowledged or not.
+func TestReadBackClassify(t *testing.T) {
+	del := func(seq uint64) uint64 { return seq | delBit }
+	for _, tc := range []struct {
+		name    string
+		k       foKey
+		v       string // "" with present false: absent
+		present bool
+		want    string // which counter goes up
+	}{
+		{"last value", foKey{ack: 5}, "v5", true, "same"},
+		{"last value with its fill", foKey{ack: 5}, string(foFill(nil, 5, 100)), true, "same"},
+		{"a bad fill", foKey{ack: 5}, "v5:zzz", true, "unknown"},
+		{"later unanswered SET", foKey{ack: 5, doubt: []uint64{7}}, "v7", true, "indoubt"},
+		{"earlier unanswered SET applied late", foKey{ack: 5, doubt: []uint64{3}}, "v3", true, "stale"},
+		{"older acknowledged value", foKey{ack: 5}, "v3", true, "older"},
+		{"missing", foKey{ack: 5}, "", false, "missing"},
+		{"acknowledged DEL", foKey{ack: del(5)}, "", false, "same"},
+		{"DEL lost", foKey{ack: del(5)}, "v3", true, "older"},
+		{"later unanswered DEL", foKey{ack: 5, doubt: []uint64{del(7)}}, "", false, "indoubt"},
+		{"earlier unanswered DEL applied late", foKey{ack: 5, doubt: []uint64{del(3)}}, "", false, "stale"},
+		{"an earlier and a later unanswered DEL", foKey{ack: 5, doubt: []uint64{del(3), del(7)}}, "", false, "indoubt"},
+		{"never written", foKey{ack: 5}, "v9", true, "unknown"},
+	} {
+		var rb foReadback
+		rb.classify(&tc.k, []byte(tc.v), tc.present)
+		got := map[string]int64{"same": rb.Same, "indoubt": rb.InDoubt, "stale": rb.StaleDoubt, "older": rb.Older,
+			"missing": rb.Missing, "unknown": rb.Unknown}
+		for name, n := range got {
+			if (name == tc.want) != (n == 1) || n > 1 {
+				t.Errorf("%s: counts %v, want one %s", tc.name, got, tc.want)
+				break
+			}
+		}
+	}
+}

@@ -36,7 +36,7 @@ const (
 	foWorkers  = 8                // load connections, one goroutine each, one request in flight
 	foKeys     = 20000            // keys per worker: fo:w<i>:{n}, n in [0, foKeys)
 	foTargeted = 4                // one write in foTargeted goes to the shard about to be killed
-	foTimeout  = 3 * time.Second  // deadline of one request (write and reply)
+	foTimeout  = 10 * time.Second // deadline of one request (write and reply): above slotgate's retry window
 	foWarm     = time.Second      // load before each kill
 	foPause    = time.Second      // after the cluster is healthy again
 	foPromote  = 60 * time.Second // kill → promotion, at most
@@ -64,6 +64,18 @@ type foRow struct {
 	Acks                   int64   `json:"writes_acknowledged"`
 	RESPErrors             int64   `json:"resp_errors"`
 	OtherErrors            int64   `json:"other_errors"`
+	// The RESP errors by cause: requests already written to the killed master (their reply was
+	// lost with it), requests that waited out slotgate's retry window for an owner, the rest.
+	LostOnWire int64 `json:"lost_on_the_wire"`
+	WaitedOut  int64 `json:"waited_out_retry_window"`
+	OtherRESP  int64 `json:"other_resp_errors"`
+	// When the errors of each cause came, in ms after the kill (-1: none).
+	FirstLostMs   float64 `json:"first_lost_ms"`
+	LastLostMs    float64 `json:"last_lost_ms"`
+	FirstWaitedMs float64 `json:"first_waited_out_ms"`
+	LastWaitedMs  float64 `json:"last_waited_out_ms"`
+	killedAt      time.Time
+	offsetsAt     time.Time // just before the offsets before the kill were asked for
 	// Replication offsets: the victim's master_repl_offset and its replica's acknowledged
 	// offset just before the kill (INFO replication on the victim), and the offset the promoted
 	// replica had reached when it took over (its second_repl_offset - 1). -1: unknown.
@@ -72,6 +84,12 @@ type foRow struct {
 	PromotedAtOffset        int64   `json:"promoted_at_offset"`
 	RejoinMs                float64 `json:"restart_to_healthy_ms"`
 	Error                   string  `json:"error,omitempty"`
+}
+
+// foErrAt is when an error reply of some cause came.
+type foErrAt struct {
+	at    time.Time
+	cause int
 }
 
 // foErrKey groups errors: kind "resp" (an error reply) or "other" (timeout, broken connection).
@@ -129,8 +147,9 @@ type failover struct {
 	sg      *target
 	seed    string
 	shards  []*foShard
-	nShard  [foKeys]uint8 // shard of key n
-	shardNs [][]int       // keys n of each shard
+	shardOf [slot.Count]uint8 // shard of each slot
+	nShard  [foKeys]uint8     // shard of key n
+	shardNs [][]int           // keys n of each shard
 	workers []*foWorker
 	target  atomic.Int32 // shard receiving the targeted fraction
 	round   atomic.Int32 // kill the errors are counted for
@@ -139,6 +158,7 @@ type failover struct {
 	wg      sync.WaitGroup
 	errMu   sync.Mutex
 	errs    []map[foErrKey]int64 // per kill
+	errAt   [][]foErrAt          // per kill: when each RESP error came
 	rows    []*foRow
 	started time.Time
 }
@@ -147,7 +167,7 @@ type failover struct {
 func (b *bench) runFailover() int {
 	b.started = time.Now()
 	n := b.cfg.failover
-	f := &failover{b: b, started: b.started, errs: make([]map[foErrKey]int64, n)}
+	f := &failover{b: b, started: b.started, errs: make([]map[foErrKey]int64, n), errAt: make([][]foErrAt, n)}
 	for i := range f.errs {
 		f.errs[i] = map[foErrKey]int64{}
 	}
@@ -190,6 +210,26 @@ func (b *bench) runFailover() int {
 
 // setup starts the cluster and slotgate and prepares the key space.
 func (f *failover) setup() error {
+	if err := f.start(); err != nil {
+		return err
+	}
+	f.shardNs = make([][]int, len(f.shards))
+	var kb []byte
+	for n := range foKeys {
+		kb = foKeyName(kb[:0], 0, n)
+		s := f.shardOf[slot.Of(kb)]
+		f.nShard[n] = s
+		f.shardNs[s] = append(f.shardNs[s], n)
+	}
+	for i := range foWorkers {
+		f.workers = append(f.workers, &foWorker{id: i, rng: rand.New(rand.NewPCG(uint64(i)+1, uint64(time.Now().UnixNano()))), keys: make([]foKey, foKeys)})
+	}
+	return nil
+}
+
+// start starts the cluster (its shards as they are at the start) and one slotgate seeded with
+// the first master to be killed.
+func (f *failover) start() error {
 	b := f.b
 	cfg := &b.cfg
 	if _, err := os.Stat(cfg.slotgate); err != nil {
@@ -210,7 +250,6 @@ func (f *failover) setup() error {
 	if len(shards) == 0 || len(shards) > 255 {
 		return fmt.Errorf("topology: %d shards", len(shards))
 	}
-	var slotShard [slot.Count]uint8
 	for i, s := range shards {
 		if len(s.Slots) == 0 || len(s.Replicas) == 0 {
 			return fmt.Errorf("topology: master %s has %d slot ranges and %d replicas", s.Master, len(s.Slots), len(s.Replicas))
@@ -220,22 +259,11 @@ func (f *failover) setup() error {
 		for _, r := range s.Slots {
 			rs = append(rs, fmt.Sprintf("%d-%d", r[0], r[1]))
 			for x := r[0]; x <= r[1]; x++ {
-				slotShard[x] = uint8(i)
+				f.shardOf[x] = uint8(i)
 			}
 		}
 		sh.slots = strings.Join(rs, ",")
 		f.shards = append(f.shards, sh)
-	}
-	f.shardNs = make([][]int, len(shards))
-	var kb []byte
-	for n := range foKeys {
-		kb = foKeyName(kb[:0], 0, n)
-		s := slotShard[slot.Of(kb)]
-		f.nShard[n] = s
-		f.shardNs[s] = append(f.shardNs[s], n)
-	}
-	for i := range foWorkers {
-		f.workers = append(f.workers, &foWorker{id: i, rng: rand.New(rand.NewPCG(uint64(i)+1, uint64(time.Now().UnixNano()))), keys: make([]foKey, foKeys)})
 	}
 	// The seed is the first master to be killed: slotgate must find the cluster again without it.
 	f.seed = shards[0].Master.Addr
@@ -321,18 +349,24 @@ func (f *failover) work(w *foWorker) {
 			f.countErr("resp", clipText(string(codec.ErrorText(rep))))
 		case string(rep) == "+OK\r\n":
 			k.ack = w.seq
-			f.acks.Add(1)
-			sh := f.shards[f.nShard[n]]
-			sh.acks.Add(1)
-			if sh.watching.Load() {
-				sh.mu.Lock()
-				sh.succ = append(sh.succ, now)
-				sh.mu.Unlock()
-			}
+			f.acked(f.nShard[n], now)
 		default:
 			k.doubt = append(k.doubt, w.seq)
 			f.countErr("resp", clipText("unexpected reply "+strconv.Quote(string(rep))))
 		}
+	}
+}
+
+// acked counts a write acknowledged at now on shard s and, while s is watched (a kill), keeps
+// its time: the first one after the promotion ends the failover window.
+func (f *failover) acked(s uint8, now time.Time) {
+	f.acks.Add(1)
+	sh := f.shards[s]
+	sh.acks.Add(1)
+	if sh.watching.Load() {
+		sh.mu.Lock()
+		sh.succ = append(sh.succ, now)
+		sh.mu.Unlock()
 	}
 }
 
@@ -366,8 +400,13 @@ func otherText(err error) string {
 }
 
 func (f *failover) countErr(kind, text string) {
+	now := time.Now()
 	f.errMu.Lock()
-	f.errs[f.round.Load()][foErrKey{kind, text}]++
+	r := f.round.Load()
+	f.errs[r][foErrKey{kind, text}]++
+	if kind == "resp" {
+		f.errAt[r] = append(f.errAt[r], foErrAt{now, errCause(text)})
+	}
 	f.errMu.Unlock()
 }
 
@@ -380,7 +419,7 @@ func (f *failover) kill(i int) (*foRow, error) {
 	s := i % len(f.shards)
 	sh := f.shards[s]
 	row := &foRow{Kill: i + 1, Slots: sh.slots, KillToPromotionMs: -1, PromotionToSuccessMs: -1, KillToSuccessMs: -1,
-		FirstBeforePromotionMs: -1, LastBeforePromotionMs: -1,
+		FirstBeforePromotionMs: -1, LastBeforePromotionMs: -1, FirstLostMs: -1, LastLostMs: -1, FirstWaitedMs: -1, LastWaitedMs: -1,
 		MasterOffsetBeforeKill: -1, ReplicaOffsetBeforeKill: -1, PromotedAtOffset: -1, RejoinMs: -1}
 	f.round.Store(int32(i))
 	acks0 := f.acks.Load()
@@ -409,6 +448,7 @@ func (f *failover) kill(i int) (*foRow, error) {
 	}
 	f.target.Store(int32(s))
 	time.Sleep(foWarm)
+	row.offsetsAt = time.Now()
 	row.MasterOffsetBeforeKill, row.ReplicaOffsetBeforeKill = f.replOffsets(victim)
 
 	sh.mu.Lock()
@@ -417,6 +457,7 @@ func (f *failover) kill(i int) (*foRow, error) {
 	sh.watching.Store(true)
 	b.logf("kill %d/%d: SIGKILL to %s (pid %d), master of slots %s", i+1, n, victim.Addr, victim.PID, sh.slots)
 	t0 := time.Now()
+	row.killedAt = t0
 	if err := c.Kill(victim); err != nil {
 		sh.watching.Store(false)
 		row.Error = err.Error()
@@ -552,115 +593,214 @@ func (f *failover) readBack() foReadback {
 	var wg sync.WaitGroup
 	for _, w := range f.workers {
 		wg.Go(func() {
-			r, err := f.readWorker(w)
+			var r foReadback
+			var kb []byte
+			err := readPipelined(f.sg.Addr, len(w.keys),
+				func(n int) []byte {
+					if w.keys[n].ack == 0 {
+						return nil
+					}
+					kb = foKeyName(kb[:0], w.id, n)
+					return kb
+				},
+				func(n int, rep []byte) {
+					r.check(&w.keys[n], rep, func() string { return string(foKeyName(nil, w.id, n)) })
+				})
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
 				errs = append(errs, err)
 			}
-			rb.Keys += r.Keys
-			rb.Same += r.Same
-			rb.InDoubt += r.InDoubt
-			rb.Missing += r.Missing
-			rb.Older += r.Older
-			rb.StaleDoubt += r.StaleDoubt
-			rb.Unknown += r.Unknown
-			rb.Errors += r.Errors
-			for _, e := range r.Examples {
-				if len(rb.Examples) < 10 {
-					rb.Examples = append(rb.Examples, e)
-				}
-			}
+			rb.add(&r)
 		})
 	}
 	wg.Wait()
-	rb.Differ = rb.Missing + rb.Older + rb.StaleDoubt + rb.Unknown
 	if err := errors.Join(errs...); err != nil {
 		rb.Error = err.Error()
 	}
 	return rb
 }
 
-func (f *failover) readWorker(w *foWorker) (foReadback, error) {
-	var rb foReadback
-	cc, err := dialCtl(f.sg.Addr, "", foTimeout)
+// add adds r's counts and examples to rb.
+func (rb *foReadback) add(r *foReadback) {
+	rb.Keys += r.Keys
+	rb.Same += r.Same
+	rb.InDoubt += r.InDoubt
+	rb.Missing += r.Missing
+	rb.Older += r.Older
+	rb.StaleDoubt += r.StaleDoubt
+	rb.Unknown += r.Unknown
+	rb.Errors += r.Errors
+	rb.Differ = rb.Missing + rb.Older + rb.StaleDoubt + rb.Unknown
+	for _, e := range r.Examples {
+		if len(rb.Examples) < 10 {
+			rb.Examples = append(rb.Examples, e)
+		}
+	}
+}
+
+// readPipelined GETs keys 0..n-1 (name(i) is key i's name, nil to skip it) through one
+// connection to addr, foBatch at a time, and hands each reply to check.
+func readPipelined(addr string, n int, name func(i int) []byte, check func(i int, rep []byte)) error {
+	cc, err := dialCtl(addr, "", foTimeout)
 	if err != nil {
-		return rb, err
+		return err
 	}
 	defer cc.Close()
 	getCmd := []byte("GET")
-	var out, kb []byte
+	var out []byte
 	var batch []int
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
-		cc.c.SetDeadline(time.Now().Add(10 * time.Second))
+		cc.c.SetDeadline(time.Now().Add(30 * time.Second))
 		if _, err := cc.c.Write(out); err != nil {
 			return err
 		}
-		for _, n := range batch {
+		for _, i := range batch {
 			rep, err := cc.readReply()
 			if err != nil {
 				return err
 			}
-			rb.Keys++
-			k := &w.keys[n]
-			if codec.IsError(rep) {
-				rb.Errors++
-				if len(rb.Examples) < 3 {
-					rb.Examples = append(rb.Examples, fmt.Sprintf("GET %s: -%s", foKeyName(nil, w.id, n), codec.ErrorText(rep)))
-				}
-				continue
-			}
-			what := ""
-			v, ok := codec.BulkText(rep)
-			var got uint64
-			if ok && len(v) > 1 && v[0] == 'v' {
-				got, err = strconv.ParseUint(string(v[1:]), 10, 64)
-				if err != nil {
-					got = 0
-				}
-			}
-			switch {
-			case !ok:
-				rb.Missing++
-				what = "missing"
-			case got == k.ack:
-				rb.Same++
-			case got > k.ack && slices.Contains(k.doubt, got):
-				rb.InDoubt++
-			case got != 0 && got < k.ack && slices.Contains(k.doubt, got):
-				rb.StaleDoubt++
-				what = "an earlier unacknowledged write, applied after a later acknowledged one"
-			case got != 0 && got < k.ack:
-				rb.Older++
-				what = "an older acknowledged value: the last acknowledged write is lost"
-			default:
-				rb.Unknown++
-				what = "a value never written"
-			}
-			if what != "" && len(rb.Examples) < 3 {
-				rb.Examples = append(rb.Examples, fmt.Sprintf("%s: acknowledged v%d, read %q (%s)", foKeyName(nil, w.id, n), k.ack, v, what))
-			}
+			check(i, rep)
 		}
 		out, batch = out[:0], batch[:0]
 		return nil
 	}
-	for n := range w.keys {
-		if w.keys[n].ack == 0 {
+	for i := range n {
+		k := name(i)
+		if k == nil {
 			continue
 		}
-		kb = foKeyName(kb[:0], w.id, n)
-		out = codec.AppendCommand(out, getCmd, kb)
-		batch = append(batch, n)
+		out = codec.AppendCommand(out, getCmd, k)
+		batch = append(batch, i)
 		if len(batch) == foBatch {
 			if err := flush(); err != nil {
-				return rb, err
+				return err
 			}
 		}
 	}
-	return rb, flush()
+	return flush()
+}
+
+// delBit marks a write that leaves the key absent (a DEL): the key's "value" is then no value.
+const delBit = 1 << 63
+
+// check compares a GET reply for k with what k's writes allow and counts it in rb (name names
+// the key for an example). A value is "v<seq>" or "v<seq>:" followed by a fill byte of seq's
+// (see foFill); an acknowledged write with delBit (a DEL) expects the key absent.
+func (rb *foReadback) check(k *foKey, rep []byte, name func() string) {
+	rb.Keys++
+	if codec.IsError(rep) {
+		rb.Errors++
+		if len(rb.Examples) < 3 {
+			rb.Examples = append(rb.Examples, fmt.Sprintf("GET %s: -%s", name(), codec.ErrorText(rep)))
+		}
+		return
+	}
+	v, present := codec.BulkText(rep)
+	if what := rb.classify(k, v, present); what != "" && len(rb.Examples) < 3 {
+		rb.Examples = append(rb.Examples, fmt.Sprintf("%s: acknowledged %s, read %s (%s)", name(), foState(k.ack), foRead(v, present), what))
+	}
+}
+
+// classify counts a read of k (v, or absent) in rb and says what is wrong with it ("" if
+// nothing).
+func (rb *foReadback) classify(k *foKey, v []byte, present bool) string {
+	got, valid := uint64(delBit), true // absent reads as "deleted"
+	if present {
+		got, valid = foParse(v)
+	}
+	seq := func(x uint64) uint64 { return x &^ delBit }
+	same := func(x uint64) bool { return x == got || (!present && x&delBit != 0) }
+	switch {
+	case !valid:
+		rb.Unknown++
+		return "a value never written"
+	case same(k.ack):
+		rb.Same++
+		return ""
+	}
+	// Several DELs without an answer all read as absent: one sent after the last acknowledged
+	// write is enough.
+	stale := false
+	for _, d := range k.doubt {
+		switch {
+		case !same(d):
+		case seq(d) > seq(k.ack):
+			rb.InDoubt++
+			return ""
+		default:
+			stale = true
+		}
+	}
+	if stale {
+		rb.StaleDoubt++
+		return "an earlier unacknowledged write, applied after a later acknowledged one"
+	}
+	switch {
+	case !present:
+		rb.Missing++
+		return "missing"
+	case got != 0 && got < seq(k.ack):
+		rb.Older++
+		return "an older acknowledged value: the last acknowledged write is lost"
+	}
+	rb.Unknown++
+	return "a value never written"
+}
+
+// foParse returns the seq of a value written by foValue or foFill, false if it is not one.
+func foParse(v []byte) (uint64, bool) {
+	if len(v) < 2 || v[0] != 'v' {
+		return 0, false
+	}
+	digits, fill, hasFill := strings.Cut(string(v[1:]), ":")
+	seq, err := strconv.ParseUint(digits, 10, 64)
+	if err != nil || seq == 0 || seq&delBit != 0 {
+		return 0, false
+	}
+	if hasFill {
+		c := foFillByte(seq)
+		for i := 0; i < len(fill); i++ {
+			if fill[i] != c {
+				return 0, false
+			}
+		}
+	}
+	return seq, true
+}
+
+// foFill appends the value "v<seq>:" followed by size-… fill bytes (at least the prefix).
+func foFill(dst []byte, seq uint64, size int) []byte {
+	dst = append(foValue(dst, seq), ':')
+	c := foFillByte(seq)
+	for len(dst) < size {
+		dst = append(dst, c)
+	}
+	return dst
+}
+
+func foFillByte(seq uint64) byte { return 'a' + byte(seq%26) }
+
+// foState names an expected state for an example: "v<seq>" or "absent (DEL <seq>)".
+func foState(x uint64) string {
+	if x&delBit != 0 {
+		return fmt.Sprintf("absent (DEL %d)", x&^delBit)
+	}
+	return "v" + strconv.FormatUint(x, 10)
+}
+
+// foRead names what a GET read, for an example (long values clipped).
+func foRead(v []byte, present bool) string {
+	if !present {
+		return "nothing"
+	}
+	if len(v) > 40 {
+		return fmt.Sprintf("%q... (%d bytes)", v[:40], len(v))
+	}
+	return strconv.Quote(string(v))
 }
 
 // report prints the table and the summary, and writes the JSON.
@@ -668,37 +808,160 @@ func (f *failover) report(rb foReadback) int {
 	b := f.b
 	w := os.Stdout
 	cmdline := b.commandLine()
-	for i, r := range f.rows {
-		for k, v := range f.errs[i] {
-			if k.Kind == "resp" {
-				r.RESPErrors += v
-			} else {
-				r.OtherErrors += v
-			}
-		}
-	}
+	f.tally()
+	window := slotgateWindow(f.sg)
 	fmt.Fprintf(w, "```\n$ %s\n```\n", cmdline)
-	fmt.Fprintf(w, "%s; cluster-node-timeout %v; 3 masters + 3 replicas (AOF on, maxmemory 2gb); %s -loops %s seeded with %s, the first master killed.\n",
-		f.started.Format("2006-01-02 15:04"), b.cfg.nodeTimeout, b.cfg.slotgate, strings.TrimPrefix(f.sg.Name, "slotgate-l"), f.seed)
+	fmt.Fprintf(w, "%s; cluster-node-timeout %v; 3 masters + 3 replicas (AOF on, maxmemory 2gb); %s -loops %s seeded with %s, the first master killed; %s.\n",
+		f.started.Format("2006-01-02 15:04"), b.cfg.nodeTimeout, b.cfg.slotgate, strings.TrimPrefix(f.sg.Name, "slotgate-l"), f.seed, window)
 	fmt.Fprintf(w, "Load: %d connections to slotgate, SET one at a time (%v deadline), keys over all slots, 1 in %d on the shard about to be killed. "+
 		"Each kill: SIGKILL to the shard's master after %v of load; promotion = its replica seen as master with the top config epoch (polled every 10 ms); "+
 		"first success = the first SET on that shard's slots acknowledged through slotgate after the promotion. Durations in ms. "+
-		"Errors are counted from %v before the kill until the next kill (the restart and rejoin of the killed node included).\n\n",
+		"Errors are counted from %v before the kill until the next kill (the restart and rejoin of the killed node included); "+
+		"lost on the wire: `-ERR slotgate lost the connection ...`, requests already written to the killed master; "+
+		"waited out: `-CLUSTERDOWN slotgate cannot reach node ...` or `... Hash slot not served ...`, requests that waited longer than slotgate's retry window for an owner.\n\n",
 		foWorkers, foTimeout, foTargeted, foWarm, foWarm)
-	fmt.Fprintln(w, "| kill | master killed | promoted | kill→promotion | promotion→first success via slotgate | kill→first success | RESP errors | other errors |")
-	fmt.Fprintln(w, "|--:|---|---|--:|--:|--:|--:|--:|")
-	var p2s, k2p, k2s []float64
+	f.printKills(w)
+	errList := f.errorList()
+	printErrors(w, errList, "Errors over all kills")
+	f.printReadBack(w, rb)
+
+	if b.cfg.jsonPath != "" {
+		p2s, k2p, k2s := f.durations()
+		doc := struct {
+			Command     string       `json:"command"`
+			Started     time.Time    `json:"started"`
+			Seconds     float64      `json:"seconds"`
+			NodeTimeout string       `json:"cluster_node_timeout"`
+			Window      string       `json:"slotgate_retry_window"`
+			Slotgate    string       `json:"slotgate"`
+			Loops       string       `json:"loops"`
+			Seed        string       `json:"seed"`
+			Workers     int          `json:"connections"`
+			KeysPerConn int          `json:"keys_per_connection"`
+			Targeted    float64      `json:"targeted_fraction"`
+			Timeout     string       `json:"request_deadline"`
+			Kills       []*foRow     `json:"kills"`
+			MedianP2S   float64      `json:"median_promotion_to_first_success_ms"`
+			MedianK2P   float64      `json:"median_kill_to_promotion_ms"`
+			MedianK2S   float64      `json:"median_kill_to_first_success_ms"`
+			Errors      []foErrCount `json:"errors"`
+			ReadBack    foReadback   `json:"read_back"`
+		}{cmdline, f.started, time.Since(f.started).Seconds(), b.cfg.nodeTimeout.String(), window, b.cfg.slotgate,
+			strings.TrimPrefix(f.sg.Name, "slotgate-l"), f.seed, foWorkers, foKeys, 1 / float64(foTargeted), foTimeout.String(),
+			f.rows, median(p2s), median(k2p), median(k2s), errList, rb}
+		data, err := json.MarshalIndent(doc, "", "  ")
+		if err == nil {
+			err = writeFile(b.cfg.jsonPath, append(data, '\n'))
+		}
+		if err != nil {
+			b.logf("json: %v", err)
+			return 1
+		}
+	}
+	return 0
+}
+
+// What an error reply says about the request it answers.
+const (
+	causeOther  = iota
+	causeLost   // written to a node that died before replying: it may have been applied
+	causeWaited // never sent: no reachable owner within slotgate's retry window
+)
+
+// errCause classifies an error text (possibly clipped to foErrLen) by slotgate's own errors.
+func errCause(text string) int {
+	switch {
+	case strings.HasPrefix(text, "ERR slotgate lost the connection"):
+		return causeLost
+	case strings.HasPrefix(text, "CLUSTERDOWN slotgate cannot reach"), strings.HasPrefix(text, "CLUSTERDOWN Hash slot not served"):
+		return causeWaited
+	}
+	return causeOther
+}
+
+// slotgateWindow is the retry window line slotgate logged ("retry window ?" when none yet).
+func slotgateWindow(t *target) string {
+	if t == nil || t.proc == nil {
+		return "retry window ?"
+	}
+	data, err := os.ReadFile(t.proc.log.Name())
+	if err != nil {
+		return "retry window ?"
+	}
+	last := "retry window ?"
+	for _, line := range strings.Split(string(data), "\n") {
+		if i := strings.Index(line, "retry window "); i >= 0 {
+			last = "slotgate's " + strings.TrimSpace(line[i:])
+		}
+	}
+	return last
+}
+
+// spanMs widens [first, last] (ms, -1: empty) to include d.
+func spanMs(first, last, d float64) (float64, float64) {
+	if first < 0 || d < first {
+		first = d
+	}
+	return first, max(last, d)
+}
+
+// tally fills each row's error counts, by cause, and when the errors of each cause came.
+func (f *failover) tally() {
+	for i, r := range f.rows {
+		for k, v := range f.errs[i] {
+			if k.Kind != "resp" {
+				r.OtherErrors += v
+				continue
+			}
+			r.RESPErrors += v
+			switch errCause(k.Text) {
+			case causeLost:
+				r.LostOnWire += v
+			case causeWaited:
+				r.WaitedOut += v
+			default:
+				r.OtherRESP += v
+			}
+		}
+	}
+	f.errMu.Lock()
+	for i, r := range f.rows {
+		for _, e := range f.errAt[i] {
+			d := ms(e.at.Sub(r.killedAt))
+			switch e.cause {
+			case causeLost:
+				r.FirstLostMs, r.LastLostMs = spanMs(r.FirstLostMs, r.LastLostMs, d)
+			case causeWaited:
+				r.FirstWaitedMs, r.LastWaitedMs = spanMs(r.FirstWaitedMs, r.LastWaitedMs, d)
+			}
+		}
+	}
+	f.errMu.Unlock()
+}
+
+// durations lists each kill's promotion→first success, kill→promotion and kill→first success.
+func (f *failover) durations() (p2s, k2p, k2s []float64) {
+	for _, r := range f.rows {
+		p2s = append(p2s, r.PromotionToSuccessMs)
+		k2p = append(k2p, r.KillToPromotionMs)
+		k2s = append(k2s, r.KillToSuccessMs)
+	}
+	return p2s, k2p, k2s
+}
+
+// printKills prints a table row per kill and what happened around each.
+func (f *failover) printKills(w io.Writer) {
+	fmt.Fprintln(w, "| kill | master killed | promoted | kill→promotion | promotion→first success via slotgate | kill→first success | lost on the wire | waited out the retry window | other RESP errors | other errors |")
+	fmt.Fprintln(w, "|--:|---|---|--:|--:|--:|--:|--:|--:|--:|")
 	for _, r := range f.rows {
 		promoted := r.Promoted
 		if promoted == "" {
 			promoted = "-"
 		}
-		fmt.Fprintf(w, "| %d | %s (slots %s) | %s | %s | %s | %s | %d | %d |\n", r.Kill, r.Killed, r.Slots, promoted,
-			fmtLat(r.KillToPromotionMs), fmtLat(r.PromotionToSuccessMs), fmtLat(r.KillToSuccessMs), r.RESPErrors, r.OtherErrors)
-		p2s = append(p2s, r.PromotionToSuccessMs)
-		k2p = append(k2p, r.KillToPromotionMs)
-		k2s = append(k2s, r.KillToSuccessMs)
+		fmt.Fprintf(w, "| %d | %s (slots %s) | %s | %s | %s | %s | %d | %d | %d | %d |\n", r.Kill, r.Killed, r.Slots, promoted,
+			fmtLat(r.KillToPromotionMs), fmtLat(r.PromotionToSuccessMs), fmtLat(r.KillToSuccessMs), r.LostOnWire, r.WaitedOut, r.OtherRESP, r.OtherErrors)
 	}
+	p2s, k2p, k2s := f.durations()
 	measured := 0
 	for _, v := range p2s {
 		if v >= 0 {
@@ -706,7 +969,7 @@ func (f *failover) report(rb foReadback) int {
 		}
 	}
 	fmt.Fprintf(w, "\nMedian promotion→first success via slotgate: **%s ms** over %d of %d kills (kill→promotion %s ms, kill→first success %s ms).\n",
-		fmtLat(median(p2s)), measured, b.cfg.failover, fmtLat(median(k2p)), fmtLat(median(k2s)))
+		fmtLat(median(p2s)), measured, f.b.cfg.failover, fmtLat(median(k2p)), fmtLat(median(k2s)))
 	for _, r := range f.rows {
 		if r.SuccessBeforePromotion > 0 {
 			why := "replies that were on their way when the kill landed"
@@ -717,11 +980,22 @@ func (f *failover) report(rb foReadback) int {
 			fmt.Fprintf(w, "Kill %d: %d write(s) on the shard acknowledged %s-%s ms after the kill, before the promotion was seen (%s).\n",
 				r.Kill, r.SuccessBeforePromotion, fmtLat(r.FirstBeforePromotionMs), fmtLat(r.LastBeforePromotionMs), why)
 		}
+		if r.LostOnWire > 0 {
+			fmt.Fprintf(w, "Kill %d: the %d request(s) lost on the wire were answered %s-%s ms after the kill.\n",
+				r.Kill, r.LostOnWire, fmtLat(r.FirstLostMs), fmtLat(r.LastLostMs))
+		}
+		if r.WaitedOut > 0 {
+			fmt.Fprintf(w, "Kill %d: the %d request(s) that waited out the retry window were answered %s-%s ms after the kill.\n",
+				r.Kill, r.WaitedOut, fmtLat(r.FirstWaitedMs), fmtLat(r.LastWaitedMs))
+		}
 		if r.Error != "" {
 			fmt.Fprintf(w, "Kill %d: FAILED: %s\n", r.Kill, r.Error)
 		}
 	}
+}
 
+// errorList is every error text with its count over the whole run, most frequent first.
+func (f *failover) errorList() []foErrCount {
 	total := map[foErrKey]int64{}
 	for _, m := range f.errs {
 		for k, v := range m {
@@ -738,15 +1012,24 @@ func (f *failover) report(rb foReadback) int {
 		}
 		return strings.Compare(a.Kind+a.Text, b.Kind+b.Text)
 	})
+	return errList
+}
+
+// printErrors prints errList as a table under title.
+func printErrors(w io.Writer, errList []foErrCount, title string) {
 	if len(errList) == 0 {
 		fmt.Fprintln(w, "\nNo request failed.")
 	} else {
-		fmt.Fprintf(w, "\nErrors over all kills:\n\n| count | kind | text (first %d characters) |\n|--:|---|---|\n", foErrLen)
+		fmt.Fprintf(w, "\n%s:\n\n| count | kind | text (first %d characters) |\n|--:|---|---|\n", title, foErrLen)
 		for _, e := range errList {
 			fmt.Fprintf(w, "| %d | %s | `%s` |\n", e.Count, e.Kind, strings.ReplaceAll(e.Text, "|", `\|`))
 		}
 	}
+}
 
+// printReadBack prints what the read-back found and, when values differ, the replication
+// offsets around each kill.
+func (f *failover) printReadBack(w io.Writer, rb foReadback) {
 	fmt.Fprintf(w, "\nRead-back: %d acknowledged keys read through slotgate: %d hold the last acknowledged value, %d a later write whose reply was lost or an error (possible), **%d differ**",
 		rb.Keys, rb.Same, rb.InDoubt, rb.Differ)
 	if rb.Differ > 0 {
@@ -770,37 +1053,4 @@ func (f *failover) report(rb foReadback) int {
 				r.MasterOffsetBeforeKill, r.ReplicaOffsetBeforeKill, r.Promoted, r.PromotedAtOffset)
 		}
 	}
-
-	if b.cfg.jsonPath != "" {
-		doc := struct {
-			Command     string       `json:"command"`
-			Started     time.Time    `json:"started"`
-			Seconds     float64      `json:"seconds"`
-			NodeTimeout string       `json:"cluster_node_timeout"`
-			Slotgate    string       `json:"slotgate"`
-			Loops       string       `json:"loops"`
-			Seed        string       `json:"seed"`
-			Workers     int          `json:"connections"`
-			KeysPerConn int          `json:"keys_per_connection"`
-			Targeted    float64      `json:"targeted_fraction"`
-			Timeout     string       `json:"request_deadline"`
-			Kills       []*foRow     `json:"kills"`
-			MedianP2S   float64      `json:"median_promotion_to_first_success_ms"`
-			MedianK2P   float64      `json:"median_kill_to_promotion_ms"`
-			MedianK2S   float64      `json:"median_kill_to_first_success_ms"`
-			Errors      []foErrCount `json:"errors"`
-			ReadBack    foReadback   `json:"read_back"`
-		}{cmdline, f.started, time.Since(f.started).Seconds(), b.cfg.nodeTimeout.String(), b.cfg.slotgate,
-			strings.TrimPrefix(f.sg.Name, "slotgate-l"), f.seed, foWorkers, foKeys, 1 / float64(foTargeted), foTimeout.String(),
-			f.rows, median(p2s), median(k2p), median(k2s), errList, rb}
-		data, err := json.MarshalIndent(doc, "", "  ")
-		if err == nil {
-			err = writeFile(b.cfg.jsonPath, append(data, '\n'))
-		}
-		if err != nil {
-			b.logf("json: %v", err)
-			return 1
-		}
-	}
-	return 0
 }

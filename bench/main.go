@@ -79,7 +79,8 @@ type config struct {
 	floorBin  string // its binary
 
 	failover    int           // -failover N: N master kills instead of the matrix (failover.go)
-	nodeTimeout time.Duration // cluster-node-timeout of the cluster -failover starts
+	soak        time.Duration // -soak D: D of mixed load with a master killed half-way (soak.go)
+	nodeTimeout time.Duration // cluster-node-timeout of the cluster -failover or -soak starts
 }
 
 func main() {
@@ -111,7 +112,10 @@ func run(argv []string) int {
 	fs.StringVar(&cfg.only, "only", "", "run only cells whose name (\"own GET 16B c=50 P=1\") matches this regexp")
 	fs.IntVar(&cfg.failover, "failover", 0, "instead of the matrix: kill a master N times (SIGKILL) under write load through slotgate and time "+
 		"kill→promotion, promotion→first success via slotgate and kill→first success; starts its own cluster and slotgate (0: off)")
-	fs.DurationVar(&cfg.nodeTimeout, "node-timeout", time.Second, "with -failover: cluster-node-timeout of the cluster it starts "+
+	fs.DurationVar(&cfg.soak, "soak", 0, "instead of the matrix: this long of mixed load (GET/SET/MGET/MSET/DEL/INCR, pipelines, large values, "+
+		"reconnecting clients) through slotgate with a master killed half-way; slotgate's RSS, goroutines and fds over time, every acknowledged "+
+		"write read back; starts its own cluster and slotgate (0: off)")
+	fs.DurationVar(&cfg.nodeTimeout, "node-timeout", time.Second, "with -failover or -soak: cluster-node-timeout of the cluster it starts (-soak: default 5s) "+
 		"(Redis's default is 15s; the promotion delay scales with it, about node-timeout + 1s)")
 	if err := fs.Parse(argv); err != nil {
 		return 2
@@ -136,9 +140,12 @@ func run(argv []string) int {
 		os.Exit(130)
 	}()
 	var code int
-	if cfg.failover > 0 {
+	switch {
+	case cfg.soak > 0:
+		code = b.runSoak()
+	case cfg.failover > 0:
 		code = b.runFailover()
-	} else {
+	default:
 		code = b.run()
 	}
 	b.cleanup()
@@ -150,25 +157,37 @@ func run(argv []string) int {
 func (c *config) checkFailover(fs *flag.FlagSet) string {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	mode := "-failover"
 	switch {
 	case c.failover < 0:
 		return "-failover: want a number of kills >= 0"
-	case c.failover == 0:
+	case c.soak < 0:
+		return "-soak: want a positive duration"
+	case c.failover > 0 && c.soak > 0:
+		return "-failover and -soak are two runs: give one"
+	case c.failover == 0 && c.soak == 0:
 		if set["node-timeout"] {
-			return "-node-timeout only applies with -failover N"
+			return "-node-timeout only applies with -failover N or -soak D"
 		}
 		return ""
 	case c.nodeTimeout <= 0:
 		return "-node-timeout: want a positive duration"
+	case c.soak > 0:
+		mode = "-soak"
+		if !set["node-timeout"] {
+			// Minutes of heavy load on a shared machine: a 1 s timeout risks failovers nobody
+			// asked for, whose losses the soak could not tell from slotgate's.
+			c.nodeTimeout = soakNodeTimeout
+		}
 	}
 	for _, name := range []string{"cluster", "password", "proxy", "proxy-admin", "proxy-pid", "target", "floor", "floorproxy"} {
 		if set[name] {
-			return "-" + name + " cannot be used with -failover: it kills and restarts masters, so it starts its own cluster and slotgate"
+			return "-" + name + " cannot be used with " + mode + ": it kills and restarts masters, so it starts its own cluster and slotgate"
 		}
 	}
 	for _, name := range []string{"quick", "rounds", "duration", "warmup", "n", "plot", "max-allocs", "gen", "only"} {
 		if set[name] {
-			return "-" + name + " does not apply to -failover (it takes -node-timeout, -slotgate, -loops (first value) and -json)"
+			return "-" + name + " does not apply to " + mode + " (it takes -node-timeout, -slotgate, -loops (first value) and -json)"
 		}
 	}
 	return ""

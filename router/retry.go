@@ -50,7 +50,7 @@ func (l *Loop) park(p pending, req []byte, node string, last []byte, notBefore i
 // once one of them stays parked, its later ones stay too.
 func (l *Loop) retryParked(now int64) {
 	t := l.Topology()
-	window := int64(l.router.cfg.RetryWindow)
+	window := int64(l.router.RetryWindow())
 	parked := l.parked
 	l.parked = nil // enqueue may park again (a node found down): those are appended afresh
 	l.keptSinks = l.keptSinks[:0]
@@ -109,9 +109,9 @@ func (l *Loop) expired(e *parkedReq, t *Topology) []byte {
 		}
 	}
 	if node == "" {
-		return errNoOwner(e.p.slot, l.router.cfg.RetryWindow)
+		return errNoOwner(e.p.slot, l.router.RetryWindow())
 	}
-	return errUnreachable(node, l.router.cfg.RetryWindow)
+	return errUnreachable(node, l.router.RetryWindow())
 }
 
 // redirect handles an error reply of kind k (not errOther) that says the request belongs

@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,7 +30,7 @@ type Config struct {
 
 	Refresh        time.Duration // topology refresh period (default 5 s)
 	DownPoll       time.Duration // refresh period while a slot's master is unreachable (default 100 ms)
-	RetryWindow    time.Duration // how long an unsent request waits for an owner (default 2 s)
+	RetryWindow    time.Duration // how long an unsent request waits for an owner (0: from cluster-node-timeout, see autoRetryWindow)
 	BackendStall   time.Duration // a node silent this long with requests outstanding is reconnected (default 5 s; <0: never)
 	RequestTimeout time.Duration // a request unanswered this long gets an error (0: none)
 	ReadFrom       ReadFrom      // where reads go
@@ -68,10 +70,15 @@ type Router struct {
 	// the last one finished. A redirect waiting for confirmation needs one begun after it.
 	refreshStarted, refreshDone atomic.Uint64
 
+	window atomic.Int64 // the retry window in force, ns (see RetryWindow)
+
 	mu            sync.Mutex
 	loops         []*Loop
 	down          map[string]bool // nodes a loop could not reach since their last success
 	degradedUntil time.Time       // a node said CLUSTERDOWN or LOADING: poll fast until then
+	nodeTimeout   time.Duration   // the cluster-node-timeout the automatic window was derived from (0: none yet)
+	nodeTimeoutAt time.Time       // when the nodes were last asked for it
+	windowLogged  bool            // the fallback window was logged
 }
 
 // New returns a router with no topology yet; Run finds one.
@@ -85,8 +92,8 @@ func New(cfg Config) *Router {
 	if cfg.DownPoll <= 0 {
 		cfg.DownPoll = 100 * time.Millisecond
 	}
-	if cfg.RetryWindow <= 0 {
-		cfg.RetryWindow = 2 * time.Second
+	if cfg.RetryWindow < 0 {
+		cfg.RetryWindow = 0
 	}
 	if cfg.BackendStall == 0 {
 		cfg.BackendStall = 5 * time.Second
@@ -94,8 +101,73 @@ func New(cfg Config) *Router {
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
-	return &Router{cfg: cfg, dialer: Dialer{User: cfg.User, Password: cfg.Password, Timeout: cfg.DialTimeout},
+	r := &Router{cfg: cfg, dialer: Dialer{User: cfg.User, Password: cfg.Password, Timeout: cfg.DialTimeout},
 		trigger: make(chan struct{}, 1), down: map[string]bool{}}
+	if cfg.RetryWindow > 0 {
+		r.window.Store(int64(cfg.RetryWindow))
+	} else {
+		r.window.Store(int64(fallbackRetryWindow))
+	}
+	return r
+}
+
+// RetryWindow is how long a request not yet sent waits for a reachable owner: -retry-window
+// when set, else derived from the cluster's cluster-node-timeout (autoRetryWindow), so that a
+// request parked when a master dies outlasts the election of its replica. Any goroutine.
+func (r *Router) RetryWindow() time.Duration { return time.Duration(r.window.Load()) }
+
+// The automatic retry window, 2 x cluster-node-timeout + 2 s, outlasts Redis's failover: a
+// node pings a peer whose pong is older than half the timeout and marks it PFAIL a timeout
+// later (up to 1.5 x); the FAIL report spreads by gossip (up to about 0.5 x more); the replica
+// then waits 0.5-1 s (plus 1 s per rank) before the vote. That is up to 2 x + 1 s, measured at
+// 2.1-2.8 s after a SIGKILL with a 1 s timeout; the last second is slack for a loaded machine
+// and slotgate's own -down-poll. Bounded so that a tiny timeout still rides out a slow election
+// and a huge one cannot hold requests for minutes. Until the nodes tell (or where CONFIG is
+// renamed or denied), the old fixed default holds.
+const (
+	fallbackRetryWindow = 2 * time.Second
+	minRetryWindow      = 2 * time.Second
+	maxRetryWindow      = 60 * time.Second
+	nodeTimeoutRecheck  = time.Minute // ask the nodes again this often (CONFIG SET may change it)
+)
+
+func autoRetryWindow(nodeTimeout time.Duration) time.Duration {
+	return min(max(2*nodeTimeout+2*time.Second, minRetryWindow), maxRetryWindow)
+}
+
+// askNodeTimeout says whether this refresh asks the nodes for cluster-node-timeout: only for an
+// automatic window, on the first refresh and then every nodeTimeoutRecheck (a node that denies
+// CONFIG would otherwise fill its ACL LOG every refresh).
+func (r *Router) askNodeTimeout(now time.Time) bool {
+	if r.cfg.RetryWindow > 0 {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.nodeTimeoutAt.IsZero() || now.Sub(r.nodeTimeoutAt) >= nodeTimeoutRecheck
+}
+
+// adoptNodeTimeout sets the automatic window from the largest cluster-node-timeout the nodes
+// reported (0: none did; why says what they answered instead) and logs the window when it
+// changes.
+func (r *Router) adoptNodeTimeout(nt time.Duration, why string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.nodeTimeoutAt = time.Now()
+	if nt <= 0 {
+		if r.nodeTimeout == 0 && !r.windowLogged {
+			r.windowLogged = true
+			r.logf("retry window %v (cluster-node-timeout unknown: %s; set -retry-window to choose)", fallbackRetryWindow, why)
+		}
+		return // keep what an earlier answer gave
+	}
+	if nt == r.nodeTimeout {
+		return
+	}
+	r.nodeTimeout = nt
+	w := autoRetryWindow(nt)
+	r.window.Store(int64(w))
+	r.logf("retry window %v (2 x cluster-node-timeout %v + 2s, within [%v, %v]; -retry-window overrides)", w, nt, minRetryWindow, maxRetryWindow)
 }
 
 func (r *Router) logf(format string, args ...any) { r.cfg.Logf(format, args...) }
@@ -116,6 +188,9 @@ func (r *Router) Run(ctx context.Context) error {
 	for {
 		t, err := r.Discover(ctx)
 		if err == nil {
+			if r.cfg.RetryWindow > 0 {
+				r.logf("retry window %v (-retry-window)", r.cfg.RetryWindow)
+			}
 			r.publish(t)
 			go r.refresher(ctx)
 			return nil
@@ -144,17 +219,22 @@ func (r *Router) Discover(ctx context.Context) (*Topology, error) {
 	}
 	type answer struct {
 		nodes []NodeInfo
+		nt    time.Duration // cluster-node-timeout (0: not asked or not told)
+		ntErr error         // why not told
 		err   error
 	}
+	askNT := r.askNodeTimeout(time.Now())
 	answers := make(chan answer, len(addrs))
 	for _, a := range addrs {
 		go func() {
-			nodes, err := r.clusterNodes(a)
-			answers <- answer{nodes, err}
+			var an answer
+			an.nodes, an.nt, an.ntErr, an.err = r.clusterNodes(a, askNT)
+			answers <- an
 		}()
 	}
 	var views [][]NodeInfo
-	var errs []error
+	var errs, ntErrs []error
+	var nodeTimeout time.Duration
 	for range addrs {
 		a := <-answers
 		if a.err != nil {
@@ -162,9 +242,16 @@ func (r *Router) Discover(ctx context.Context) (*Topology, error) {
 			continue
 		}
 		views = append(views, a.nodes)
+		nodeTimeout = max(nodeTimeout, a.nt)
+		if a.ntErr != nil {
+			ntErrs = append(ntErrs, a.ntErr)
+		}
 	}
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
+	}
+	if askNT && len(views) > 0 {
+		r.adoptNodeTimeout(nodeTimeout, errText(ntErrs))
 	}
 	if len(views) == 0 {
 		return nil, errors.Join(errs...)
@@ -326,7 +413,7 @@ func (r *Router) noteDown(addr string) {
 func (r *Router) noteDegraded() {
 	r.mu.Lock()
 	first := time.Now().After(r.degradedUntil)
-	r.degradedUntil = time.Now().Add(r.cfg.RetryWindow)
+	r.degradedUntil = time.Now().Add(r.RetryWindow())
 	r.mu.Unlock()
 	if first {
 		r.Refresh()
@@ -339,28 +426,68 @@ func (r *Router) noteUp(addr string) {
 	r.mu.Unlock()
 }
 
-func (r *Router) clusterNodes(addr string) ([]NodeInfo, error) {
+// clusterNodes asks addr for CLUSTER NODES and, with askNT, for its cluster-node-timeout on the
+// same connection. A node that will not tell its timeout (CONFIG renamed or denied) still gives
+// its view: nt is 0 and ntErr says why.
+func (r *Router) clusterNodes(addr string, askNT bool) (nodes []NodeInfo, nt time.Duration, ntErr, err error) {
 	timeout := min(r.cfg.DialTimeout, refreshTimeout)
 	d := r.dialer
 	d.Timeout = timeout
 	c, err := d.Dial(addr)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", addr, err)
+		return nil, 0, nil, fmt.Errorf("%s: %w", addr, err)
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(timeout))
 	reply, err := RoundTrip(c, "CLUSTER", "NODES")
 	if err != nil {
-		return nil, fmt.Errorf("%s: CLUSTER NODES: %w", addr, err)
+		return nil, 0, nil, fmt.Errorf("%s: CLUSTER NODES: %w", addr, err)
 	}
 	if codec.IsError(reply) {
-		return nil, fmt.Errorf("%s: CLUSTER NODES: %s", addr, codec.ErrorText(reply))
+		return nil, 0, nil, fmt.Errorf("%s: CLUSTER NODES: %s", addr, codec.ErrorText(reply))
 	}
 	text, ok := codec.BulkText(reply)
 	if !ok {
-		return nil, fmt.Errorf("%s: CLUSTER NODES: unexpected reply %.40q", addr, reply)
+		return nil, 0, nil, fmt.Errorf("%s: CLUSTER NODES: unexpected reply %.40q", addr, reply)
 	}
-	return ParseClusterNodes(string(text), addr)
+	nodes, err = ParseClusterNodes(string(text), addr)
+	if err != nil || !askNT {
+		return nodes, 0, nil, err
+	}
+	nt, ntErr = nodeTimeout(c)
+	if ntErr != nil {
+		ntErr = fmt.Errorf("%s: %w", addr, ntErr)
+	}
+	return nodes, nt, ntErr, nil
+}
+
+// nodeTimeout asks a node for its cluster-node-timeout (CONFIG GET answers a pair, in ms).
+func nodeTimeout(c net.Conn) (time.Duration, error) {
+	reply, err := RoundTrip(c, "CONFIG", "GET", "cluster-node-timeout")
+	if err != nil {
+		return 0, fmt.Errorf("CONFIG GET cluster-node-timeout: %w", err)
+	}
+	if codec.IsError(reply) {
+		return 0, fmt.Errorf("CONFIG GET cluster-node-timeout: %s", codec.ErrorText(reply))
+	}
+	elems, err := codec.ArrayElems(reply, nil)
+	if err == nil && len(elems) == 2 {
+		if v, ok := codec.BulkText(elems[1]); ok {
+			if ms, err := strconv.ParseInt(string(v), 10, 64); err == nil && ms > 0 {
+				return time.Duration(ms) * time.Millisecond, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("CONFIG GET cluster-node-timeout: unexpected reply %.60q", reply)
+}
+
+// errText joins errors on one line ("" for none).
+func errText(errs []error) string {
+	var parts []string
+	for _, e := range errs {
+		parts = append(parts, e.Error())
+	}
+	return strings.Join(parts, "; ")
 }
 
 // refreshTimeout bounds each node's answer during a refresh: a dead node must not delay it.

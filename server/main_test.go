@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"log"
 	"net"
@@ -25,6 +26,10 @@ import (
 var cluster *testcluster.Cluster
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if fuzzing() {
+		os.Exit(m.Run()) // make fuzz runs one Fuzz target with -run '^$': no cluster needed
+	}
 	c, err := testcluster.Start(testcluster.Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "starting the test cluster:", err)
@@ -37,6 +42,13 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(binDir)
 	}
 	os.Exit(code)
+}
+
+// fuzzing reports a fuzzing run (-fuzz), in the coordinator or a worker process: each would
+// otherwise start a cluster of its own.
+func fuzzing() bool {
+	f := flag.Lookup("test.fuzz")
+	return f != nil && f.Value.String() != ""
 }
 
 // proxy is an in-process slotgate in front of a test cluster.

@@ -10,10 +10,6 @@ import (
 // authenticates with) to any client: these pairs are left out of the reply.
 var secretParams = []string{"requirepass", "masterauth", "masteruser", "tls-key-file-pass", "tls-client-key-file-pass"}
 
-// mergeRedact is the merge of CONFIG GET: one part, its secret pairs left out (a value apart
-// from split.go's list of ops).
-const mergeRedact mergeOp = 64
-
 // configGet asks a master for CONFIG GET and answers with its reply minus the secret pairs.
 // The reply is filtered by the names the node returns rather than by matching the request's
 // glob patterns, so no pattern (`*`, `*pass*`, `[r]equirepass`...) can reach a secret.
@@ -28,6 +24,8 @@ func (s *session) configGet(raw []byte) {
 	seq := s.alloc()
 	m := s.lp.getMerge()
 	m.op, m.remaining = mergeRedact, 1
+	m.keyPart = m.keyPart[:0]
+	m.partOff = append(m.partOff[:0], 0, 0)
 	s.slot(seq).merge = m
 	s.sendPart(router.SlotAny, raw, 0, 0)
 }

@@ -105,8 +105,7 @@ type loop struct {
 	fill      []int32
 	order     []int32
 	partReq   []byte
-	elems     [][][]byte
-	cursor    []int
+	merging   mergeScratch
 	merges    []*merge
 }
 

@@ -10,9 +10,10 @@ import (
 type mergeOp uint8
 
 const (
-	mergeArray mergeOp = iota // MGET: elements back in the original key order
-	mergeSum                  // DEL/UNLINK/EXISTS/TOUCH: integers added
-	mergeOK                   // MSET: +OK when every part said so
+	mergeArray  mergeOp = iota // MGET: elements back in the original key order
+	mergeSum                   // DEL/UNLINK/EXISTS/TOUCH: integers added
+	mergeOK                    // MSET: +OK when every part said so
+	mergeRedact                // CONFIG GET: one part, the node's reply minus secret pairs (secrets.go)
 )
 
 // merge collects the parts of one split request. It is owned by one reply slot and returned to
@@ -21,10 +22,9 @@ type merge struct {
 	op        mergeOp
 	remaining int     // parts still to arrive
 	keyPart   []int32 // MGET: part of each key, in key order
-	buf       []byte  // MGET: part replies, concatenated as they arrive
-	partOff   []int32 // MGET: start and end of each part's reply in buf
-	sum       int64
-	err       []byte // the first error a part answered
+	buf       []byte  // part replies, concatenated as they arrive
+	partOff   []int32 // start and end of each part's reply in buf
+	arrived   []int32 // part numbers in arrival order
 }
 
 // split sends a multi-key command as one part per slot. Keys of one slot go in one part in their
@@ -92,10 +92,11 @@ func (s *session) split(cmd *codec.Command, args [][]byte, raw []byte) {
 	seq := s.alloc()
 	m := lp.getMerge()
 	m.op, m.remaining = op, parts
+	m.keyPart = m.keyPart[:0]
 	if op == mergeArray {
-		m.keyPart = append(m.keyPart[:0], lp.keyPart...)
-		m.partOff = append(m.partOff[:0], make([]int32, 2*parts)...)[:2*parts]
+		m.keyPart = append(m.keyPart, lp.keyPart...)
 	}
+	m.partOff = append(m.partOff[:0], make([]int32, 2*parts)...)[:2*parts]
 	s.slot(seq).merge = m
 	for p := 0; p < parts; p++ {
 		keys := lp.order[lp.partStart[p]:lp.partStart[p+1]]
@@ -120,68 +121,90 @@ func (s *session) split(cmd *codec.Command, args [][]byte, raw []byte) {
 func (s *session) deliverPart(seq uint64, part int32, reply []byte) {
 	sl := s.slot(seq)
 	m := sl.merge
-	switch {
-	case codec.IsError(reply):
-		if m.err == nil {
-			m.err = append(m.err, reply...)
-		}
-	case m.op == mergeArray:
-		m.partOff[2*part] = int32(len(m.buf))
-		m.buf = append(m.buf, reply...)
-		m.partOff[2*part+1] = int32(len(m.buf))
-	case m.op == mergeSum:
-		n, _ := codec.ParseInt(reply)
-		m.sum += n
-	case m.op == mergeRedact:
-		m.buf = append(m.buf, reply...)
-	}
+	m.partOff[2*part] = int32(len(m.buf))
+	m.buf = append(m.buf, reply...)
+	m.partOff[2*part+1] = int32(len(m.buf))
+	m.arrived = append(m.arrived, part)
 	m.remaining--
 	if m.remaining > 0 {
 		return
 	}
 	sl.merge = nil
 	lp := s.lp
+	sc := &lp.merging
+	sc.replies = sc.replies[:0]
+	for p := 0; p < len(m.partOff)/2; p++ {
+		sc.replies = append(sc.replies, m.buf[m.partOff[2*p]:m.partOff[2*p+1]])
+	}
 	var out []byte
-	switch {
-	case m.err != nil:
-		out = append(lp.scratch[:0], m.err...)
-	case m.op == mergeSum:
-		out = codec.AppendInt(lp.scratch[:0], m.sum)
-	case m.op == mergeOK:
-		out = codec.AppendOK(lp.scratch[:0])
-	case m.op == mergeRedact:
-		out = redactConfig(lp.scratch[:0], m.buf)
-	default:
-		out = s.mergeArray(m)
+	if m.op == mergeRedact {
+		out = redactConfig(lp.scratch[:0], sc.replies[0])
+	} else {
+		out = mergeReplies(lp.scratch[:0], m.op, m.keyPart, sc.replies, m.arrived, sc)
 	}
 	lp.scratch = out[:0]
 	s.complete(seq, out)
 	lp.putMerge(m)
 }
 
-// mergeArray puts MGET's part elements back in key order.
-func (s *session) mergeArray(m *merge) []byte {
-	lp := s.lp
-	parts := len(m.partOff) / 2
-	for len(lp.elems) < parts {
-		lp.elems = append(lp.elems, nil)
+// mergeScratch lends mergeReplies buffers reused from one split request to the next (one per
+// loop): it keeps the merge free of allocations in steady state.
+type mergeScratch struct {
+	replies [][]byte   // the parts' replies, by part
+	elems   [][][]byte // MGET: each part's array elements
+	cursor  []int      // MGET: each part's next element
+}
+
+// mergeReplies appends to dst the reply to a split command, a pure function of the parts'
+// replies (by part number), the order they arrived in (part numbers) and, for MGET, the part of
+// each key in the client's key order (sc only lends buffers):
+//   - when a part answered an error: the first error to arrive, as it came;
+//   - DEL/UNLINK/EXISTS/TOUCH: the parts' integers added (a reply that is not one counts 0);
+//   - MSET: +OK;
+//   - MGET: each key's value, taken in turn from its part's array; a part whose reply is not a
+//     well-formed aggregate, or has fewer elements than keys, makes the whole reply an error.
+func mergeReplies(dst []byte, op mergeOp, keyPart []int32, replies [][]byte, arrived []int32, sc *mergeScratch) []byte {
+	for _, p := range arrived {
+		if codec.IsError(replies[p]) {
+			return append(dst, replies[p]...)
+		}
 	}
-	lp.cursor = append(lp.cursor[:0], make([]int, parts)...)[:parts]
+	switch op {
+	case mergeSum:
+		var sum int64
+		for _, r := range replies {
+			n, _ := codec.ParseInt(r)
+			sum += n
+		}
+		return codec.AppendInt(dst, sum)
+	case mergeOK:
+		return codec.AppendOK(dst)
+	}
+	return mergeArrays(dst, keyPart, replies, sc)
+}
+
+// mergeArrays puts MGET's part elements back in key order.
+func mergeArrays(dst []byte, keyPart []int32, replies [][]byte, sc *mergeScratch) []byte {
+	parts := len(replies)
+	for len(sc.elems) < parts {
+		sc.elems = append(sc.elems, nil)
+	}
+	sc.cursor = append(sc.cursor[:0], make([]int, parts)...)[:parts]
 	for p := 0; p < parts; p++ {
 		var err error
-		lp.elems[p], err = codec.ArrayElems(m.buf[m.partOff[2*p]:m.partOff[2*p+1]], lp.elems[p][:0])
+		sc.elems[p], err = codec.ArrayElems(replies[p], sc.elems[p][:0])
 		if err != nil {
-			return codec.AppendError(lp.scratch[:0], "ERR slotgate: a node answered MGET with a malformed reply")
+			return codec.AppendError(dst, "ERR slotgate: a node answered MGET with a malformed reply")
 		}
 	}
-	out := codec.AppendArrayLen(lp.scratch[:0], len(m.keyPart))
-	for _, p := range m.keyPart {
-		c := lp.cursor[p]
-		if c >= len(lp.elems[p]) {
-			return codec.AppendError(lp.scratch[:0], "ERR slotgate: a node answered MGET with too few values")
+	out := codec.AppendArrayLen(dst, len(keyPart))
+	for _, p := range keyPart {
+		c := sc.cursor[p]
+		if c >= len(sc.elems[p]) {
+			return codec.AppendError(dst, "ERR slotgate: a node answered MGET with too few values")
 		}
-		out = append(out, lp.elems[p][c]...)
-		lp.cursor[p]++
+		out = append(out, sc.elems[p][c]...)
+		sc.cursor[p]++
 	}
 	return out
 }
@@ -203,8 +226,8 @@ func (lp *loop) putMerge(m *merge) {
 		m.buf = nil
 	}
 	if cap(m.keyPart) > maxIdleKeys {
-		m.keyPart, m.partOff = nil, nil // an MGET of many keys does not pin its index arrays
+		m.keyPart, m.partOff, m.arrived = nil, nil, nil // an MGET of many keys does not pin its index arrays
 	}
-	m.buf, m.err, m.sum = m.buf[:0], nil, 0
+	m.buf, m.arrived = m.buf[:0], m.arrived[:0]
 	lp.merges = append(lp.merges, m)
 }

@@ -53,7 +53,7 @@ func run(argv []string) error {
 		dialTimeout = fs.Duration("connect-timeout", time.Second, "backend connect and AUTH timeout")
 		refresh     = fs.Duration("refresh", 5*time.Second, "topology refresh period (also at once on MOVED, a node lost, CLUSTERDOWN)")
 		downPoll    = fs.Duration("down-poll", 100*time.Millisecond, "topology refresh period while a slot's master is unreachable")
-		retryWindow = fs.Duration("retry-window", 2*time.Second, "how long a request not yet sent waits for a reachable owner before -CLUSTERDOWN")
+		retryWindow = fs.Duration("retry-window", 0, "how long a request not yet sent waits for a reachable owner before -CLUSTERDOWN (0: 2 x the nodes' cluster-node-timeout + 2s, within [2s, 60s]; 2s where CONFIG GET is refused)")
 		stall       = fs.Duration("backend-stall", 5*time.Second, "reconnect a node silent this long with requests outstanding (negative: never)")
 		reqTimeout  = fs.Duration("request-timeout", 0, "answer -ERR timeout to a request unanswered this long; its reply is dropped when it comes (0: no limit but -backend-stall)")
 		maxMemory   = fs.String("max-memory", "", "all client buffers together (e.g. 512mb, 2gb; default a quarter of the machine's or container's memory): past it slotgate reads only from clients under their fair share and then disconnects the largest")
