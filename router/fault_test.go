@@ -322,3 +322,34 @@ func TestConnectionNeverOpened(t *testing.T) {
 	}
 	rec.noDups(t)
 }
+
+// A parked request whose client has gone is dropped, not sent when the node returns: with a
+// retry window of many seconds, a write would otherwise land long after its client gave up.
+func TestParkedRequestOfGoneClientDropped(t *testing.T) {
+	h, nodes, slots := threeFakes(t, Config{RetryWindow: 10 * time.Second})
+	a := nodes[0]
+	a.Close()
+	waitLost(t, h, a.Addr)
+	gone, stays := newRecorder(), newRecorder()
+	h.do(func(l *Loop) {
+		sendKeys(l, gone, slots[0], 1, "g1")
+		sendKeys(l, stays, slots[0], 2, "s1")
+	})
+	deadline := time.Now().Add(3 * time.Second)
+	for parked := 0; parked < 2; {
+		h.do(func(l *Loop) { parked = len(l.parked) })
+		if time.Now().After(deadline) {
+			t.Fatalf("%d requests parked, want 2", parked)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	gone.gone.Store(true)
+	back := fakenode.StartAt(t, a.Addr, fakenode.Echo)
+	checkEchoes(t, stays.wait(t, 5*time.Second, 2), map[uint64]string{2: "s1"})
+	if c := back.Commands(); len(c) != 1 || !c[0].Is("GET", "s1") {
+		t.Fatalf("the node read %q, want only GET s1 (the gone client's request dropped)", c)
+	}
+	if r := gone.reply(1); r != "" {
+		t.Fatalf("the gone client got %q", r)
+	}
+}

@@ -205,6 +205,7 @@ func get(key string) []byte { return codec.AppendRequest(nil, [][]byte{[]byte("G
 
 // recorder is a Sink that keeps every reply; onDeliver (optional) runs on the loop after each.
 type recorder struct {
+	gone      atomic.Bool // Gone's answer
 	mu        sync.Mutex
 	got       map[uint64]string
 	dups      []string
@@ -234,6 +235,8 @@ func (r *recorder) Deliver(seq uint64, _ int32, reply []byte) {
 }
 
 func (r *recorder) Rerouted() {}
+
+func (r *recorder) Gone() bool { return r.gone.Load() }
 
 // reply returns the reply of seq, or "" if none came yet.
 func (r *recorder) reply(seq uint64) string {

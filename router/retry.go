@@ -57,6 +57,10 @@ func (l *Loop) retryParked(now int64) {
 	var kept []parkedReq
 	for i := range parked {
 		e := &parked[i]
+		if e.p.sink != nil && e.p.sink.Gone() {
+			requestsDropped.Inc() // its client left: a write must not land long after that
+			continue
+		}
 		if now-e.p.since >= window {
 			if e.p.sink != nil {
 				e.p.sink.Deliver(e.p.seq, e.p.part, l.expired(e, t))

@@ -499,6 +499,7 @@ var (
 	topologyChanges   = metrics.NewCounter(`slotgate_topology_changes_total`)
 	requestsParked    = metrics.NewCounter(`slotgate_requests_parked_total`)
 	requestsExpired   = metrics.NewCounter(`slotgate_requests_expired_total`)
+	requestsDropped   = metrics.NewCounter(`slotgate_requests_dropped_client_gone_total`)
 	requestTimeouts   = metrics.NewCounter(`slotgate_request_timeouts_total`)
 	backendStalls     = metrics.NewCounter(`slotgate_backend_stalls_total`)
 	redirectsMoved    = metrics.NewCounter(`slotgate_redirects_total{kind="moved"}`)

@@ -19,6 +19,9 @@ type Sink interface {
 	// (MOVED, ASK, TRYAGAIN, a node down): the sink's later requests must wait for the replies
 	// of its earlier ones, or they could overtake the retry.
 	Rerouted()
+	// Gone reports that nobody will read the replies any more (the client disconnected): a
+	// request of it still waiting for an owner is dropped rather than sent late.
+	Gone() bool
 }
 
 // Slot values of requests that no slot routes.

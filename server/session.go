@@ -185,6 +185,9 @@ func (s *session) mustWait() bool {
 // Rerouted implements router.Sink: one of this client's requests is being retried.
 func (s *session) Rerouted() { s.barrier = true }
 
+// Gone implements router.Sink: the client has disconnected.
+func (s *session) Gone() bool { return s.closed }
+
 // initialWindow is how many requests a new client may have at the backends before its replies
 // have shown their size (a slow start: the window opens as small replies come back).
 const initialWindow = 4
