@@ -337,7 +337,7 @@ func (c *Conn) serve() {
 		n := c.node
 		n.mu.Lock()
 		nodes, h := n.nodes, n.handler
-		builtin := cmd.Name() == "AUTH" || cmd.Name() == "READONLY" || nodes != "" && isClusterNodes(cmd)
+		builtin := cmd.Name() == "AUTH" || cmd.Name() == "READONLY" || nodes != "" && (isClusterNodes(cmd) || isNodeTimeout(cmd))
 		n.received = append(n.received, cmd)
 		if !builtin {
 			n.commands = append(n.commands, cmd)
@@ -352,10 +352,18 @@ func (c *Conn) serve() {
 			c.seq++
 		case cmd.Name() == "CLUSTER":
 			c.Reply(Bulk(nodes))
+		case cmd.Name() == "CONFIG":
+			// The router asks at discovery; a fake keeps its default window (2 s) by not saying.
+			c.Reply(Error("ERR fakenode: no cluster-node-timeout"))
 		default:
 			c.Reply(OK)
 		}
 	}
+}
+
+// isNodeTimeout is the router's CONFIG GET cluster-node-timeout at discovery.
+func isNodeTimeout(cmd Command) bool {
+	return len(cmd.Args) == 3 && cmd.Name() == "CONFIG" && strings.EqualFold(cmd.Args[2], "cluster-node-timeout")
 }
 
 func isClusterNodes(cmd Command) bool {

@@ -83,8 +83,8 @@ func TestClusterNodesDiscovery(t *testing.T) {
 	if len(a.Commands()) != 0 {
 		t.Errorf("the handler saw %q: CLUSTER NODES and AUTH are the node's", a.Commands())
 	}
-	if got := a.Received(); len(got) != 2 || !got[0].Is("AUTH", "secret") || got[1].Name() != "CLUSTER" {
-		t.Errorf("the node received %q, want AUTH secret, CLUSTER NODES", got)
+	if got := a.Received(); len(got) != 3 || !got[0].Is("AUTH", "secret") || got[1].Name() != "CLUSTER" || got[2].Name() != "CONFIG" {
+		t.Errorf("the node received %q, want AUTH secret, CLUSTER NODES, CONFIG GET cluster-node-timeout", got)
 	}
 }
 
