@@ -101,10 +101,20 @@ func (s *session) complete(seq uint64, reply []byte) {
 		s.unsent += len(reply)
 		return
 	}
-	if s.out == nil {
-		s.out = s.lp.bufs.get()
+	if len(reply) >= directReply && len(s.out) == 0 {
+		// A large reply with nothing ahead of it goes to the socket as it is: copying it into the
+		// write buffer first would add a copy of every byte of a multi-megabyte reply.
+		s.stampActive()
+		_, _ = s.c.Write(reply) // gnet keeps what the socket did not take
+		if s.closed {
+			return // the write failed and OnClose ran: the ring is gone
+		}
+	} else {
+		if s.out == nil {
+			s.out = s.lp.bufs.get()
+		}
+		s.out = append(s.out, reply...)
 	}
-	s.out = append(s.out, reply...)
 	s.head++
 	for s.head < s.next {
 		sl := s.slot(s.head)
@@ -587,6 +597,9 @@ func hasBlockArg(args [][]byte) bool {
 	}
 	return false
 }
+
+// directReply is the size from which a reply at the head of the queue is written at once.
+const directReply = 64 << 10
 
 const (
 	maxIdleSlot  = 64 << 10  // a reply slot (or a merge) keeps at most this much capacity once done
