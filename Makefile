@@ -4,6 +4,7 @@ SHELL := bash
 
 GO       ?= go
 FUZZTIME ?= 60s
+FUZZMINIMIZE ?= 5s # per new input (Go's default, 60s, can eat a short run)
 PKGS     ?= ./...
 
 .PHONY: build run test lint generate check-generate fuzz clean bench bench-quick bench-go bench-failover bench-floor soak
@@ -48,7 +49,7 @@ fuzz:
 		for t in $$targets; do \
 			found=1; \
 			echo "== $${dir#$$PWD/} $$t ($(FUZZTIME))"; \
-			(cd $$dir && $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) .); \
+			(cd $$dir && $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) .); \
 		done; \
 	done; \
 	if [[ $$found == 0 ]]; then echo "no fuzz targets"; fi
