@@ -157,13 +157,16 @@ const (
 	// value, not the node's verdict, so the request may have run. TRYAGAIN, CLUSTERDOWN and
 	// LOADING go to the client, and MOVED/ASK are followed only when a refreshed topology agrees.
 	Script
+	// Owned: the caller gives req's memory up; a connection with nothing buffered keeps it as
+	// its buffer instead of copying it (a request of many megabytes is then copied once less).
+	Owned
 )
 
 // Send queues req (complete RESP bytes) for the node serving slot (SlotAny: any master); the
 // reply goes to sink.Deliver with seq and part. The write happens at the loop's next flush; a
 // request with no reachable owner waits for one within the retry window.
 func (l *Loop) Send(slot int, req []byte, sink Sink, seq uint64, part int32, kind Kind) {
-	l.sendToOwner(req, pending{sink: sink, seq: seq, part: part, slot: int32(slot), read: kind&Read != 0, script: kind&Script != 0})
+	l.sendToOwner(req, pending{sink: sink, seq: seq, part: part, slot: int32(slot), read: kind&Read != 0, script: kind&Script != 0, owned: kind&Owned != 0})
 }
 
 // route picks the connection for a request of slot: its master, or with -read-from a healthy

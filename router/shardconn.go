@@ -44,6 +44,7 @@ type pending struct {
 	tries      uint8  // redirects followed
 	read       bool   // a read that may go to a replica
 	script     bool   // its error replies may be a script's return value (Kind Script)
+	owned      bool   // enqueue may keep the request's memory (Kind Owned); cleared once queued
 }
 
 // connState is the life cycle of a shard connection.
@@ -153,7 +154,12 @@ func (sc *ShardConn) enqueue(req []byte, p pending) {
 		sc.state = stateIdle
 	}
 	p.start = sc.base + int64(len(sc.buf))
-	sc.buf = append(sc.buf, req...)
+	if p.owned && len(sc.buf) == 0 {
+		sc.buf = req // given up by the caller: no copy
+	} else {
+		sc.buf = append(sc.buf, req...)
+	}
+	p.owned = false
 	p.end = sc.base + int64(len(sc.buf))
 	p.sent = 0
 	sc.fifo.push(p)

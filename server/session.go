@@ -47,7 +47,8 @@ type session struct {
 	// client pipelining MULTI, writes, EXEC must not have its writes applied one by one.
 	txRefused bool
 
-	held []byte // the start of a large request still arriving, moved out of gnet's buffer
+	held     []byte // the start of a large request still arriving, moved out of gnet's buffer
+	handOver bool   // the request being dispatched is in held, which the router may keep
 
 	lastActive int64 // the loop's idle epoch at its last read or write, for the idle timeout
 	lpIndex    int   // index in lp.sessions
@@ -357,8 +358,12 @@ func (s *session) feedHeld() bool {
 		return true
 	}
 	_, _ = c.Discard(n - old) // n > old: held alone was incomplete
+	// The request goes to the router as it is: its buffer is handed over (router.Owned), so the
+	// session takes a fresh one for its next large request.
+	s.handOver = true
 	s.dispatch(s.held[:n])
-	s.releaseHeld()
+	s.handOver = false
+	s.held = nil
 	return true
 }
 
@@ -565,6 +570,8 @@ func isScript(name string) bool {
 func (s *session) sendPart(sl int, raw []byte, part int32, kind router.Kind) {
 	if s.req.Inline && part < 0 {
 		raw = codec.AppendRequest(s.lp.scratch[:0], s.req.Args) // backends get RESP, never inline
+	} else if s.handOver && part < 0 {
+		kind |= router.Owned
 	}
 	seq := s.next - 1
 	if part < 0 {
