@@ -37,6 +37,8 @@ type Loop struct {
 	scratch   []byte                 // a request being retried
 	keptSinks []Sink                 // retryParked: sinks with a request still parked
 	rr        uint32                 // replica choice, round robin
+	spareBuf  []byte                 // one large request buffer kept between large requests (TakeSpare)
+	spareAt   int64                  // when spareBuf was kept (loop clock)
 
 	// Bytes of backend replies returned by Peek, copied into held buffers (ShardConn.held) and
 	// moved when a held buffer grew: gnet copies what a Peek returns whenever bytes were left in
@@ -219,6 +221,9 @@ func (l *Loop) replicaOf(shard int) *ShardConn {
 func (l *Loop) Tick(now time.Time) {
 	ns := now.UnixNano()
 	l.clock = ns
+	if l.spareBuf != nil && ns-l.spareAt > int64(time.Second) {
+		l.spareBuf = nil // no large request wanted it: back to the GC
+	}
 	if len(l.parked) > 0 {
 		l.retryParked(ns)
 	}
@@ -255,6 +260,28 @@ func (l *Loop) endWork() {
 		l.EndWork()
 	}
 }
+
+// TakeSpare returns an empty buffer of at least need bytes of capacity that a large request
+// left behind once answered, or nil. A bulk loader's next large request then grows into it
+// instead of allocating (and zeroing) a new one and moving its bytes on every doubling.
+func (l *Loop) TakeSpare(need int) []byte {
+	if cap(l.spareBuf) < need {
+		return nil
+	}
+	b := l.spareBuf[:0]
+	l.spareBuf = nil
+	return b
+}
+
+// keepSpare keeps b (no longer used) as the spare if it is larger than the one kept.
+func (l *Loop) keepSpare(b []byte) {
+	if cap(b) > cap(l.spareBuf) && cap(b) <= maxSpare {
+		l.spareBuf, l.spareAt = b[:0], l.clock
+	}
+}
+
+// maxSpare bounds the spare buffer a loop keeps.
+const maxSpare = 64 << 20
 
 // markDirty records sc for the next flush and rings the doorbell once per batch. When nothing is
 // on the wire the loop is idle: no other client's request is on its way to join the batch, so

@@ -251,6 +251,7 @@ func (sc *ShardConn) reset() {
 	sc.written = sc.base
 	sc.buf = sc.buf[:0]
 	if cap(sc.buf) > maxIdleBuffer {
+		sc.loop.keepSpare(sc.buf) // every request in it is answered: nothing refers to it
 		sc.buf = nil
 	}
 	if sc.fifo.size == 0 && len(sc.fifo.buf) > maxIdleFifo {

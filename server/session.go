@@ -345,6 +345,12 @@ func (s *session) feedHeld() bool {
 	in, _ := c.Peek(min(avail, parseWindow))
 	s.lp.peeked.Add(int64(len(in)))
 	old := len(s.held)
+	if need := old + len(in); need > cap(s.held) {
+		if b := s.lp.rl.TakeSpare(need); b != nil { // a buffer a large request left behind
+			s.lp.moved.Add(int64(old))
+			s.held = append(b, s.held...)
+		}
+	}
 	s.held = appendDoubling(s.held, in, &s.lp.moved)
 	s.lp.copied.Add(int64(len(in)))
 	s.req.Unauthenticated = !s.authed
