@@ -181,3 +181,16 @@ func AppendRequest(dst []byte, args [][]byte) []byte {
 
 // AppendCommand is AppendRequest with variadic arguments.
 func AppendCommand(dst []byte, args ...[]byte) []byte { return AppendRequest(dst, args) }
+
+// AppendDoubling is append that at least doubles the capacity when it grows (append grows large
+// slices by a quarter, which copies a buffer growing to n bytes about 4n times in all): a large
+// frame gathered read by read is moved less than once per byte in total. moved is the number of
+// bytes it copied to a new array.
+func AppendDoubling(dst, src []byte) (out []byte, moved int) {
+	if len(src) > cap(dst)-len(dst) {
+		grown := make([]byte, len(dst), max(2*cap(dst), len(dst)+len(src)))
+		moved = copy(grown, dst)
+		dst = grown
+	}
+	return append(dst, src...), moved
+}

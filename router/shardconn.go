@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
-	"sync/atomic"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -408,7 +407,9 @@ func (sc *ShardConn) feedHeld(c gnet.Conn) (done bool, action gnet.Action) {
 	}
 	l.peeked.Add(int64(len(in)))
 	old := len(sc.held)
-	sc.held = appendDoubling(sc.held, in, &l.moved)
+	var moved int
+	sc.held, moved = codec.AppendDoubling(sc.held, in)
+	l.moved.Add(int64(moved))
 	l.copied.Add(int64(len(in)))
 	n, err := sc.framer.Frame(sc.held)
 	if err != nil {
@@ -427,18 +428,6 @@ func (sc *ShardConn) feedHeld(c gnet.Conn) (done bool, action gnet.Action) {
 		return false, gnet.Close
 	}
 	return true, gnet.None
-}
-
-// appendDoubling is append that at least doubles the capacity when it grows (append grows
-// large slices by a quarter, which copies a buffer growing to n bytes about 4n times in all); the
-// bytes it moves to a new array are counted in moved.
-func appendDoubling(dst, src []byte, moved *atomic.Int64) []byte {
-	if len(src) > cap(dst)-len(dst) {
-		grown := make([]byte, len(dst), max(2*cap(dst), len(dst)+len(src)))
-		moved.Add(int64(copy(grown, dst)))
-		dst = grown
-	}
-	return append(dst, src...)
 }
 
 // deliver hands one complete reply to the request at the head of the FIFO (or follows the

@@ -1,8 +1,6 @@
 package server
 
 import (
-	"sync/atomic"
-
 	"github.com/panjf2000/gnet/v2"
 	"github.com/slotgate/slotgate/codec"
 	"github.com/slotgate/slotgate/router"
@@ -351,7 +349,9 @@ func (s *session) feedHeld() bool {
 			s.held = append(b, s.held...)
 		}
 	}
-	s.held = appendDoubling(s.held, in, &s.lp.moved)
+	var moved int
+	s.held, moved = codec.AppendDoubling(s.held, in)
+	s.lp.moved.Add(int64(moved))
 	s.lp.copied.Add(int64(len(in)))
 	s.req.Unauthenticated = !s.authed
 	n, err := codec.ReadRequest(s.held, &s.req)
@@ -371,18 +371,6 @@ func (s *session) feedHeld() bool {
 	s.handOver = false
 	s.held = nil
 	return true
-}
-
-// appendDoubling is append that at least doubles the capacity when it grows (append grows
-// large slices by a quarter, which copies a buffer growing to n bytes about 4n times in all); the
-// bytes it moves to a new array are counted in moved.
-func appendDoubling(dst, src []byte, moved *atomic.Int64) []byte {
-	if len(src) > cap(dst)-len(dst) {
-		grown := make([]byte, len(dst), max(2*cap(dst), len(dst)+len(src)))
-		moved.Add(int64(copy(grown, dst)))
-		dst = grown
-	}
-	return append(dst, src...)
 }
 
 // releaseHeld empties held, giving a large buffer back to the GC.
