@@ -41,6 +41,19 @@ func checkEchoes(t *testing.T, got map[uint64]string, want map[uint64]string) {
 	}
 }
 
+// waitParked waits until the loop holds n parked requests.
+func waitParked(t *testing.T, h *harness, n int) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for parked := 0; parked < n; {
+		h.do(func(l *Loop) { parked = len(l.parked) })
+		if time.Now().After(deadline) {
+			t.Fatalf("%d requests parked, want %d", parked, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // waitLost waits until the loop has seen its connection to addr go.
 func waitLost(t *testing.T, h *harness, addr string) {
 	t.Helper()
@@ -106,14 +119,7 @@ func TestParkedRequestsSentWhenNodeReturns(t *testing.T) {
 	waitLost(t, h, a.Addr)
 	rec := newRecorder()
 	h.do(func(l *Loop) { sendKeys(l, rec, slots[0], 1, "p1", "p2") })
-	deadline := time.Now().Add(3 * time.Second)
-	for parked := 0; parked < 2; {
-		h.do(func(l *Loop) { parked = len(l.parked) })
-		if time.Now().After(deadline) {
-			t.Fatalf("%d requests parked, want 2", parked)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitParked(t, h, 2)
 	if r := rec.reply(1) + rec.reply(2); r != "" {
 		t.Fatalf("answered while the node is down: %q", r)
 	}
@@ -335,14 +341,7 @@ func TestParkedRequestOfGoneClientDropped(t *testing.T) {
 		sendKeys(l, gone, slots[0], 1, "g1")
 		sendKeys(l, stays, slots[0], 2, "s1")
 	})
-	deadline := time.Now().Add(3 * time.Second)
-	for parked := 0; parked < 2; {
-		h.do(func(l *Loop) { parked = len(l.parked) })
-		if time.Now().After(deadline) {
-			t.Fatalf("%d requests parked, want 2", parked)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitParked(t, h, 2)
 	gone.gone.Store(true)
 	back := fakenode.StartAt(t, a.Addr, fakenode.Echo)
 	checkEchoes(t, stays.wait(t, 5*time.Second, 2), map[uint64]string{2: "s1"})
