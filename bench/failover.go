@@ -281,12 +281,17 @@ func (f *failover) start() error {
 	return nil
 }
 
-// foKeyName appends worker w's key n: fo:w<w>:{n}; the hash tag {n} puts it in the same slot for
-// every worker and spreads n over all slots.
-func foKeyName(dst []byte, w, n int) []byte {
-	dst = append(dst, "fo:w"...)
+// foKeyName appends worker w's key n: fo:w<w>:{n}.
+func foKeyName(dst []byte, w, n int) []byte { return workerKey(dst, "fo", w, "", n) }
+
+// workerKey appends <prefix>:w<w>:{<tag><n>}: the hash tag puts key n in the same slot for every
+// worker and spreads n over all slots.
+func workerKey(dst []byte, prefix string, w int, tag string, n int) []byte {
+	dst = append(dst, prefix...)
+	dst = append(dst, ":w"...)
 	dst = strconv.AppendInt(dst, int64(w), 10)
 	dst = append(dst, ":{"...)
+	dst = append(dst, tag...)
 	dst = strconv.AppendInt(dst, int64(n), 10)
 	return append(dst, '}')
 }

@@ -261,21 +261,11 @@ func (s *soak) touchShards() error {
 	return nil
 }
 
-func skKeyName(dst []byte, w, n int) []byte {
-	dst = append(dst, "sk:w"...)
-	dst = strconv.AppendInt(dst, int64(w), 10)
-	dst = append(dst, ":{"...)
-	dst = strconv.AppendInt(dst, int64(n), 10)
-	return append(dst, '}')
-}
+// skKeyName appends worker w's key n: sk:w<w>:{n}.
+func skKeyName(dst []byte, w, n int) []byte { return workerKey(dst, "sk", w, "", n) }
 
-func skCounterName(dst []byte, w, n int) []byte {
-	dst = append(dst, "sk:w"...)
-	dst = strconv.AppendInt(dst, int64(w), 10)
-	dst = append(dst, ":{c"...)
-	dst = strconv.AppendInt(dst, int64(n), 10)
-	return append(dst, '}')
-}
+// skCounterName appends worker w's counter n: sk:w<w>:{c<n>}.
+func skCounterName(dst []byte, w, n int) []byte { return workerKey(dst, "sk", w, "c", n) }
 
 // batch makes the next batch of commands.
 func (s *soak) batch(w *skWorker, cmds []skCmd) []skCmd {
