@@ -223,7 +223,7 @@ func TestE2ERedirectToUnknownNodeConfirmed(t *testing.T) {
 			continue
 		}
 		if n.Addr == full.Masters[1] {
-			n.Slots = append(append([][2]int(nil), n.Slots...), [2]int{0, slotCount - 1})
+			n.Slots = append(append([][2]int(nil), n.Slots...), [2]int{0, slot.Count - 1})
 		}
 		views = append(views, n)
 	}
@@ -243,8 +243,6 @@ func TestE2ERedirectToUnknownNodeConfirmed(t *testing.T) {
 		t.Fatalf("the refreshed map does not know %s", gone)
 	}
 }
-
-const slotCount = 16384
 
 // nodeAt returns the test cluster's node at addr.
 func nodeAt(t *testing.T, addr string) *testcluster.Node {
