@@ -23,7 +23,7 @@ type Loop struct {
 	conns     map[connKey]*ShardConn // every connection in service, by node
 	draining  []*ShardConn           // retired, closing once their replies are in
 	dirty     []*ShardConn           // connections with unwritten requests
-	spare     []*ShardConn           // the other dirty list: write swaps them
+	dirtyAlt  []*ShardConn           // the other dirty list: write swaps them
 	writing   bool                   // write is running: a nested call leaves its work to it
 	parked    []parkedReq            // requests waiting for an owner, in arrival order
 	nParked   atomic.Int32           // len(parked), for the ticker
@@ -349,12 +349,12 @@ func (l *Loop) write() {
 	l.writing = true
 	for len(l.dirty) > 0 {
 		batch := l.dirty
-		l.dirty = l.spare[:0]
+		l.dirty = l.dirtyAlt[:0]
 		for i, sc := range batch {
 			batch[i] = nil
 			sc.flush()
 		}
-		l.spare = batch[:0]
+		l.dirtyAlt = batch[:0]
 	}
 	l.queued = 0
 	l.writing = false
