@@ -45,7 +45,16 @@ type Loop struct {
 	// its buffer by an earlier read, so together they bound the copying a reply costs (ReplyCopies).
 	peeked, copied, moved atomic.Int64
 
+	// Subscriber connections (subconn.go): the names subscribed upstream, one connection per node.
+	subs     map[subKey]*subEntry
+	subConns map[string]*SubConn
+	subDirty []*SubConn // subscriber connections with commands to write at the callback's end
+	subRetry bool       // a subscription waits for a node: Tick places it again
+	subWant  []string   // scratch of place
+
 	Owner any // the server's state for this loop
+	// Pushes receives the messages of the loop's subscriber connections.
+	Pushes Pushes
 	// EndWork runs after work the router starts on the loop by itself (a topology change, a
 	// failed dial): the server writes the replies it produced.
 	EndWork func()
@@ -136,6 +145,7 @@ func (l *Loop) sync() {
 			}
 		}
 	}
+	l.syncSubs() // shard channels follow their slot; subscriptions on lost masters move
 }
 
 // connTo returns the loop's connection to addr (created idle: it dials on first use).
@@ -239,6 +249,7 @@ func (l *Loop) Tick(now time.Time) {
 	}
 	clear(l.draining[len(kept):])
 	l.draining = kept
+	l.tickSubs()
 }
 
 // NeedsFastTick reports (from any goroutine) whether requests are parked: the ticker then runs
@@ -300,6 +311,9 @@ func (l *Loop) markDirty(sc *ShardConn) {
 // EndCallback must run at the end of every callback that may have queued requests: it writes
 // a batch started while the loop was idle.
 func (l *Loop) EndCallback() {
+	if len(l.subDirty) > 0 {
+		l.flushSubs()
+	}
 	if l.idleBatch {
 		l.idleBatch = false
 		if !l.rung {

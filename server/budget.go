@@ -47,7 +47,7 @@ const (
 func (s *session) account() {
 	h := 0
 	if !s.closed {
-		h = len(s.out) + s.unsent + s.reqBytes + s.c.OutboundBuffered() + s.c.InboundBuffered() + len(s.held) + s.inflight*s.replyEst
+		h = len(s.out) + s.unsent + s.reqBytes + s.c.OutboundBuffered() + s.c.InboundBuffered() + len(s.held) + s.inflight*s.replyEst + s.subBytes()
 	}
 	s.lp.footprint += int64(h - s.footprint)
 	s.footprint = h

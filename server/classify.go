@@ -12,7 +12,8 @@ const (
 	classLocal                  // answered by slotgate itself
 	classSingle                 // all keys in one slot: forwarded on the shared pipeline of that slot's master
 	classSplit                  // MGET/MSET/DEL/UNLINK/EXISTS/TOUCH: one part per slot, merged in key order
-	classAnyMaster              // keyless and harmless on any master (CONFIG GET, PUBLISH): the first master
+	classAnyMaster              // keyless and harmless on any master (CONFIG GET): the first master
+	classPubsub                 // (P|S)SUBSCRIBE and unsubscribes, PUBLISH/SPUBLISH by channel slot, PUBSUB: pubsub.go
 )
 
 // classes is indexed by codec.Command.ID of top-level commands.
@@ -34,7 +35,11 @@ var statefulCommands = []string{
 }
 
 // anyMasterCommands are keyless commands any master answers the same way.
-var anyMasterCommands = []string{"publish", "spublish"}
+var anyMasterCommands = []string{}
+
+// pubsubCommands are multiplexed or routed by channel (pubsub.go).
+var pubsubCommands = []string{"publish", "spublish", "pubsub",
+	"subscribe", "unsubscribe", "psubscribe", "punsubscribe", "ssubscribe", "sunsubscribe"}
 
 // subClass classifies a subcommand of a container that slotgate does not answer itself.
 func subClass(sub *codec.Command) class {
@@ -70,6 +75,7 @@ func buildClasses() []class {
 	set(splitCommands, classSplit)
 	set(statefulCommands, classRefused)
 	set(anyMasterCommands, classAnyMaster)
+	set(pubsubCommands, classPubsub)
 	set([]string{"xread", "xreadgroup"}, classSingle)
 	if cfg := codec.Lookup([]byte("config")); cfg != nil {
 		m[cfg.ID] = classLocal // CONFIG GET is forwarded to one master; the rest is refused

@@ -21,6 +21,9 @@ func (s *session) localCommand(cmd *codec.Command, args [][]byte, raw []byte) {
 		default:
 			b = errArity(b, cmd.Name)
 		}
+		if len(args) <= 2 && s.proto != 3 && s.subscribed() {
+			b = pingSubscribed(b[:0], args) // RESP2 pub/sub mode
+		}
 	case "echo":
 		b = codec.AppendBulk(b, args[1])
 	case "quit":
@@ -37,6 +40,7 @@ func (s *session) localCommand(cmd *codec.Command, args [][]byte, raw []byte) {
 			b = append(b, errSelectDB...)
 		}
 	case "reset":
+		s.pubsubReset()
 		s.proto, s.name, s.txRefused = 2, nil, false
 		s.authed = s.srv.cfg.Password == ""
 		b = codec.AppendSimple(b, "RESET")

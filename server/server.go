@@ -107,6 +107,8 @@ type loop struct {
 	partReq   []byte
 	merging   mergeScratch
 	merges    []*merge
+
+	ps pubsubLoop // channel -> subscribed sessions (pubsub.go)
 }
 
 // New returns a server that routes with rt.
@@ -223,6 +225,7 @@ func (srv *Server) loopOf(el gnet.EventLoop) (*loop, error) {
 		return nil, err
 	}
 	rl.Owner = lp
+	rl.Pushes = lp
 	rl.EndWork = func() { lp.flushTouched(false) }
 	lp.rl = rl
 	srv.loops = append(srv.loops, lp)
@@ -238,6 +241,10 @@ func (srv *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		return nil, a
 	case *router.Doorbell:
 		return nil, gnet.None
+	case *router.SubConn:
+		a := x.OnOpen(c)
+		x.Loop().Owner.(*loop).flushTouched(false)
+		return nil, a
 	}
 	if srv.draining.Load() {
 		return nil, gnet.Close
@@ -275,6 +282,9 @@ func (srv *Server) OnTraffic(c gnet.Conn) gnet.Action {
 	case *router.ShardConn:
 		lp = x.Loop().Owner.(*loop)
 		action = x.OnTraffic(c)
+	case *router.SubConn:
+		lp = x.Loop().Owner.(*loop)
+		action = x.OnTraffic(c) // messages fanned out to the sessions
 	case *router.Doorbell:
 		lp = x.Loop().Owner.(*loop)
 		action = x.OnTraffic(c)
@@ -299,6 +309,7 @@ func (srv *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 				srv.remoteClients.Add(-1)
 			}
 			x.lp.unenroll(x)
+			x.pubsubReset()
 			if x.paused {
 				x.paused = false
 				clientsPaused.Dec()
@@ -309,6 +320,9 @@ func (srv *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 			x.account()
 		}
 	case *router.ShardConn:
+		x.OnClose(c, err)
+		x.Loop().Owner.(*loop).flushTouched(false)
+	case *router.SubConn:
 		x.OnClose(c, err)
 		x.Loop().Owner.(*loop).flushTouched(false)
 	case *router.Doorbell:

@@ -44,6 +44,7 @@ type session struct {
 	// txRefused: MULTI was refused. Until EXEC, DISCARD or RESET nothing is forwarded: a
 	// client pipelining MULTI, writes, EXEC must not have its writes applied one by one.
 	txRefused bool
+	ps        *sessionSubs // pub/sub subscriptions (pubsub.go); nil until the first
 
 	held     []byte // the start of a large request still arriving, moved out of gnet's buffer
 	handOver bool   // the request being dispatched is in held, which the router may keep
@@ -458,6 +459,8 @@ func (s *session) dispatch(raw []byte) {
 		case !sub.CheckArity(len(args)):
 			s.local(errArity(s.lp.scratch[:0], sub.Name))
 			return
+		case cls == classPubsub:
+			cmd = sub // PUBSUB CHANNELS...: pubsub.go answers by the subcommand
 		case cls != classLocal:
 			cmd, cls = sub, subClass(sub)
 		}
@@ -469,6 +472,9 @@ func (s *session) dispatch(raw []byte) {
 	if s.txRefused && s.refusedTx(cmd) {
 		return
 	}
+	if s.ps != nil && s.subscribedOnly(cmd, args) {
+		return
+	}
 	switch cls {
 	case classSingle:
 		s.forwardSingle(cmd, args, raw)
@@ -478,6 +484,8 @@ func (s *session) dispatch(raw []byte) {
 		s.localCommand(cmd, args, raw)
 	case classAnyMaster:
 		s.forwardAny(cmd, raw)
+	case classPubsub:
+		s.pubsub(cmd, args, raw)
 	default:
 		s.txRefused = cmd.Name == "multi"
 		s.local(errRefused(s.lp.scratch[:0], cmd))

@@ -139,6 +139,8 @@ func (s *session) deliverPart(seq uint64, part int32, reply []byte) {
 	var out []byte
 	if m.op == mergeRedact {
 		out = redactConfig(lp.scratch[:0], sc.replies[0])
+	} else if m.op >= mergeUnion {
+		out = mergePubsub(lp.scratch[:0], m.op, sc.replies, m.arrived, int(s.proto), &lp.ps, s.srv.cfg.HardLimit)
 	} else {
 		out = mergeReplies(lp.scratch[:0], m.op, m.keyPart, sc.replies, m.arrived, sc)
 	}

@@ -1,0 +1,441 @@
+package server
+
+import (
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/slotgate/slotgate/codec"
+	"github.com/slotgate/slotgate/router"
+	"github.com/slotgate/slotgate/router/slot"
+)
+
+// Pub/sub is multiplexed (DESIGN "Pinned and multiplexed state"): each loop keeps a table from
+// channel (pattern, shard channel) to the sessions subscribed to it, asks its router loop to
+// subscribe a name upstream when the first local subscriber arrives and to drop it when the last
+// leaves, and copies every message to each subscribed session's reply queue at a reply boundary.
+// slotgate answers (P|S)SUBSCRIBE and their unsubscribes itself, with the client's own counts.
+//
+// Memory: a session's subscriptions are counted in its footprint (subBytes, an estimate of the
+// maps' cost on the session, the loop and the router), so -max-memory bounds a client that
+// subscribes to millions of channels the way it bounds one that does not read: it is evicted.
+
+const nKinds = 3 // router.SubChannel, SubPattern, SubShard
+
+// subCost estimates what one subscription costs beyond its name's bytes: an entry in the session's
+// set, in the loop's table (a set of its own when it is the first) and in the router's registry.
+const subCost = 256
+
+// pubsubLoop is a loop's pub/sub state.
+type pubsubLoop struct {
+	table   [nKinds]map[string]map[*session]struct{}
+	msg2    []byte // the message being fanned out, as a RESP2 array
+	msg3    []byte // the same as a RESP3 push
+	topo    *router.Topology
+	slots   []int // one slot of each master of topo, for PUBSUB queries
+	elems   [][]byte
+	perPart [][][]byte
+}
+
+// sessionSubs is what one session is subscribed to.
+type sessionSubs struct {
+	names [nKinds]map[string]struct{}
+	bytes int
+}
+
+// classic is the count subscribe/psubscribe acks carry: channels and patterns.
+func (ps *sessionSubs) classic() int {
+	return len(ps.names[router.SubChannel]) + len(ps.names[router.SubPattern])
+}
+
+// subscribed reports pub/sub mode: any subscription at all.
+func (s *session) subscribed() bool {
+	ps := s.ps
+	return ps != nil && ps.classic()+len(ps.names[router.SubShard]) > 0
+}
+
+// subBytes is the footprint of the session's subscriptions (budget.go).
+func (s *session) subBytes() int {
+	if s.ps == nil {
+		return 0
+	}
+	return s.ps.bytes
+}
+
+// subscribedOnly answers a command a subscribed RESP2 client may not send, with Redis's text, and
+// reports whether it did.
+func (s *session) subscribedOnly(cmd *codec.Command, args [][]byte) bool {
+	if s.proto == 3 || !s.subscribed() {
+		return false
+	}
+	switch cmd.Name {
+	case "ping", "subscribe", "psubscribe", "ssubscribe", "unsubscribe", "punsubscribe", "sunsubscribe", "quit", "reset":
+		return false
+	}
+	name := cmd.Name
+	if len(cmd.Subcommands) > 0 && len(args) >= 2 {
+		if sub := cmd.Sub(args[1]); sub != nil {
+			name = sub.Name
+		}
+	}
+	s.local(codec.AppendError(s.lp.scratch[:0], "ERR Can't execute '"+name+
+		"': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"))
+	return true
+}
+
+// pingSubscribed is PING's reply in RESP2 pub/sub mode: ["pong", arg or ""].
+func pingSubscribed(b []byte, args [][]byte) []byte {
+	b = codec.AppendArrayLen(b, 2)
+	b = codec.AppendBulkString(b, "pong")
+	if len(args) > 1 {
+		return codec.AppendBulk(b, args[1])
+	}
+	return codec.AppendBulkString(b, "")
+}
+
+// pubsub runs PUBLISH, SPUBLISH, the (un)subscribe commands and PUBSUB.
+func (s *session) pubsub(cmd *codec.Command, args [][]byte, raw []byte) {
+	switch cmd.Name {
+	case "publish", "spublish":
+		// By the channel's slot: the node that holds slotgate's subscription of it then counts it.
+		s.send(cmd, int(slot.Of(args[1])), raw)
+	case "subscribe":
+		s.subscribe(router.SubChannel, "subscribe", args[1:])
+	case "psubscribe":
+		s.subscribe(router.SubPattern, "psubscribe", args[1:])
+	case "ssubscribe":
+		if !s.sameSlot(args[1:]) {
+			return
+		}
+		s.subscribe(router.SubShard, "ssubscribe", args[1:])
+	case "unsubscribe":
+		s.unsubscribe(router.SubChannel, "unsubscribe", args[1:])
+	case "punsubscribe":
+		s.unsubscribe(router.SubPattern, "punsubscribe", args[1:])
+	case "sunsubscribe":
+		if !s.sameSlot(args[1:]) {
+			return
+		}
+		s.unsubscribe(router.SubShard, "sunsubscribe", args[1:])
+	default:
+		s.pubsubQuery(cmd, args, raw)
+	}
+}
+
+// sameSlot answers CROSSSLOT (as Redis Cluster does for sharded channels) unless every channel
+// hashes to one slot.
+func (s *session) sameSlot(chans [][]byte) bool {
+	for _, c := range chans[1:] {
+		if slot.Of(c) != slot.Of(chans[0]) {
+			s.local(append(s.lp.scratch[:0], errCrossSlot...))
+			return false
+		}
+	}
+	return true
+}
+
+func (s *session) count(kind router.SubKind) int {
+	if kind == router.SubShard {
+		return len(s.ps.names[router.SubShard])
+	}
+	return s.ps.classic()
+}
+
+// appendAck appends one acknowledgement frame; a nil name is a null (bare unsubscribe).
+func appendAck(b []byte, proto int, verb string, name []byte, null bool, n int) []byte {
+	b = codec.AppendPushLen(b, proto, 3)
+	b = codec.AppendBulkString(b, verb)
+	if null {
+		b = codec.AppendNull(b, proto)
+	} else {
+		b = codec.AppendBulk(b, name)
+	}
+	return codec.AppendInt(b, int64(n))
+}
+
+// subscribe adds names to the session and answers one frame per name, duplicates included.
+func (s *session) subscribe(kind router.SubKind, verb string, names [][]byte) {
+	if s.ps == nil {
+		s.ps = &sessionSubs{}
+	}
+	ps := s.ps
+	if ps.names[kind] == nil {
+		ps.names[kind] = map[string]struct{}{}
+	}
+	lp := s.lp
+	b := lp.scratch[:0]
+	for _, n := range names {
+		if _, ok := ps.names[kind][string(n)]; !ok {
+			name := string(n)
+			ps.names[kind][name] = struct{}{}
+			ps.bytes += len(name) + subCost
+			lp.addSubscriber(kind, name, s)
+		}
+		b = appendAck(b, int(s.proto), verb, n, false, s.count(kind))
+	}
+	lp.scratch = b[:0]
+	s.local(b)
+	s.account()
+}
+
+// unsubscribe removes names (all of the kind when none is given) and answers one frame per name;
+// with nothing to remove, a bare one answers a single frame with a null name.
+func (s *session) unsubscribe(kind router.SubKind, verb string, names [][]byte) {
+	lp := s.lp
+	b := lp.scratch[:0]
+	proto := int(s.proto)
+	switch {
+	case len(names) > 0:
+		for _, n := range names {
+			if s.ps != nil {
+				if _, ok := s.ps.names[kind][string(n)]; ok {
+					s.dropName(kind, string(n))
+				}
+			}
+			b = appendAck(b, proto, verb, n, false, s.countOrZero(kind))
+		}
+	case s.ps == nil || len(s.ps.names[kind]) == 0:
+		b = appendAck(b, proto, verb, nil, true, s.countOrZero(kind))
+	default:
+		for name := range s.ps.names[kind] {
+			s.dropName(kind, name)
+			b = codec.AppendPushLen(b, proto, 3)
+			b = codec.AppendBulkString(b, verb)
+			b = codec.AppendBulkString(b, name)
+			b = codec.AppendInt(b, int64(s.count(kind)))
+		}
+	}
+	lp.scratch = b[:0]
+	s.local(b)
+	s.account()
+}
+
+func (s *session) countOrZero(kind router.SubKind) int {
+	if s.ps == nil {
+		return 0
+	}
+	return s.count(kind)
+}
+
+// dropName removes one name from the session and from its loop's table.
+func (s *session) dropName(kind router.SubKind, name string) {
+	delete(s.ps.names[kind], name)
+	s.ps.bytes -= len(name) + subCost
+	s.lp.removeSubscriber(kind, name, s)
+}
+
+// pubsubReset leaves every subscription (RESET, client gone).
+func (s *session) pubsubReset() {
+	if s.ps == nil {
+		return
+	}
+	for k := range s.ps.names {
+		for name := range s.ps.names[k] {
+			s.lp.removeSubscriber(router.SubKind(k), name, s)
+		}
+	}
+	s.ps = nil
+}
+
+func (lp *loop) addSubscriber(kind router.SubKind, name string, s *session) {
+	t := &lp.ps.table[kind]
+	if *t == nil {
+		*t = map[string]map[*session]struct{}{}
+	}
+	set := (*t)[name]
+	if set == nil {
+		set = map[*session]struct{}{}
+		(*t)[name] = set
+		lp.rl.Subscribe(kind, []byte(name)) // the loop's first subscriber
+	}
+	set[s] = struct{}{}
+}
+
+func (lp *loop) removeSubscriber(kind router.SubKind, name string, s *session) {
+	set := lp.ps.table[kind][name]
+	if set == nil {
+		return
+	}
+	delete(set, s)
+	if len(set) == 0 {
+		delete(lp.ps.table[kind], name)
+		lp.rl.Unsubscribe(kind, []byte(name)) // the loop's last subscriber left
+	}
+}
+
+// Message implements router.Pushes: one message read by a subscriber connection is copied to
+// every session of the loop subscribed to its channel (its pattern for pmessage). Each copy is a
+// reply of its own, so it never splits a reply and leaves after the replies before it. A client
+// whose unread replies pass the hard limit is disconnected, as Redis's pubsub output limit does.
+func (lp *loop) Message(kind router.SubKind, pattern, channel, payload []byte) {
+	name := channel
+	if kind == router.SubPattern {
+		name = pattern
+	}
+	set := lp.ps.table[kind][string(name)]
+	if len(set) == 0 {
+		return
+	}
+	lp.ps.msg2 = appendMessage(lp.ps.msg2[:0], 2, kind, pattern, channel, payload)
+	lp.ps.msg3 = lp.ps.msg3[:0]
+	limit := lp.srv.cfg.HardLimit
+	for s := range set {
+		if s.closed {
+			continue
+		}
+		msg := lp.ps.msg2
+		if s.proto == 3 {
+			if len(lp.ps.msg3) == 0 {
+				lp.ps.msg3 = appendMessage(lp.ps.msg3, 3, kind, pattern, channel, payload)
+			}
+			msg = lp.ps.msg3
+		}
+		s.complete(s.alloc(), msg)
+		messagesFanned.Inc()
+		if !s.closed && s.pending() > limit {
+			lp.srv.logf("client %d: %d bytes of messages and replies unread, over the hard limit: disconnecting a slow subscriber", s.id, s.pending())
+			slowSubscribers.Inc()
+			clientsOverLimit.Inc()
+			s.close()
+		}
+	}
+	if cap(lp.ps.msg2) > maxIdleSlot {
+		lp.ps.msg2, lp.ps.msg3 = nil, nil
+	}
+}
+
+// appendMessage appends a message, pmessage or smessage frame.
+func appendMessage(b []byte, proto int, kind router.SubKind, pattern, channel, payload []byte) []byte {
+	switch kind {
+	case router.SubPattern:
+		b = codec.AppendPushLen(b, proto, 4)
+		b = codec.AppendBulkString(b, "pmessage")
+		b = codec.AppendBulk(b, pattern)
+	case router.SubShard:
+		b = codec.AppendPushLen(b, proto, 3)
+		b = codec.AppendBulkString(b, "smessage")
+	default:
+		b = codec.AppendPushLen(b, proto, 3)
+		b = codec.AppendBulkString(b, "message")
+	}
+	b = codec.AppendBulk(b, channel)
+	return codec.AppendBulk(b, payload)
+}
+
+// Merge operations of PUBSUB queries asked of every master (numbered apart from split.go's).
+const (
+	mergeUnion mergeOp = 100 + iota // CHANNELS, SHARDCHANNELS: the names, each once
+	mergePairs                      // NUMSUB, SHARDNUMSUB: name, count pairs, counts added
+)
+
+// pubsubQuery answers PUBSUB CHANNELS/NUMSUB/NUMPAT/SHARDCHANNELS/SHARDNUMSUB by asking every
+// master and merging; other subcommands (HELP) go to one master.
+func (s *session) pubsubQuery(cmd *codec.Command, args [][]byte, raw []byte) {
+	op := mergeOp(255)
+	switch cmd.Name {
+	case "pubsub|channels", "pubsub|shardchannels":
+		op = mergeUnion
+	case "pubsub|numsub", "pubsub|shardnumsub":
+		op = mergePairs
+	case "pubsub|numpat":
+		op = mergeSum
+	}
+	if op == 255 {
+		s.send(cmd, router.SlotAny, raw)
+		return
+	}
+	lp := s.lp
+	t := lp.rl.Topology()
+	if t == nil {
+		s.local(errNoTopology(lp.scratch[:0], s.srv.rt.Seeds()))
+		return
+	}
+	if lp.ps.topo != t {
+		lp.ps.topo, lp.ps.slots = t, lp.ps.slots[:0]
+		seen := make([]bool, len(t.Masters))
+		for sl := 0; sl < slot.Count; sl++ {
+			if sh := t.Shard(uint16(sl)); sh >= 0 && !seen[sh] {
+				seen[sh] = true
+				lp.ps.slots = append(lp.ps.slots, sl)
+			}
+		}
+	}
+	parts := len(lp.ps.slots)
+	if s.req.Inline {
+		raw = codec.AppendRequest(lp.partReq[:0], args) // backends get RESP
+		lp.partReq = raw
+	}
+	seq := s.alloc()
+	m := lp.getMerge()
+	m.op, m.remaining = op, parts
+	m.keyPart = m.keyPart[:0]
+	m.partOff = append(m.partOff[:0], make([]int32, 2*parts)...)[:2*parts]
+	s.slot(seq).merge = m
+	for p, sl := range lp.ps.slots {
+		s.sendPart(sl, raw, int32(p), 0)
+	}
+}
+
+// mergePubsub merges the masters' answers to a PUBSUB query (the first error wins).
+func mergePubsub(dst []byte, op mergeOp, replies [][]byte, arrived []int32, proto int, ps *pubsubLoop, limit int) []byte {
+	for _, p := range arrived {
+		if codec.IsError(replies[p]) {
+			return append(dst, replies[p]...)
+		}
+	}
+	for len(ps.perPart) < len(replies) {
+		ps.perPart = append(ps.perPart, nil)
+	}
+	for p, r := range replies {
+		var err error
+		ps.perPart[p], err = codec.ArrayElems(r, ps.perPart[p][:0])
+		if err != nil {
+			return codec.AppendError(dst, "ERR slotgate: a node answered PUBSUB with a malformed reply")
+		}
+	}
+	if op == mergeUnion {
+		seen := map[string]struct{}{}
+		ps.elems = ps.elems[:0]
+		size := 0
+		for p := range replies {
+			for _, e := range ps.perPart[p] {
+				name, _ := codec.BulkText(e)
+				if _, ok := seen[string(name)]; ok {
+					continue
+				}
+				seen[string(name)] = struct{}{}
+				ps.elems = append(ps.elems, e)
+				size += len(e)
+			}
+		}
+		if size > limit {
+			return codec.AppendError(dst, "ERR slotgate: PUBSUB reply larger than the client output limit")
+		}
+		dst = codec.AppendArrayLen(dst, len(ps.elems))
+		for _, e := range ps.elems {
+			dst = append(dst, e...)
+		}
+		return dst
+	}
+	// Pairs: every master answers the names asked, in the order asked.
+	first := ps.perPart[0]
+	for _, pp := range ps.perPart[1:len(replies)] {
+		if len(pp) != len(first) {
+			return codec.AppendError(dst, "ERR slotgate: nodes answered PUBSUB with different replies")
+		}
+	}
+	dst = codec.AppendMapLen(dst, proto, len(first)/2)
+	for i := 0; i+1 < len(first); i += 2 {
+		dst = append(dst, first[i]...)
+		var sum int64
+		for _, pp := range ps.perPart[:len(replies)] {
+			n, _ := codec.ParseInt(pp[i+1])
+			sum += n
+		}
+		dst = codec.AppendInt(dst, sum)
+	}
+	return dst
+}
+
+// Metrics.
+var (
+	messagesFanned  = metrics.NewCounter(`slotgate_pubsub_messages_fanned_out_total`)
+	slowSubscribers = metrics.NewCounter(`slotgate_pubsub_slow_subscribers_disconnected_total`)
+)
