@@ -122,6 +122,9 @@ func (s *session) pubsub(cmd *codec.Command, args [][]byte, raw []byte) {
 // sameSlot answers CROSSSLOT (as Redis Cluster does for sharded channels) unless every channel
 // hashes to one slot.
 func (s *session) sameSlot(chans [][]byte) bool {
+	if len(chans) == 0 {
+		return true
+	}
 	for _, c := range chans[1:] {
 		if slot.Of(c) != slot.Of(chans[0]) {
 			s.local(append(s.lp.scratch[:0], errCrossSlot...))

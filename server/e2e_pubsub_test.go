@@ -1,0 +1,445 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/slotgate/slotgate/codec"
+	"github.com/slotgate/slotgate/internal/testcluster"
+	"github.com/slotgate/slotgate/server"
+)
+
+// rawDial opens a plain TCP connection (AUTH first when password is set).
+func rawDial(t testing.TB, addr, password string) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if password != "" {
+		if _, err := c.Write([]byte(respCmd("AUTH", password))); err != nil {
+			t.Fatal(err)
+		}
+		if got := readFrames(t, c, 1); string(got) != "+OK\r\n" {
+			t.Fatalf("AUTH: %q", got)
+		}
+	}
+	return c
+}
+
+// readFrames reads exactly n RESP frames (and nothing after them) from c.
+func readFrames(t testing.TB, c net.Conn, n int) []byte {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var buf []byte
+	var f codec.ReplyFramer
+	pos := 0
+	one := make([]byte, 4096)
+	for n > 0 {
+		for n > 0 {
+			k, err := f.Frame(buf[pos:])
+			if err != nil {
+				t.Fatalf("frame: %v in %q", err, buf)
+			}
+			if k == 0 {
+				break
+			}
+			pos += k
+			n--
+		}
+		if n == 0 {
+			break
+		}
+		m, err := c.Read(one)
+		if err != nil {
+			t.Fatalf("read after %q: %v", buf, err)
+		}
+		buf = append(buf, one[:m]...)
+	}
+	if pos != len(buf) {
+		t.Fatalf("bytes after the frames expected: %q", buf[pos:])
+	}
+	return buf
+}
+
+// tagOn returns a hash tag whose slot master m serves.
+func tagOn(t testing.TB, m *testcluster.Node) string {
+	for i := 0; ; i++ {
+		tag := "{pt" + strconv.Itoa(i) + "}"
+		if masterOf(t, tag) == m {
+			return tag
+		}
+	}
+}
+
+// TestE2EPubsubAckShapes: slotgate's own acks (counts per client, one frame per argument,
+// duplicates, bare unsubscribes, PING and a refused command while subscribed) are byte for byte
+// what a real redis-server sends.
+func TestE2EPubsubAckShapes(t *testing.T) {
+	p := startProxy(t, cluster, nil)
+	m := cluster.Masters()[0]
+	tag := tagOn(t, m)
+	sh := tag + "sh"
+	steps := []struct {
+		req    []string
+		frames int
+	}{
+		{[]string{"SUBSCRIBE", "a", "a", "b"}, 3},
+		{[]string{"PSUBSCRIBE", "p*"}, 1},
+		{[]string{"SSUBSCRIBE", sh, sh}, 2},
+		{[]string{"PING"}, 1},
+		{[]string{"PING", "hi"}, 1},
+		{[]string{"GET", tag + "k"}, 1},
+		{[]string{"config", "get", "maxmemory"}, 1},
+		{[]string{"UNSUBSCRIBE", "a", "zz"}, 2},
+		{[]string{"UNSUBSCRIBE", "b"}, 1},
+		{[]string{"UNSUBSCRIBE"}, 1},
+		{[]string{"PUNSUBSCRIBE"}, 1},
+		{[]string{"SUNSUBSCRIBE", sh}, 1},
+		{[]string{"SUNSUBSCRIBE"}, 1},
+		{[]string{"GET", tag + "nokey"}, 1},
+		{[]string{"UNSUBSCRIBE"}, 1},
+		{[]string{"PUNSUBSCRIBE", "q"}, 1},
+		{[]string{"SUBSCRIBE", "c"}, 1},
+		{[]string{"RESET"}, 1}, // (the node now wants AUTH again: the last step compared)
+	}
+	direct := rawDial(t, m.Addr, cluster.Password)
+	proxied := rawDial(t, p.Addr, "")
+	for _, st := range steps {
+		req := []byte(respCmd(st.req...))
+		if _, err := direct.Write(req); err != nil {
+			t.Fatal(err)
+		}
+		want := readFrames(t, direct, st.frames)
+		if _, err := proxied.Write(req); err != nil {
+			t.Fatal(err)
+		}
+		got := readFrames(t, proxied, st.frames)
+		if !bytes.Equal(got, want) {
+			t.Errorf("%q:\n got  %q\n want %q", st.req, got, want)
+		}
+	}
+	// RESET left pub/sub mode.
+	if _, err := proxied.Write([]byte(respCmd("PING"))); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFrames(t, proxied, 1); string(got) != "+PONG\r\n" {
+		t.Errorf("PING after RESET: %q", got)
+	}
+	// SSUBSCRIBE across slots: Redis Cluster's CROSSSLOT.
+	if _, err := proxied.Write([]byte(respCmd("SSUBSCRIBE", "{a}x", "{b}x"))); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFrames(t, proxied, 1); !strings.HasPrefix(string(got), "-CROSSSLOT") {
+		t.Errorf("SSUBSCRIBE across slots: %q", got)
+	}
+}
+
+// countSubConns counts, over the masters, the connections subscribed to anything (sub, psub or
+// ssub > 0 in CLIENT LIST), by node.
+func countSubConns(t testing.TB, c *testcluster.Cluster) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	for _, m := range c.Masters() {
+		text, err := c.Client(m).ClientList(context.Background()).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(text, "\n") {
+			for _, f := range strings.Fields(line) {
+				k, v, _ := strings.Cut(f, "=")
+				if (k == "sub" || k == "psub" || k == "ssub") && v != "0" {
+					out[m.Addr]++
+					break
+				}
+			}
+		}
+	}
+	return out
+}
+
+// numsub asks node n directly for PUBSUB NUMSUB ch.
+func numsub(t testing.TB, c *testcluster.Cluster, n *testcluster.Node, ch string) int64 {
+	t.Helper()
+	r, err := c.Client(n).PubSubNumSub(context.Background(), ch).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r[ch]
+}
+
+// TestE2EPubsubFanOut: 1,000 subscribers of one channel through one slotgate, with one and two
+// loops, each get every message; PUBLISH counts slotgate's subscription; slotgate holds at most
+// one subscriber connection per node per loop.
+func TestE2EPubsubFanOut(t *testing.T) {
+	for _, loops := range []int{1, 2} {
+		t.Run("loops="+strconv.Itoa(loops), func(t *testing.T) {
+			before := countSubConns(t, cluster)
+			p := startProxy(t, cluster, func(c *server.Config) { c.Loops = loops })
+			ch := "fan:" + runID()
+			const subs, msgs = 1000, 20
+			ctx := context.Background()
+			cl := p.client(t, func(o *redis.Options) { o.PoolSize = subs + 10 })
+			var pss []*redis.PubSub
+			for i := 0; i < subs; i++ {
+				ps := cl.Subscribe(ctx, ch)
+				if _, err := ps.Receive(ctx); err != nil { // the subscribe ack
+					t.Fatal(err)
+				}
+				pss = append(pss, ps)
+			}
+			defer func() {
+				for _, ps := range pss {
+					ps.Close()
+				}
+			}()
+			// Every loop's subscription is in place once the node counts it.
+			owner := masterOf(t, ch)
+			deadline := time.Now().Add(5 * time.Second)
+			for numsub(t, cluster, owner, ch) < int64(loops) && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if n := numsub(t, cluster, owner, ch); n < 1 || n > int64(loops) {
+				t.Fatalf("node %s counts %d subscribers of %s, want 1..%d (one per loop)", owner.Addr, n, ch, loops)
+			}
+			var wg sync.WaitGroup
+			var bad atomic.Int64
+			var errOnce sync.Once
+			for i, ps := range pss {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for j := 0; j < msgs; j++ {
+						m, err := ps.ReceiveMessage(ctx)
+						want := "m" + strconv.Itoa(j)
+						if err != nil || m.Channel != ch || m.Payload != want {
+							bad.Add(1)
+							errOnce.Do(func() { t.Errorf("subscriber %d message %d: %v %+v, want %s", i, j, err, m, want) })
+							return
+						}
+					}
+				}()
+			}
+			pub := p.client(t, nil)
+			for j := 0; j < msgs; j++ {
+				n, err := pub.Publish(ctx, ch, "m"+strconv.Itoa(j)).Result()
+				if err != nil || n < 1 {
+					t.Fatalf("PUBLISH: %d, %v (want >= 1: slotgate's subscription is on the channel's node)", n, err)
+				}
+			}
+			done := make(chan struct{})
+			go func() { wg.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatal("subscribers did not get every message within 30 s")
+			}
+			if bad.Load() > 0 {
+				t.Fatalf("%d subscribers missed messages", bad.Load())
+			}
+			after := countSubConns(t, cluster)
+			for _, m := range cluster.Masters() {
+				if d := after[m.Addr] - before[m.Addr]; d > loops {
+					t.Errorf("node %s: %d more subscriber connections, want at most %d (one per loop)", m.Addr, d, loops)
+				}
+			}
+			t.Logf("%d subscribers x %d messages; node subscriber connections %v (before %v)", subs, msgs, after, before)
+		})
+	}
+}
+
+// TestE2EPubsubLastLeaves: when the last local subscriber leaves (UNSUBSCRIBE, or the client
+// closes while subscribed), slotgate unsubscribes upstream.
+func TestE2EPubsubLastLeaves(t *testing.T) {
+	p := startProxy(t, cluster, nil)
+	ch := "leave:" + runID()
+	owner := masterOf(t, ch)
+	waitNumsub := func(want int64) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			n := numsub(t, cluster, owner, ch)
+			if n == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("PUBSUB NUMSUB %s on %s: %d, want %d", ch, owner.Addr, n, want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	a := rawDial(t, p.Addr, "")
+	b := rawDial(t, p.Addr, "")
+	for _, c := range []net.Conn{a, b} {
+		if _, err := c.Write([]byte(respCmd("SUBSCRIBE", ch))); err != nil {
+			t.Fatal(err)
+		}
+		readFrames(t, c, 1)
+	}
+	waitNumsub(1)
+	a.Close() // closes while subscribed
+	if _, err := b.Write([]byte(respCmd("PING"))); err != nil {
+		t.Fatal(err)
+	}
+	readFrames(t, b, 1)
+	waitNumsub(1) // b still listens
+	if _, err := b.Write([]byte(respCmd("UNSUBSCRIBE", ch))); err != nil {
+		t.Fatal(err)
+	}
+	readFrames(t, b, 1)
+	waitNumsub(0)
+	// And a client that closes as the last one.
+	if _, err := b.Write([]byte(respCmd("SUBSCRIBE", ch))); err != nil {
+		t.Fatal(err)
+	}
+	readFrames(t, b, 1)
+	waitNumsub(1)
+	b.Close()
+	waitNumsub(0)
+}
+
+// TestE2EPubsubKeyspace: keyspace notifications of keys on all three masters reach one
+// PSUBSCRIBE __keyspace@0__:* through slotgate.
+func TestE2EPubsubKeyspace(t *testing.T) {
+	ctx := context.Background()
+	for _, m := range cluster.Masters() {
+		if err := cluster.Client(m).ConfigSet(ctx, "notify-keyspace-events", "KEA").Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		for _, m := range cluster.Masters() {
+			_ = cluster.Client(m).ConfigSet(ctx, "notify-keyspace-events", "").Err()
+		}
+	})
+	p := startProxy(t, cluster, nil)
+	cl := p.client(t, nil)
+	ps := cl.PSubscribe(ctx, "__keyspace@0__:*")
+	defer ps.Close()
+	if _, err := ps.Receive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	run := runID()
+	want := map[string]bool{}
+	for _, m := range cluster.Masters() {
+		want["ks:"+keyOnMaster(t, run+":", m, "")] = true
+	}
+	// Wait until every master holds slotgate's pattern.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ok := true
+		for _, m := range cluster.Masters() {
+			n, err := cluster.Client(m).PubSubNumPat(ctx).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			ok = ok && n > 0
+		}
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("pattern not subscribed on every master")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for k := range want {
+		if err := cl.Set(ctx, strings.TrimPrefix(k, "ks:"), "v", time.Minute).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := map[string]bool{}
+	for len(got) < len(want) {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		m, err := ps.ReceiveMessage(rctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("after %v: %v", got, err)
+		}
+		if m.Pattern != "__keyspace@0__:*" || m.Payload != "set" {
+			continue
+		}
+		k := "ks:" + strings.TrimPrefix(m.Channel, "__keyspace@0__:")
+		if want[k] {
+			got[k] = true
+		}
+	}
+}
+
+// TestE2EPubsubQueries: PUBSUB CHANNELS/NUMSUB/NUMPAT/SHARDCHANNELS/SHARDNUMSUB merge every
+// master's answer.
+func TestE2EPubsubQueries(t *testing.T) {
+	ctx := context.Background()
+	p := startProxy(t, cluster, nil)
+	run := runID()
+	var chans []string
+	for _, m := range cluster.Masters() {
+		chans = append(chans, "q:"+keyOnMaster(t, run+":", m, ""))
+	}
+	// Subscribers directly on the nodes (one each) and through slotgate (on the channel's node).
+	for _, ch := range chans {
+		ps := cluster.Client(masterOf(t, ch)).Subscribe(ctx, ch)
+		defer ps.Close()
+		if _, err := ps.Receive(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cl := p.client(t, nil)
+	ps := cl.Subscribe(ctx, chans...)
+	defer ps.Close()
+	for range chans {
+		if _, err := ps.Receive(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	shardCh := tagOn(t, cluster.Masters()[1]) + run
+	sps := cl.SSubscribe(ctx, shardCh)
+	defer sps.Close()
+	if _, err := sps.Receive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	q := p.client(t, nil)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got, err := q.PubSubChannels(ctx, "q:"+run+":*").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		counts, err := q.PubSubNumSub(ctx, chans...).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ok := len(got) == len(chans)
+		for _, ch := range chans {
+			ok = ok && counts[ch] == 2
+		}
+		shard, err := q.PubSubShardChannels(ctx, "*"+run).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		scounts, err := q.PubSubShardNumSub(ctx, shardCh).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ok = ok && len(shard) == 1 && shard[0] == shardCh && scounts[shardCh] == 1
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("CHANNELS %v (want %v), NUMSUB %v (want 2 each), SHARDCHANNELS %v, SHARDNUMSUB %v", got, chans, counts, shard, scounts)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := q.PubSubNumPat(ctx).Result(); err != nil {
+		t.Fatal(err)
+	}
+}
