@@ -310,7 +310,9 @@ func (sc *SubConn) connect() {
 			backendDialErrors.Inc()
 			_ = l.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 				if sc.gen == gen && sc.state == stateConnecting {
-					l.router.logf("subscriber connection to %s: %v", sc.Addr, err)
+					if sc.backoff == 0 { // once per outage
+						l.router.logf("subscriber connection to %s: %v", sc.Addr, err)
+					}
 					sc.lost(true)
 					l.endWork()
 				}
@@ -372,6 +374,7 @@ func (sc *SubConn) OnOpen(c gnet.Conn) gnet.Action {
 	}
 	sc.conn = c
 	sc.state = stateOpen
+	sc.backoff = 0
 	subConnsOpen.Inc()
 	sc.loop.router.noteUp(sc.Addr)
 	if len(sc.out) > 0 && !sc.dirty {

@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"strconv"
 	"strings"
@@ -14,6 +15,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/slotgate/slotgate/codec"
 	"github.com/slotgate/slotgate/internal/testcluster"
+	"github.com/slotgate/slotgate/router"
+	"github.com/slotgate/slotgate/router/slot"
 	"github.com/slotgate/slotgate/server"
 )
 
@@ -442,4 +445,171 @@ func TestE2EPubsubQueries(t *testing.T) {
 	if _, err := q.PubSubNumPat(ctx).Result(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// rawSub is a subscriber on a raw connection: every frame after the subscribe ack must be a
+// message (message or smessage) of its channel; anything else (an unsubscribe push) is reported.
+type rawSub struct {
+	conn net.Conn
+	msgs chan string
+	bad  chan string
+}
+
+func newRawSub(t *testing.T, addr, verb, ch string) *rawSub {
+	t.Helper()
+	c := rawDial(t, addr, "")
+	if _, err := c.Write([]byte(respCmd(verb, ch))); err != nil {
+		t.Fatal(err)
+	}
+	readFrames(t, c, 1)
+	_ = c.SetReadDeadline(time.Time{})
+	rs := &rawSub{conn: c, msgs: make(chan string, 10000), bad: make(chan string, 10)}
+	go func() {
+		var buf []byte
+		var f codec.ReplyFramer
+		one := make([]byte, 4096)
+		for {
+			n, err := c.Read(one)
+			if err != nil {
+				rs.bad <- "read: " + err.Error()
+				return
+			}
+			buf = append(buf, one[:n]...)
+			for {
+				k, err := f.Frame(buf)
+				if err != nil {
+					rs.bad <- err.Error()
+					return
+				}
+				if k == 0 {
+					break
+				}
+				el, err := codec.ArrayElems(buf[:k], nil)
+				kind := ""
+				if err == nil && len(el) == 3 {
+					b, _ := codec.BulkText(el[0])
+					kind = string(b)
+				}
+				if kind != "message" && kind != "smessage" {
+					rs.bad <- fmt.Sprintf("unexpected frame %q", buf[:k])
+				} else {
+					p, _ := codec.BulkText(el[2])
+					rs.msgs <- string(p)
+				}
+				buf = buf[k:]
+			}
+		}
+	}()
+	return rs
+}
+
+// waitFor waits until the subscriber gets message want (earlier ones are skipped: messages
+// published during a move may be lost), failing on any unexpected frame.
+func (rs *rawSub) waitFor(t *testing.T, what string, want int, timeout time.Duration) {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case m := <-rs.msgs:
+			if n, _ := strconv.Atoi(m); n >= want {
+				return
+			}
+		case b := <-rs.bad:
+			t.Fatalf("%s: %s", what, b)
+		case <-deadline:
+			t.Fatalf("%s: no message >= %d within %v", what, want, timeout)
+		}
+	}
+}
+
+// TestE2EPubsubMoves: a shard channel whose slot migrates, a shard channel and a classic channel
+// whose master is killed: messages keep arriving after the move through the same client
+// connection, which sees no unsubscribe.
+func TestE2EPubsubMoves(t *testing.T) {
+	c := startTopologyCluster(t, testcluster.Options{NodeTimeout: time.Second})
+	victim := c.Masters()[0]
+	p := startProxyRouter(t, c, router.Config{Seeds: []string{c.Masters()[1].Addr}})
+	ctx := context.Background()
+
+	// Channels: migShard on another master than the victim, killShard and killClassic on it.
+	var migShard, killShard, killClassic string
+	for i := 0; migShard == "" || killShard == "" || killClassic == ""; i++ {
+		name := "mv" + strconv.Itoa(i)
+		owner, err := c.SlotOwner(int(slot.Of([]byte(name))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case owner.ID != victim.ID && migShard == "":
+			migShard = name
+		case owner.ID == victim.ID && killShard == "":
+			killShard = name
+		case owner.ID == victim.ID && killClassic == "":
+			killClassic = name
+		}
+	}
+	subMig := newRawSub(t, p.Addr, "SSUBSCRIBE", migShard)
+	subKillS := newRawSub(t, p.Addr, "SSUBSCRIBE", killShard)
+	subKillC := newRawSub(t, p.Addr, "SUBSCRIBE", killClassic)
+
+	var seq atomic.Int64
+	stop := make(chan struct{})
+	pubDone := make(chan struct{})
+	go func() {
+		defer close(pubDone)
+		pub := loadClient(p.Addr, 2*time.Second)
+		defer pub.Close()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			v := strconv.FormatInt(seq.Add(1), 10)
+			_ = pub.SPublish(ctx, migShard, v).Err() // errors while a master is down are expected
+			_ = pub.SPublish(ctx, killShard, v).Err()
+			_ = pub.Publish(ctx, killClassic, v).Err()
+		}
+	}()
+	defer func() { close(stop); <-pubDone }()
+
+	subMig.waitFor(t, "shard channel before the move", 1, 5*time.Second)
+	subKillS.waitFor(t, "shard channel before the kill", 1, 5*time.Second)
+	subKillC.waitFor(t, "classic channel before the kill", 1, 5*time.Second)
+
+	// Migration.
+	sl := int(slot.Of([]byte(migShard)))
+	src, _ := c.SlotOwner(sl)
+	dst := otherMaster(t, c, src)
+	moves0 := counter(`slotgate_pubsub_shard_channels_moved_total`)
+	if err := c.MoveSlot(sl, src, dst); err != nil {
+		t.Fatal(err)
+	}
+	moved := int(seq.Load())
+	subMig.waitFor(t, "shard channel after its slot moved", moved+1, 10*time.Second)
+	if n := counter(`slotgate_pubsub_shard_channels_moved_total`) - moves0; n == 0 {
+		t.Errorf("no sunsubscribe from the old owner was swallowed (slotgate_pubsub_shard_channels_moved_total unchanged)")
+	}
+	if n := numsub(t, c, dst, migShard); n != 0 {
+		// NUMSUB counts classic channels; the shard subscription shows in SHARDNUMSUB.
+		t.Logf("NUMSUB on the new owner: %d", n)
+	}
+	if r, err := c.Client(dst).PubSubShardNumSub(ctx, migShard).Result(); err != nil || r[migShard] != 1 {
+		t.Errorf("SHARDNUMSUB %s on the new owner %s: %v %v, want 1", migShard, dst.Addr, r, err)
+	}
+	t.Logf("shard channel %s: slot %d moved %s -> %s; messages resumed", migShard, sl, src.Addr, dst.Addr)
+
+	// Master killed: its replica takes over.
+	if err := c.Kill(victim); err != nil {
+		t.Fatal(err)
+	}
+	promoted, _, err := c.WaitNewMaster(victim, 20*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := int(seq.Load())
+	subKillS.waitFor(t, "shard channel after its master was killed", after+1, 15*time.Second)
+	subKillC.waitFor(t, "classic channel after its master was killed", after+1, 15*time.Second)
+	subMig.waitFor(t, "the migrated shard channel after the kill", after+1, 5*time.Second)
+	t.Logf("master %s killed, %s promoted: shard and classic subscribers resumed", victim.Addr, promoted.Addr)
 }
