@@ -65,9 +65,33 @@ func (p *rawPipeline) roundTrip() error {
 
 // TestAllocProxyPath: GET, SET and MGET (3 keys on different shards) through the proxy allocate
 // nothing per request in steady state (DESIGN "Rules of the hot path").
-func TestAllocProxyPath(t *testing.T) {
+func TestAllocProxyPath(t *testing.T) { allocProxyPath(t, nil) }
+
+// TestAllocProxyPathSubscribers: the same with 100 subscribed clients on the loop (their channels
+// subscribed upstream): pub/sub costs the GET/SET path nothing.
+func TestAllocProxyPathSubscribers(t *testing.T) {
+	allocProxyPath(t, func(p *proxy) {
+		for i := range 100 {
+			c, err := net.Dial("tcp", p.Addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close() })
+			ch := "alloc:sub:" + strconv.Itoa(i%10)
+			if _, err := c.Write([]byte(respCmd("SUBSCRIBE", ch) + respCmd("PSUBSCRIBE", ch+"*"))); err != nil {
+				t.Fatal(err)
+			}
+			readFrames(t, c, 2)
+		}
+	})
+}
+
+func allocProxyPath(t *testing.T, setup func(*proxy)) {
 	const batch = 1000
 	p := startProxy(t, cluster, func(c *server.Config) { c.Loops = 1 })
+	if setup != nil {
+		setup(p)
+	}
 	run := runID()
 
 	// Keys on each master, so every MGET spans three shards.

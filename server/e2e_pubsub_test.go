@@ -613,3 +613,68 @@ func TestE2EPubsubMoves(t *testing.T) {
 	subMig.waitFor(t, "the migrated shard channel after the kill", after+1, 5*time.Second)
 	t.Logf("master %s killed, %s promoted: shard and classic subscribers resumed", victim.Addr, promoted.Addr)
 }
+
+// TestE2EPubsubSlowSubscriber: a subscriber that does not read is disconnected once its unread
+// messages pass the hard limit (as Redis's pubsub output limit does); a reading subscriber of
+// the same channel gets every message.
+func TestE2EPubsubSlowSubscriber(t *testing.T) {
+	p := startProxy(t, cluster, func(c *server.Config) { c.SoftLimit, c.HardLimit = 256<<10, 1<<20 })
+	ch := "slow:" + runID()
+	slow := rawDial(t, p.Addr, "")
+	if _, err := slow.Write([]byte(respCmd("SUBSCRIBE", ch))); err != nil {
+		t.Fatal(err)
+	}
+	readFrames(t, slow, 1)
+	ctx := context.Background()
+	good := p.client(t, nil).Subscribe(ctx, ch)
+	defer good.Close()
+	if _, err := good.Receive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	slow0 := counter(`slotgate_pubsub_slow_subscribers_disconnected_total`)
+	payload := strings.Repeat("x", 32<<10)
+	pub := p.client(t, nil)
+	const n = 600 // about 19 MB: past kernel buffers and the 1 MB hard limit
+	got := make(chan int)
+	go func() {
+		i := 0
+		for ; i < n; i++ {
+			m, err := good.ReceiveMessage(ctx)
+			if err != nil || m.Payload != payload {
+				break
+			}
+		}
+		got <- i
+	}()
+	for i := 0; i < n; i++ {
+		if err := pub.Publish(ctx, ch, payload).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case i := <-got:
+		if i != n {
+			t.Fatalf("the reading subscriber got %d of %d messages", i, n)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the reading subscriber did not get every message")
+	}
+	if d := counter(`slotgate_pubsub_slow_subscribers_disconnected_total`) - slow0; d != 1 {
+		t.Fatalf("slow subscribers disconnected: %d, want 1", d)
+	}
+	// The slow one finds its connection closed after what was buffered.
+	_ = slow.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 1<<20)
+	total := 0
+	for {
+		k, err := slow.Read(buf)
+		total += k
+		if err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Fatalf("slow subscriber still connected after %d bytes", total)
+			}
+			break
+		}
+	}
+	t.Logf("slow subscriber read %d bytes (of %d published) before the close", total, n*len(payload))
+}
