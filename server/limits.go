@@ -148,7 +148,7 @@ func (lp *loop) closeIdle(now time.Time) {
 			continue
 		}
 		s := lp.sessions[i]
-		if s.lastActive > oldest || s.waiting() {
+		if s.lastActive > oldest || s.waiting() || s.subscribed() { // Redis spares pub/sub clients too
 			continue
 		}
 		if unreadInput(s.c) {
