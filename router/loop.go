@@ -51,6 +51,7 @@ type Loop struct {
 	subDirty []*SubConn // subscriber connections with commands to write at the callback's end
 	subRetry bool       // a subscription waits for a node: Tick places it again
 	subWant  []string   // scratch of place
+	confirms []subKey   // Pushes.Subscribed calls to make (deliverConfirms)
 
 	Owner any // the server's state for this loop
 	// Pushes receives the messages of the loop's subscriber connections.

@@ -38,6 +38,11 @@ const (
 // is nil except for SubPattern.
 type Pushes interface {
 	Message(kind SubKind, pattern, channel, payload []byte)
+	// Subscribed says that name is subscribed upstream (its node acknowledged; on every master for
+	// a node-local name), or that it could not be for now and is being retried: either way the
+	// server may answer the clients that wait for it. A client that got its ack through slotgate
+	// then hears every message published after it, as on one Redis.
+	Subscribed(kind SubKind, name []byte)
 }
 
 // NodeLocal reports a keyspace or keyevent notification channel or pattern: each node publishes
@@ -63,6 +68,8 @@ type subEntry struct {
 	// before avoidUntil unless the topology names another owner.
 	avoid      string
 	avoidUntil int64
+	confirmed  bool // Pushes.Subscribed was called
+	acks       int  // acknowledgements received (node-local: one per master)
 }
 
 // ackWait is one acknowledgement a subscriber connection waits for.
@@ -88,6 +95,7 @@ type SubConn struct {
 	dirty   bool
 	backoff time.Duration
 	retryAt int64
+	since   int64 // when the current dial began
 }
 
 // Loop returns the loop that owns this connection.
@@ -106,6 +114,28 @@ func (l *Loop) Subscribe(kind SubKind, name []byte) {
 	l.subs[k] = e
 	upstreamSubs.Inc()
 	l.place(e, time.Now().UnixNano())
+	l.deliverConfirms()
+}
+
+// confirm queues Pushes.Subscribed for e (delivered by deliverConfirms once the loop's state is
+// consistent: the server's answer may write to a client, and a failed write closes it).
+func (l *Loop) confirm(e *subEntry) {
+	if !e.confirmed {
+		e.confirmed = true
+		l.confirms = append(l.confirms, e.key)
+	}
+}
+
+func (l *Loop) deliverConfirms() {
+	for len(l.confirms) > 0 {
+		q := l.confirms
+		l.confirms = nil
+		for _, k := range q {
+			if l.Pushes != nil {
+				l.Pushes.Subscribed(k.kind, []byte(k.name))
+			}
+		}
+	}
 }
 
 // Unsubscribe drops name upstream (its last local subscriber left). Loop goroutine.
@@ -186,6 +216,7 @@ func (l *Loop) place(e *subEntry, now int64) {
 	}
 	if placed < len(want) || len(want) == 0 {
 		l.subRetry = true
+		l.confirm(e) // not now: the client's ack need not wait for the retry
 	}
 }
 
@@ -207,10 +238,19 @@ func (l *Loop) syncSubs() {
 		}
 	}
 	l.flushSubs()
+	l.deliverConfirms()
 }
 
 // tickSubs retries subscriptions that have no node yet.
 func (l *Loop) tickSubs() {
+	now := time.Now().UnixNano()
+	for _, sc := range l.subConns {
+		if sc.state == stateConnecting && now-sc.since > int64(2*l.router.cfg.DialTimeout+time.Second) {
+			// gnet accepted the connection for Enroll but never opened it (see ShardConn.tick).
+			sc.gen++ // a registration still under way is closed by OnOpen when it lands
+			sc.lost(true)
+		}
+	}
 	if l.subRetry {
 		l.syncSubs()
 	}
@@ -295,6 +335,7 @@ func (sc *SubConn) unsubscribe(e *subEntry) {
 // connect dials off the loop and enrolls the connection into it, as ShardConn.connect does.
 func (sc *SubConn) connect() {
 	sc.state = stateConnecting
+	sc.since = time.Now().UnixNano()
 	sc.gen++
 	gen := sc.gen
 	l := sc.loop
@@ -346,6 +387,7 @@ func (sc *SubConn) lost(failed bool) {
 	for _, e := range l.subs {
 		if i := slices.Index(e.on, sc); i >= 0 {
 			e.on = slices.Delete(e.on, i, i+1)
+			l.confirm(e)
 		}
 	}
 	l.router.Refresh()
@@ -353,6 +395,7 @@ func (sc *SubConn) lost(failed bool) {
 	if !failed {
 		l.syncSubs()
 	}
+	l.deliverConfirms()
 }
 
 // shut closes a connection no subscription uses any more.
@@ -385,11 +428,15 @@ func (sc *SubConn) OnOpen(c gnet.Conn) gnet.Action {
 }
 
 // OnClose runs on the loop when the connection is gone: its subscriptions move (or come back).
-func (sc *SubConn) OnClose(c gnet.Conn, err error) {
+// With stopping (the server is shutting down) nothing is subscribed again.
+func (sc *SubConn) OnClose(c gnet.Conn, err error, stopping bool) {
 	if sc.conn != c {
 		return
 	}
 	subConnsOpen.Dec()
+	if stopping {
+		sc.state = stateClosing
+	}
 	if sc.state != stateClosing {
 		sc.loop.router.logf("subscriber connection to %s lost (%v): subscribing its channels again", sc.Addr, err)
 	}
@@ -420,6 +467,7 @@ func (sc *SubConn) OnTraffic(c gnet.Conn) gnet.Action {
 	if off > 0 {
 		_, _ = c.Discard(off)
 	}
+	sc.loop.deliverConfirms()
 	return gnet.None
 }
 
@@ -433,7 +481,7 @@ func (sc *SubConn) frame(f []byte) {
 			a := sc.popAck()
 			l.router.logf("subscriber connection to %s: %s %q: %s", sc.Addr, kindName(a.kind, a.unsub), a.name, codec.ErrorText(f))
 			if !a.unsub {
-				sc.drop(a.kind, a.name, 0)
+				sc.drop(a.kind, a.name, time.Now().Add(avoidFor).UnixNano())
 			}
 		}
 		if classifyError(f) != errOther {
@@ -470,6 +518,12 @@ func (sc *SubConn) frame(f []byte) {
 	if sc.ackHead < len(sc.acks) {
 		if a := sc.acks[sc.ackHead]; a.kind == k && a.unsub == unsub && a.name == string(arg) {
 			sc.popAck()
+			if e := l.subs[subKey{k, a.name}]; e != nil && !unsub && !e.confirmed {
+				e.acks++
+				if !e.local || l.topo == nil || e.acks >= len(l.topo.Masters) {
+					l.confirm(e)
+				}
+			}
 			return
 		}
 	}
@@ -512,6 +566,7 @@ func (sc *SubConn) drop(kind SubKind, name string, avoidUntil int64) {
 	}
 	e.on = slices.Delete(e.on, i, i+1)
 	sc.n--
+	l.confirm(e)
 	if avoidUntil != 0 {
 		e.avoid, e.avoidUntil = sc.Addr, avoidUntil
 	}

@@ -25,13 +25,36 @@ const subCost = 256
 
 // pubsubLoop is a loop's pub/sub state.
 type pubsubLoop struct {
-	table   [nKinds]map[string]map[*session]struct{}
+	table   [nKinds]map[string]*chanSubs
 	msg2    []byte // the message being fanned out, as a RESP2 array
 	msg3    []byte // the same as a RESP3 push
 	topo    *router.Topology
 	slots   []int // one slot of each master of topo, for PUBSUB queries
 	elems   [][]byte
 	perPart [][][]byte
+}
+
+// chanSubs is one subscribed name of a loop: its sessions and the acks waiting for it upstream.
+type chanSubs struct {
+	sessions map[*session]struct{}
+	ready    bool          // subscribed upstream (or given up on for now): acks need not wait
+	waiters  []*pendingAck // acks of clients waiting for ready
+}
+
+// pendingAck is a (P|S)SUBSCRIBE reply held until every new name in it is subscribed upstream, so
+// that a client that has its ack hears every message published after it, as on one Redis.
+type pendingAck struct {
+	s         *session
+	seq       uint64
+	remaining int
+	reply     []byte
+}
+
+func (pa *pendingAck) done() {
+	pa.remaining--
+	if pa.remaining == 0 && !pa.s.closed {
+		pa.s.complete(pa.seq, pa.reply)
+	}
 }
 
 // sessionSubs is what one session is subscribed to.
@@ -164,6 +187,7 @@ func (s *session) subscribe(kind router.SubKind, verb string, names [][]byte) {
 	}
 	lp := s.lp
 	b := lp.scratch[:0]
+	var pa *pendingAck
 	for _, n := range names {
 		if _, ok := ps.names[kind][string(n)]; !ok {
 			name := string(n)
@@ -171,10 +195,22 @@ func (s *session) subscribe(kind router.SubKind, verb string, names [][]byte) {
 			ps.bytes += len(name) + subCost
 			lp.addSubscriber(kind, name, s)
 		}
+		if cs := lp.ps.table[kind][string(n)]; cs != nil && !cs.ready {
+			if pa == nil {
+				pa = &pendingAck{s: s}
+			}
+			pa.remaining++
+			cs.waiters = append(cs.waiters, pa)
+		}
 		b = appendAck(b, int(s.proto), verb, n, false, s.count(kind))
 	}
 	lp.scratch = b[:0]
-	s.local(b)
+	if pa == nil {
+		s.local(b)
+	} else {
+		pa.seq = s.alloc() // answered by Subscribed
+		pa.reply = append([]byte(nil), b...)
+	}
 	s.account()
 }
 
@@ -240,27 +276,45 @@ func (s *session) pubsubReset() {
 func (lp *loop) addSubscriber(kind router.SubKind, name string, s *session) {
 	t := &lp.ps.table[kind]
 	if *t == nil {
-		*t = map[string]map[*session]struct{}{}
+		*t = map[string]*chanSubs{}
 	}
-	set := (*t)[name]
-	if set == nil {
-		set = map[*session]struct{}{}
-		(*t)[name] = set
+	cs := (*t)[name]
+	if cs == nil {
+		cs = &chanSubs{sessions: map[*session]struct{}{}}
+		(*t)[name] = cs
 		lp.rl.Subscribe(kind, []byte(name)) // the loop's first subscriber
 	}
-	set[s] = struct{}{}
+	cs.sessions[s] = struct{}{}
 }
 
 func (lp *loop) removeSubscriber(kind router.SubKind, name string, s *session) {
-	set := lp.ps.table[kind][name]
-	if set == nil {
+	cs := lp.ps.table[kind][name]
+	if cs == nil {
 		return
 	}
-	delete(set, s)
-	if len(set) == 0 {
+	delete(cs.sessions, s)
+	if len(cs.sessions) == 0 {
 		delete(lp.ps.table[kind], name)
 		lp.rl.Unsubscribe(kind, []byte(name)) // the loop's last subscriber left
+		cs.ready = true
+		for _, pa := range cs.waiters { // acks of clients that left again before it was confirmed
+			pa.done()
+		}
+		cs.waiters = nil
 	}
+}
+
+// Subscribed implements router.Pushes: name is subscribed upstream; the acks waiting go out.
+func (lp *loop) Subscribed(kind router.SubKind, name []byte) {
+	cs := lp.ps.table[kind][string(name)]
+	if cs == nil || cs.ready {
+		return
+	}
+	cs.ready = true
+	for _, pa := range cs.waiters {
+		pa.done()
+	}
+	cs.waiters = nil
 }
 
 // Message implements router.Pushes: one message read by a subscriber connection is copied to
@@ -272,10 +326,11 @@ func (lp *loop) Message(kind router.SubKind, pattern, channel, payload []byte) {
 	if kind == router.SubPattern {
 		name = pattern
 	}
-	set := lp.ps.table[kind][string(name)]
-	if len(set) == 0 {
+	cs := lp.ps.table[kind][string(name)]
+	if cs == nil {
 		return
 	}
+	set := cs.sessions
 	lp.ps.msg2 = appendMessage(lp.ps.msg2[:0], 2, kind, pattern, channel, payload)
 	lp.ps.msg3 = lp.ps.msg3[:0]
 	limit := lp.srv.cfg.HardLimit

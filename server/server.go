@@ -323,7 +323,7 @@ func (srv *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 		x.OnClose(c, err)
 		x.Loop().Owner.(*loop).flushTouched(false)
 	case *router.SubConn:
-		x.OnClose(c, err)
+		x.OnClose(c, err, srv.draining.Load())
 		x.Loop().Owner.(*loop).flushTouched(false)
 	case *router.Doorbell:
 		if !srv.draining.Load() {
