@@ -248,7 +248,7 @@ func (l *Loop) tickSubs() {
 		if sc.state == stateConnecting && now-sc.since > int64(2*l.router.cfg.DialTimeout+time.Second) {
 			// gnet accepted the connection for Enroll but never opened it (see ShardConn.tick).
 			sc.gen++ // a registration still under way is closed by OnOpen when it lands
-			sc.lost(true)
+			sc.lost()
 		}
 	}
 	if l.subRetry {
@@ -354,7 +354,7 @@ func (sc *SubConn) connect() {
 					if sc.backoff == 0 { // once per outage
 						l.router.logf("subscriber connection to %s: %v", sc.Addr, err)
 					}
-					sc.lost(true)
+					sc.lost()
 					l.endWork()
 				}
 				return nil
@@ -364,8 +364,8 @@ func (sc *SubConn) connect() {
 }
 
 // lost takes every subscription off this connection (it closed or never opened) and has them
-// placed again: at once when the node may still be there, after a backoff when it failed.
-func (sc *SubConn) lost(failed bool) {
+// placed again after a short backoff: by Tick, or at once when a topology change moves them.
+func (sc *SubConn) lost() {
 	l := sc.loop
 	sc.out = sc.out[:0]
 	sc.acks, sc.ackHead = sc.acks[:0], 0
@@ -376,14 +376,10 @@ func (sc *SubConn) lost(failed bool) {
 		sc.state = stateClosed
 		return
 	}
-	if failed {
-		sc.backoff = min(max(2*sc.backoff, minBackoff), maxBackoff)
-		sc.state = stateDown
-		sc.retryAt = time.Now().Add(sc.backoff/2 + rand.N(sc.backoff)).UnixNano()
-		l.router.noteDown(sc.Addr)
-	} else {
-		sc.state = stateIdle
-	}
+	sc.backoff = min(max(2*sc.backoff, minBackoff), maxBackoff)
+	sc.state = stateDown
+	sc.retryAt = time.Now().Add(sc.backoff/2 + rand.N(sc.backoff)).UnixNano()
+	l.router.noteDown(sc.Addr)
 	for _, e := range l.subs {
 		if i := slices.Index(e.on, sc); i >= 0 {
 			e.on = slices.Delete(e.on, i, i+1)
@@ -392,9 +388,6 @@ func (sc *SubConn) lost(failed bool) {
 	}
 	l.router.Refresh()
 	l.subRetry = true
-	if !failed {
-		l.syncSubs()
-	}
 	l.deliverConfirms()
 }
 
@@ -440,8 +433,9 @@ func (sc *SubConn) OnClose(c gnet.Conn, err error, stopping bool) {
 	if sc.state != stateClosing {
 		sc.loop.router.logf("subscriber connection to %s lost (%v): subscribing its channels again", sc.Addr, err)
 	}
-	// Dialled again at once: a node that died refuses the dial, and is then polled with a backoff.
-	sc.lost(false)
+	// Dialled again after a short backoff (by Tick, or at once when the topology moves its
+	// channels elsewhere): a node that keeps closing the connection is not hammered.
+	sc.lost()
 }
 
 // OnTraffic reads frames in arrival order: messages go to the loop's Pushes, acknowledgements are

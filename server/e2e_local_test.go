@@ -365,7 +365,7 @@ func TestE2ELocalErrors(t *testing.T) {
 	ctx := context.Background()
 	cl := p.client(t, nil)
 	for _, req := range [][]any{
-		{"KEYS", "*"}, {"BLPOP", "k", "0"}, {"EXEC"}, {"WATCH", "k"}, {"SUBSCRIBE", "ch"},
+		{"KEYS", "*"}, {"BLPOP", "k", "0"}, {"EXEC"}, {"WATCH", "k"},
 		{"MONITOR"}, {"FLUSHALL"}, {"SCAN", "0"}, {"RANDOMKEY"}, {"BRPOPLPUSH", "a", "b", "0"}, {"WAIT", "1", "0"},
 	} {
 		err := cl.Do(ctx, req...).Err()
