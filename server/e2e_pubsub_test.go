@@ -14,6 +14,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/slotgate/slotgate/codec"
+	"github.com/slotgate/slotgate/internal/fakenode"
 	"github.com/slotgate/slotgate/internal/testcluster"
 	"github.com/slotgate/slotgate/router"
 	"github.com/slotgate/slotgate/router/slot"
@@ -723,5 +724,82 @@ func TestE2EPubsubAckMeansSubscribed(t *testing.T) {
 		if !strings.Contains(string(got), msgKind) || !strings.HasSuffix(string(got), "$1\r\nx\r\n") {
 			t.Fatalf("%s %s: got %q", verb, ch, got)
 		}
+	}
+}
+
+// push builds a RESP2 pub/sub frame of bulk strings, with an integer last when n >= 0.
+func push(parts []string, n int) string {
+	k := len(parts)
+	if n >= 0 {
+		k++
+	}
+	s := "*" + strconv.Itoa(k) + "\r\n"
+	for _, p := range parts {
+		s += respBulk(p)
+	}
+	if n >= 0 {
+		s += ":" + strconv.Itoa(n) + "\r\n"
+	}
+	return s
+}
+
+// TestE2EFakeNodeSubscriberStream: the subscriber connection is a stream. A node's unsolicited
+// sunsubscribe (sent with a message in the same write) is swallowed and the shard channel
+// subscribed again even when the topology does not change; an error to slotgate's SUBSCRIBE still
+// lets the client's ack go and the channel is retried until the node takes it.
+func TestE2EFakeNodeSubscriberStream(t *testing.T) {
+	var ssubs, subs atomic.Int32
+	node := fakenode.Start(t, nil)
+	node.SetClusterNodes(fakenode.ClusterNodes(fakenode.Shard{Master: node.Addr, Slots: "0-16383"}))
+	node.SetHandler(func(c *fakenode.Conn, cmd fakenode.Command) {
+		switch {
+		case cmd.Is("SSUBSCRIBE", "s1"):
+			if ssubs.Add(1) == 1 {
+				c.Reply([]byte(push([]string{"ssubscribe", "s1"}, 1) + push([]string{"smessage", "s1", "m1"}, -1) +
+					push([]string{"sunsubscribe", "s1"}, 0)))
+			} else {
+				c.Reply([]byte(push([]string{"ssubscribe", "s1"}, 1) + push([]string{"smessage", "s1", "m2"}, -1)))
+			}
+		case cmd.Is("SUBSCRIBE", "c1"):
+			if subs.Add(1) == 1 {
+				c.Reply(fakenode.Error("NOPERM this user has no permissions to access one of the channels used as arguments"))
+			} else {
+				c.Reply([]byte(push([]string{"subscribe", "c1"}, 1) + push([]string{"message", "c1", "m3"}, -1)))
+			}
+		default:
+			fakenode.Echo(c, cmd)
+		}
+	})
+	rt := router.New(router.Config{Seeds: []string{node.Addr}, Refresh: time.Minute})
+	if err := rt.Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	p := serveWith(t, rt, nil)
+
+	a, b := rawDial(t, p.Addr, ""), rawDial(t, p.Addr, "")
+	if _, err := a.Write([]byte(respCmd("SSUBSCRIBE", "s1"))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Write([]byte(respCmd("SUBSCRIBE", "c1"))); err != nil {
+		t.Fatal(err)
+	}
+	want := push([]string{"ssubscribe", "s1"}, 1) + push([]string{"smessage", "s1", "m1"}, -1) + push([]string{"smessage", "s1", "m2"}, -1)
+	if got := readFrames(t, a, 3); string(got) != want {
+		t.Fatalf("shard subscriber got %q, want %q", got, want)
+	}
+	want = push([]string{"subscribe", "c1"}, 1) + push([]string{"message", "c1", "m3"}, -1)
+	if got := readFrames(t, b, 2); string(got) != want {
+		t.Fatalf("subscriber got %q, want %q", got, want)
+	}
+	// Nothing else reaches the clients (no sunsubscribe).
+	for _, c := range []net.Conn{a, b} {
+		_ = c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		var one [64]byte
+		if n, err := c.Read(one[:]); n > 0 || err == nil {
+			t.Fatalf("unexpected %q", one[:n])
+		}
+	}
+	if ssubs.Load() != 2 || subs.Load() != 2 {
+		t.Errorf("node got %d SSUBSCRIBE s1 and %d SUBSCRIBE c1, want 2 of each", ssubs.Load(), subs.Load())
 	}
 }
