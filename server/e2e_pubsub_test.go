@@ -803,3 +803,71 @@ func TestE2EFakeNodeSubscriberStream(t *testing.T) {
 		t.Errorf("node got %d SSUBSCRIBE s1 and %d SUBSCRIBE c1, want 2 of each", ssubs.Load(), subs.Load())
 	}
 }
+
+// TestE2EPubsubSubscriptionsBudget: subscriptions count in the client's footprint, so a client
+// subscribing to ever more channels is disconnected under -max-memory like one that does not
+// read, and its channels are unsubscribed upstream; a small client is served throughout.
+func TestE2EPubsubSubscriptionsBudget(t *testing.T) {
+	p := startProxy(t, cluster, func(c *server.Config) { c.MaxMemory = 2 << 20 })
+	small := p.client(t, nil)
+	ctx := context.Background()
+	if err := small.Ping(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	up0 := counter(`slotgate_pubsub_upstream_subscriptions`)
+	ev0 := counter(`slotgate_clients_evicted_total`)
+	hog := rawDial(t, p.Addr, "")
+	run := runID()
+	const batch = 1000
+	closed := false
+	for i := 0; i < 40 && !closed; i++ { // up to 40,000 channels: about 11 MB by the estimate
+		args := []string{"SUBSCRIBE"}
+		for j := 0; j < batch; j++ {
+			args = append(args, "budget:"+run+":"+strconv.Itoa(i*batch+j))
+		}
+		if _, err := hog.Write([]byte(respCmd(args...))); err != nil {
+			closed = true
+			break
+		}
+		_ = hog.SetReadDeadline(time.Now().Add(10 * time.Second))
+		var f codec.ReplyFramer
+		var buf []byte
+		one := make([]byte, 64<<10)
+		for got := 0; got < batch; {
+			n, err := hog.Read(one)
+			if err != nil {
+				closed = true
+				break
+			}
+			buf = append(buf, one[:n]...)
+			for {
+				k, err := f.Frame(buf)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if k == 0 {
+					break
+				}
+				buf = buf[k:]
+				got++
+			}
+		}
+		time.Sleep(50 * time.Millisecond) // the ticker sums the footprints
+	}
+	if !closed {
+		t.Fatal("a client subscribed to 40,000 channels under -max-memory 2mb was not disconnected")
+	}
+	if d := counter(`slotgate_clients_evicted_total`) - ev0; d != 1 {
+		t.Errorf("clients evicted: %d, want 1", d)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for counter(`slotgate_pubsub_upstream_subscriptions`) != up0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := counter(`slotgate_pubsub_upstream_subscriptions`); n != up0 {
+		t.Errorf("upstream subscriptions after the eviction: %d, want %d", n, up0)
+	}
+	if err := small.Ping(ctx).Err(); err != nil {
+		t.Errorf("the small client: %v", err)
+	}
+}
