@@ -76,6 +76,7 @@ type subEntry struct {
 type ackWait struct {
 	kind  SubKind
 	unsub bool
+	ping  bool // slotgate's PING: answered ["pong", ""]
 	name  string
 }
 
@@ -96,6 +97,8 @@ type SubConn struct {
 	backoff time.Duration
 	retryAt int64
 	since   int64 // when the current dial began
+	readAt  int64 // loop clock of the last frame read (or of the open)
+	pingAt  int64 // loop clock of slotgate's PING waiting for its pong (0: none)
 }
 
 // Loop returns the loop that owns this connection.
@@ -244,17 +247,43 @@ func (l *Loop) syncSubs() {
 // tickSubs retries subscriptions that have no node yet.
 func (l *Loop) tickSubs() {
 	now := time.Now().UnixNano()
+	stall := l.router.cfg.BackendStall
+	every := min(subPingEvery, max(stall, minSubPing))
 	for _, sc := range l.subConns {
-		if sc.state == stateConnecting && now-sc.since > int64(2*l.router.cfg.DialTimeout+time.Second) {
+		switch {
+		case sc.state == stateConnecting && now-sc.since > int64(2*l.router.cfg.DialTimeout+time.Second):
 			// gnet accepted the connection for Enroll but never opened it (see ShardConn.tick).
 			sc.gen++ // a registration still under way is closed by OnOpen when it lands
 			sc.lost()
+		case sc.state != stateOpen:
+		case sc.pingAt != 0 && stall > 0 && now-sc.pingAt > int64(stall):
+			// A node that hangs (or a path that silently dropped) sends no FIN: a subscriber
+			// connection that does not answer its PING is rebuilt and its channels subscribed again.
+			l.router.logf("subscriber connection to %s: no answer to PING for %v: reconnecting", sc.Addr, stall)
+			backendStalls.Inc()
+			_ = sc.conn.Close() // OnClose: lost, then subscribed again
+		case sc.pingAt == 0 && now-sc.readAt > int64(every):
+			sc.pingAt = now
+			sc.out = append(sc.out, "*1\r\n$4\r\nPING\r\n"...)
+			sc.acks = append(sc.acks, ackWait{ping: true})
+			if !sc.dirty {
+				sc.dirty = true
+				l.subDirty = append(l.subDirty, sc)
+			}
 		}
 	}
 	if l.subRetry {
 		l.syncSubs()
 	}
+	l.flushSubs()
 }
+
+// A silent subscriber connection is pinged this often (-backend-stall when shorter, not below
+// minSubPing); an unanswered PING past -backend-stall rebuilds it.
+const (
+	subPingEvery = 5 * time.Second
+	minSubPing   = 50 * time.Millisecond
+)
 
 func (l *Loop) subConnTo(addr string) *SubConn {
 	if l.subConns == nil {
@@ -411,6 +440,7 @@ func (sc *SubConn) OnOpen(c gnet.Conn) gnet.Action {
 	sc.conn = c
 	sc.state = stateOpen
 	sc.backoff = 0
+	sc.readAt, sc.pingAt = time.Now().UnixNano(), 0
 	subConnsOpen.Inc()
 	sc.loop.router.noteUp(sc.Addr)
 	if len(sc.out) > 0 && !sc.dirty {
@@ -441,6 +471,7 @@ func (sc *SubConn) OnClose(c gnet.Conn, err error, stopping bool) {
 // OnTraffic reads frames in arrival order: messages go to the loop's Pushes, acknowledgements are
 // matched against the commands sent.
 func (sc *SubConn) OnTraffic(c gnet.Conn) gnet.Action {
+	sc.readAt = sc.loop.clock
 	if c.InboundBuffered() < sc.framer.Need() {
 		return gnet.None // a large message still arriving
 	}
@@ -505,9 +536,16 @@ func (sc *SubConn) frame(f []byte) {
 		sc.push(SubShard, nil, arg, payload)
 		return
 	}
+	if string(kind) == "pong" {
+		if sc.ackHead < len(sc.acks) && sc.acks[sc.ackHead].ping {
+			sc.popAck()
+			sc.pingAt = 0
+		}
+		return
+	}
 	k, unsub, ok := ackKind(kind)
 	if !ok {
-		return // pong and anything newer
+		return // anything newer
 	}
 	if sc.ackHead < len(sc.acks) {
 		if a := sc.acks[sc.ackHead]; a.kind == k && a.unsub == unsub && a.name == string(arg) {

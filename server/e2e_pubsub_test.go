@@ -871,3 +871,43 @@ func TestE2EPubsubSubscriptionsBudget(t *testing.T) {
 		t.Errorf("the small client: %v", err)
 	}
 }
+
+// TestE2EFakeNodeSubscriberStall: a node that stops answering (no FIN: hung, or a path that drops
+// packets) is noticed by the PING slotgate sends on a silent subscriber connection; the connection
+// is rebuilt and the channel subscribed again, and messages flow again.
+func TestE2EFakeNodeSubscriberStall(t *testing.T) {
+	node := fakenode.Start(t, nil)
+	node.SetClusterNodes(fakenode.ClusterNodes(fakenode.Shard{Master: node.Addr, Slots: "0-16383"}))
+	var subs atomic.Int32
+	node.SetHandler(func(c *fakenode.Conn, cmd fakenode.Command) {
+		switch {
+		case cmd.Is("SUBSCRIBE", "c1") && subs.Add(1) == 1:
+			c.Reply([]byte(push([]string{"subscribe", "c1"}, 1)))
+			c.Stall() // hangs: PING unanswered
+		case cmd.Is("SUBSCRIBE", "c1"):
+			c.Reply([]byte(push([]string{"subscribe", "c1"}, 1) + push([]string{"message", "c1", "again"}, -1)))
+		default:
+			fakenode.Echo(c, cmd)
+		}
+	})
+	rt := router.New(router.Config{Seeds: []string{node.Addr}, BackendStall: 300 * time.Millisecond})
+	if err := rt.Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	p := serveWith(t, rt, nil)
+	stalls0 := counter(`slotgate_backend_stalls_total`)
+	a := rawDial(t, p.Addr, "")
+	if _, err := a.Write([]byte(respCmd("SUBSCRIBE", "c1"))); err != nil {
+		t.Fatal(err)
+	}
+	want := push([]string{"subscribe", "c1"}, 1) + push([]string{"message", "c1", "again"}, -1)
+	if got := readFrames(t, a, 2); string(got) != want {
+		t.Fatalf("subscriber got %q, want %q", got, want)
+	}
+	if counter(`slotgate_backend_stalls_total`) == stalls0 {
+		t.Error("slotgate_backend_stalls_total did not count the hung subscriber connection")
+	}
+	if n := node.Count("PING"); n < 1 {
+		t.Errorf("the node got %d PINGs", n)
+	}
+}
