@@ -155,17 +155,6 @@ func (l *Loop) Unsubscribe(kind SubKind, name []byte) {
 	e.on = nil
 }
 
-// SubConns returns the addresses of the loop's open subscriber connections (for tests).
-func (l *Loop) SubConns() []string {
-	var a []string
-	for addr, sc := range l.subConns {
-		if sc.state == stateOpen {
-			a = append(a, addr)
-		}
-	}
-	return a
-}
-
 // want returns the addresses e should be subscribed on under the loop's topology.
 func (l *Loop) want(e *subEntry, now int64, dst []string) []string {
 	t := l.topo

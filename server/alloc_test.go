@@ -167,3 +167,88 @@ func allocProxyPath(t *testing.T, setup func(*proxy)) {
 			allocs, batch, allocs/batch, batch/100)
 	}
 }
+
+// TestAllocPubsubFanOut: a message fanned out to 100 subscribers of the loop costs (almost)
+// nothing per copy in steady state: each copy is appended to the session's write buffer.
+func TestAllocPubsubFanOut(t *testing.T) {
+	const subs, batch = 100, 100
+	p := startProxy(t, cluster, func(c *server.Config) { c.Loops = 1 })
+	ch := "allocfan:" + runID()
+	payload := "0123456789abcdef0123456789abcdef"
+	msg := "*3\r\n$7\r\nmessage\r\n" + respBulk(ch) + respBulk(payload)
+	type reader struct {
+		conn  net.Conn
+		buf   []byte
+		start chan struct{}
+		done  chan error
+	}
+	var readers []*reader
+	for range subs {
+		c, err := net.Dial("tcp", p.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if _, err := c.Write([]byte(respCmd("SUBSCRIBE", ch))); err != nil {
+			t.Fatal(err)
+		}
+		readFrames(t, c, 1)
+		_ = c.SetReadDeadline(time.Now().Add(60 * time.Second))
+		r := &reader{conn: c, buf: make([]byte, batch*len(msg)), start: make(chan struct{}), done: make(chan error)}
+		readers = append(readers, r)
+		go func() {
+			for range r.start {
+				got := 0
+				var err error
+				for got < len(r.buf) && err == nil {
+					var n int
+					n, err = r.conn.Read(r.buf[got:])
+					got += n
+				}
+				r.done <- err
+			}
+		}()
+	}
+	var req []byte
+	for range batch {
+		req = append(req, respCmd("PUBLISH", ch, payload)...)
+	}
+	pubConn, err := net.Dial("tcp", p.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pubConn.Close()
+	_ = pubConn.SetDeadline(time.Now().Add(60 * time.Second))
+	pub := &rawPipeline{conn: pubConn, req: req, n: batch, buf: make([]byte, 64<<10)}
+	var runErr error
+	round := func() {
+		for _, r := range readers {
+			r.start <- struct{}{}
+		}
+		if err := pub.roundTrip(); err != nil && runErr == nil {
+			runErr = err
+		}
+		for _, r := range readers {
+			if err := <-r.done; err != nil && runErr == nil {
+				runErr = err
+			}
+		}
+	}
+	for range 50 {
+		round()
+	}
+	allocs := testing.AllocsPerRun(5, round)
+	if runErr != nil {
+		t.Fatal(runErr)
+	}
+	for _, r := range readers {
+		if string(r.buf[:len(msg)]) != msg {
+			t.Fatalf("subscriber read %q, want %q", r.buf[:len(msg)], msg)
+		}
+	}
+	perCopy := allocs / (subs * batch)
+	t.Logf("%.1f allocations per round of %d PUBLISH to %d subscribers (%.4f per message copy)", allocs, batch, subs, perCopy)
+	if perCopy > 0.01 {
+		t.Errorf("%.4f allocations per message copy, want at most 0.01", perCopy)
+	}
+}
