@@ -609,6 +609,14 @@ func TestE2EPubsubMoves(t *testing.T) {
 	}
 	t.Logf("shard channel %s: slot %d moved %s -> %s; messages resumed", migShard, sl, src.Addr, dst.Addr)
 
+	// Planned failover of its new owner: the replica takes over, the old master turns replica.
+	rep := c.Replicas(dst)[0]
+	if err := c.Failover(rep, ""); err != nil {
+		t.Fatal(err)
+	}
+	subMig.waitFor(t, "shard channel after a planned failover of its master", int(seqMig.Load())+1, 10*time.Second)
+	t.Logf("planned failover %s -> %s: messages resumed", dst.Addr, rep.Addr)
+
 	// Master killed: its replica takes over.
 	if err := c.Kill(victim); err != nil {
 		t.Fatal(err)
