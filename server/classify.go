@@ -13,6 +13,7 @@ const (
 	classSingle                 // all keys in one slot: forwarded on the shared pipeline of that slot's master
 	classSplit                  // MGET/MSET/DEL/UNLINK/EXISTS/TOUCH: one part per slot, merged in key order
 	classAnyMaster              // keyless and harmless on any master (CONFIG GET, PUBLISH): the first master
+	classBroadcast              // SCRIPT, FUNCTION: per subcommand, to every master merged, or to one master (scripts.go)
 )
 
 // classes is indexed by codec.Command.ID of top-level commands.
@@ -36,9 +37,14 @@ var statefulCommands = []string{
 // anyMasterCommands are keyless commands any master answers the same way.
 var anyMasterCommands = []string{"publish", "spublish"}
 
+// broadcastCommands are containers whose subcommands scripts.go routes (broadcast or one master).
+var broadcastCommands = []string{"script", "function"}
+
 // subClass classifies a subcommand of a container that slotgate does not answer itself.
 func subClass(sub *codec.Command) class {
 	switch {
+	case sub.Parent != nil && classes[sub.Parent.ID] == classBroadcast:
+		return classBroadcast
 	case sub.Flags&codec.FlagBlocking != 0:
 		return classRefused
 	case sub.FirstKey > 0 || len(sub.KeySpecs) > 0:
@@ -70,6 +76,7 @@ func buildClasses() []class {
 	set(splitCommands, classSplit)
 	set(statefulCommands, classRefused)
 	set(anyMasterCommands, classAnyMaster)
+	set(broadcastCommands, classBroadcast)
 	set([]string{"xread", "xreadgroup"}, classSingle)
 	if cfg := codec.Lookup([]byte("config")); cfg != nil {
 		m[cfg.ID] = classLocal // CONFIG GET is forwarded to one master; the rest is refused
