@@ -14,6 +14,7 @@ const (
 	classSplit                  // MGET/MSET/DEL/UNLINK/EXISTS/TOUCH: one part per slot, merged in key order
 	classAnyMaster              // keyless and harmless on any master (CONFIG GET): the first master
 	classPubsub                 // (P|S)SUBSCRIBE and unsubscribes, PUBLISH/SPUBLISH by channel slot, PUBSUB: pubsub.go
+	classBroadcast              // SCRIPT, FUNCTION: per subcommand, to every master merged, or to one master (scripts.go)
 )
 
 // classes is indexed by codec.Command.ID of top-level commands.
@@ -41,9 +42,14 @@ var anyMasterCommands = []string{}
 var pubsubCommands = []string{"publish", "spublish", "pubsub",
 	"subscribe", "unsubscribe", "psubscribe", "punsubscribe", "ssubscribe", "sunsubscribe"}
 
+// broadcastCommands are containers whose subcommands scripts.go routes (broadcast or one master).
+var broadcastCommands = []string{"script", "function"}
+
 // subClass classifies a subcommand of a container that slotgate does not answer itself.
 func subClass(sub *codec.Command) class {
 	switch {
+	case sub.Parent != nil && classes[sub.Parent.ID] == classBroadcast:
+		return classBroadcast
 	case sub.Flags&codec.FlagBlocking != 0:
 		return classRefused
 	case sub.FirstKey > 0 || len(sub.KeySpecs) > 0:
@@ -76,6 +82,7 @@ func buildClasses() []class {
 	set(statefulCommands, classRefused)
 	set(anyMasterCommands, classAnyMaster)
 	set(pubsubCommands, classPubsub)
+	set(broadcastCommands, classBroadcast)
 	set([]string{"xread", "xreadgroup"}, classSingle)
 	if cfg := codec.Lookup([]byte("config")); cfg != nil {
 		m[cfg.ID] = classLocal // CONFIG GET is forwarded to one master; the rest is refused

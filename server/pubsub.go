@@ -25,13 +25,9 @@ const subCost = 256
 
 // pubsubLoop is a loop's pub/sub state.
 type pubsubLoop struct {
-	table   [nKinds]map[string]*chanSubs
-	msg2    []byte // the message being fanned out, as a RESP2 array
-	msg3    []byte // the same as a RESP3 push
-	topo    *router.Topology
-	slots   []int // one slot of each master of topo, for PUBSUB queries
-	elems   [][]byte
-	perPart [][][]byte
+	table [nKinds]map[string]*chanSubs
+	msg2  []byte // the message being fanned out, as a RESP2 array
+	msg3  []byte // the same as a RESP3 push
 }
 
 // chanSubs is one subscribed name of a loop: its sessions and the acks waiting for it upstream.
@@ -377,113 +373,80 @@ func appendMessage(b []byte, proto int, kind router.SubKind, pattern, channel, p
 	return codec.AppendBulk(b, payload)
 }
 
-// Merge operations of PUBSUB queries asked of every master (numbered apart from split.go's).
+// Merge operations of PUBSUB queries asked of every master (broadcast.go; numbered apart from
+// split.go's so that neither list has to know the other).
 const (
-	mergeUnion mergeOp = 100 + iota // CHANNELS, SHARDCHANNELS: the names, each once
-	mergePairs                      // NUMSUB, SHARDNUMSUB: name, count pairs, counts added
+	mergeUnion  mergeOp = 100 + iota // CHANNELS, SHARDCHANNELS: the names, each once
+	mergePairs2                      // NUMSUB, SHARDNUMSUB: name, count pairs, counts added; RESP2 array
+	mergePairs3                      // the same as a RESP3 map
 )
 
 // pubsubQuery answers PUBSUB CHANNELS/NUMSUB/NUMPAT/SHARDCHANNELS/SHARDNUMSUB by asking every
-// master and merging; other subcommands (HELP) go to one master.
+// master and merging (broadcast.go); other subcommands (HELP) go to one master.
 func (s *session) pubsubQuery(cmd *codec.Command, args [][]byte, raw []byte) {
-	op := mergeOp(255)
 	switch cmd.Name {
 	case "pubsub|channels", "pubsub|shardchannels":
-		op = mergeUnion
+		s.broadcast(raw, mergeUnion, 0)
 	case "pubsub|numsub", "pubsub|shardnumsub":
-		op = mergePairs
-	case "pubsub|numpat":
-		op = mergeSum
-	}
-	if op == 255 {
-		s.send(cmd, router.SlotAny, raw)
-		return
-	}
-	lp := s.lp
-	t := lp.rl.Topology()
-	if t == nil {
-		s.local(errNoTopology(lp.scratch[:0], s.srv.rt.Seeds()))
-		return
-	}
-	if lp.ps.topo != t {
-		lp.ps.topo, lp.ps.slots = t, lp.ps.slots[:0]
-		seen := make([]bool, len(t.Masters))
-		for sl := 0; sl < slot.Count; sl++ {
-			if sh := t.Shard(uint16(sl)); sh >= 0 && !seen[sh] {
-				seen[sh] = true
-				lp.ps.slots = append(lp.ps.slots, sl)
-			}
+		op := mergePairs2
+		if s.proto == 3 {
+			op = mergePairs3
 		}
-	}
-	parts := len(lp.ps.slots)
-	if s.req.Inline {
-		raw = codec.AppendRequest(lp.partReq[:0], args) // backends get RESP
-		lp.partReq = raw
-	}
-	seq := s.alloc()
-	m := lp.getMerge()
-	m.op, m.remaining = op, parts
-	m.keyPart = m.keyPart[:0]
-	m.partOff = append(m.partOff[:0], make([]int32, 2*parts)...)[:2*parts]
-	s.slot(seq).merge = m
-	for p, sl := range lp.ps.slots {
-		s.sendPart(sl, raw, int32(p), 0)
+		s.broadcast(raw, op, 0)
+	case "pubsub|numpat":
+		s.broadcast(raw, mergeSum, 0)
+	default:
+		s.send(cmd, router.SlotAny, raw)
 	}
 }
 
-// mergePubsub merges the masters' answers to a PUBSUB query (the first error wins).
-func mergePubsub(dst []byte, op mergeOp, replies [][]byte, arrived []int32, proto int, ps *pubsubLoop, limit int) []byte {
-	for _, p := range arrived {
-		if codec.IsError(replies[p]) {
-			return append(dst, replies[p]...)
-		}
+// mergePubsub merges the masters' answers to a PUBSUB query (errors were handled by the caller).
+func mergePubsub(dst []byte, op mergeOp, replies [][]byte, sc *mergeScratch) []byte {
+	for len(sc.elems) < len(replies) {
+		sc.elems = append(sc.elems, nil)
 	}
-	for len(ps.perPart) < len(replies) {
-		ps.perPart = append(ps.perPart, nil)
-	}
+	perPart := sc.elems[:len(replies)]
 	for p, r := range replies {
 		var err error
-		ps.perPart[p], err = codec.ArrayElems(r, ps.perPart[p][:0])
+		perPart[p], err = codec.ArrayElems(r, perPart[p][:0])
 		if err != nil {
-			return codec.AppendError(dst, "ERR slotgate: a node answered PUBSUB with a malformed reply")
+			return codec.AppendError(dst, errMalformed)
 		}
 	}
 	if op == mergeUnion {
 		seen := map[string]struct{}{}
-		ps.elems = ps.elems[:0]
-		size := 0
-		for p := range replies {
-			for _, e := range ps.perPart[p] {
+		var names [][]byte
+		for _, pp := range perPart {
+			for _, e := range pp {
 				name, _ := codec.BulkText(e)
-				if _, ok := seen[string(name)]; ok {
-					continue
+				if _, ok := seen[string(name)]; !ok {
+					seen[string(name)] = struct{}{}
+					names = append(names, e)
 				}
-				seen[string(name)] = struct{}{}
-				ps.elems = append(ps.elems, e)
-				size += len(e)
 			}
 		}
-		if size > limit {
-			return codec.AppendError(dst, "ERR slotgate: PUBSUB reply larger than the client output limit")
-		}
-		dst = codec.AppendArrayLen(dst, len(ps.elems))
-		for _, e := range ps.elems {
+		dst = codec.AppendArrayLen(dst, len(names))
+		for _, e := range names {
 			dst = append(dst, e...)
 		}
 		return dst
 	}
 	// Pairs: every master answers the names asked, in the order asked.
-	first := ps.perPart[0]
-	for _, pp := range ps.perPart[1:len(replies)] {
+	first := perPart[0]
+	for _, pp := range perPart[1:] {
 		if len(pp) != len(first) {
-			return codec.AppendError(dst, "ERR slotgate: nodes answered PUBSUB with different replies")
+			return codec.AppendError(dst, errMalformed)
 		}
+	}
+	proto := 2
+	if op == mergePairs3 {
+		proto = 3
 	}
 	dst = codec.AppendMapLen(dst, proto, len(first)/2)
 	for i := 0; i+1 < len(first); i += 2 {
 		dst = append(dst, first[i]...)
 		var sum int64
-		for _, pp := range ps.perPart[:len(replies)] {
+		for _, pp := range perPart {
 			n, _ := codec.ParseInt(pp[i+1])
 			sum += n
 		}

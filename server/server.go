@@ -108,6 +108,10 @@ type loop struct {
 	merging   mergeScratch
 	merges    []*merge
 
+	// broadcast: one slot per master, for the topology bcastTopo (broadcast.go)
+	bcastTopo  *router.Topology
+	bcastSlots []uint16
+
 	ps pubsubLoop // channel -> subscribed sessions (pubsub.go)
 }
 
@@ -424,11 +428,12 @@ func (l gnetLogger) Fatalf(f string, a ...any) { l.srv.logf("gnet: "+f, a...) }
 
 // Metrics.
 var (
-	clientsConnected = metrics.NewCounter(`slotgate_client_connections`)
-	clientsPaused    = metrics.NewCounter(`slotgate_clients_paused`)
-	clientsOverLimit = metrics.NewCounter(`slotgate_clients_disconnected_over_limit_total`)
-	protocolErrors   = metrics.NewCounter(`slotgate_client_protocol_errors_total`)
-	authFailures     = metrics.NewCounter(`slotgate_client_auth_failures_total`)
-	requestsTotal    = metrics.NewCounter(`slotgate_requests_total`)
-	splitRequests    = metrics.NewCounter(`slotgate_split_requests_total`)
+	clientsConnected  = metrics.NewCounter(`slotgate_client_connections`)
+	clientsPaused     = metrics.NewCounter(`slotgate_clients_paused`)
+	clientsOverLimit  = metrics.NewCounter(`slotgate_clients_disconnected_over_limit_total`)
+	protocolErrors    = metrics.NewCounter(`slotgate_client_protocol_errors_total`)
+	authFailures      = metrics.NewCounter(`slotgate_client_auth_failures_total`)
+	requestsTotal     = metrics.NewCounter(`slotgate_requests_total`)
+	splitRequests     = metrics.NewCounter(`slotgate_split_requests_total`)
+	broadcastRequests = metrics.NewCounter(`slotgate_broadcast_requests_total`)
 )

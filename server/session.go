@@ -486,6 +486,8 @@ func (s *session) dispatch(raw []byte) {
 		s.forwardAny(cmd, raw)
 	case classPubsub:
 		s.pubsub(cmd, args, raw)
+	case classBroadcast:
+		s.scriptCommand(cmd, args, raw)
 	default:
 		s.txRefused = cmd.Name == "multi"
 		s.local(errRefused(s.lp.scratch[:0], cmd))
@@ -522,6 +524,10 @@ func (s *session) forwardSingle(cmd *codec.Command, args [][]byte, raw []byte) {
 	s.keys = keys
 	if err != nil {
 		s.local(codec.AppendError(s.lp.scratch[:0], "ERR "+err.Error()))
+		return
+	}
+	if len(keys) == 0 && isScript(cmd.Name) {
+		s.send(cmd, keylessScriptSlot, raw) // EVAL/FCALL with no key: one master (scripts.go)
 		return
 	}
 	if len(keys) == 0 {

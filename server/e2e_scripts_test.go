@@ -1,0 +1,168 @@
+package server_test
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"strings"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/slotgate/slotgate/internal/testcluster"
+)
+
+// keyPerMaster returns one key served by each master of c, in master order.
+func keyPerMaster(t *testing.T, c *testcluster.Cluster, prefix string) ([]*testcluster.Node, []string) {
+	t.Helper()
+	shards, err := c.Topology()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nodes []*testcluster.Node
+	var keys []string
+	for _, s := range shards {
+		nodes = append(nodes, s.Master)
+		keys = append(keys, keyInSlot(prefix, uint16(s.Slots[0][0])))
+	}
+	if len(nodes) < 3 {
+		t.Fatalf("want 3 masters, got %d", len(nodes))
+	}
+	return nodes, keys
+}
+
+func sha1hex(s string) string {
+	h := sha1.Sum([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+// existsOn asks node n directly whether it has the script sha.
+func existsOn(t *testing.T, c *testcluster.Cluster, n *testcluster.Node, sha string) bool {
+	t.Helper()
+	r, err := c.Client(n).ScriptExists(context.Background(), sha).Result()
+	if err != nil {
+		t.Fatalf("SCRIPT EXISTS on %s: %v", n, err)
+	}
+	return r[0]
+}
+
+// TestE2EScriptBroadcast: SCRIPT LOAD reaches every master (EVALSHA then works on keys of each),
+// SCRIPT EXISTS is 1 only where every master has the script, SCRIPT FLUSH reaches every master,
+// SCRIPT KILL with nothing running is NOTBUSY and SCRIPT DEBUG is refused.
+func TestE2EScriptBroadcast(t *testing.T) {
+	ctx := context.Background()
+	p := startProxy(t, cluster, nil)
+	cl := p.client(t, nil)
+	nodes, keys := keyPerMaster(t, cluster, "scriptbc")
+	body := "redis.call('SET', KEYS[1], ARGV[1]); return redis.call('GET', KEYS[1]) .. ':broadcast-test'"
+	sha, err := cl.ScriptLoad(ctx, body).Result()
+	if err != nil || sha != sha1hex(body) {
+		t.Fatalf("SCRIPT LOAD = %q, %v; want %s", sha, err, sha1hex(body))
+	}
+	for i, n := range nodes {
+		if !existsOn(t, cluster, n, sha) {
+			t.Fatalf("after SCRIPT LOAD through slotgate, master %s lacks the script", n)
+		}
+		got, err := cl.EvalSha(ctx, sha, []string{keys[i]}, "v").Text()
+		if err != nil || got != "v:broadcast-test" {
+			t.Fatalf("EVALSHA on a key of %s = %q, %v", n, got, err)
+		}
+	}
+
+	// A script only one master has: 0 through slotgate (an EVALSHA on the others would fail).
+	only := "return 'only on one master " + t.Name() + "'"
+	onlySha, err := cluster.Client(nodes[1]).ScriptLoad(ctx, only).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex, err := cl.ScriptExists(ctx, sha, onlySha, strings.Repeat("ab", 20)).Result()
+	if err != nil || len(ex) != 3 || !ex[0] || ex[1] || ex[2] {
+		t.Fatalf("SCRIPT EXISTS loaded, on-one-master, unknown = %v, %v; want [true false false]", ex, err)
+	}
+
+	if err := cl.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatalf("SCRIPT FLUSH: %v", err)
+	}
+	for _, n := range nodes {
+		if existsOn(t, cluster, n, sha) || existsOn(t, cluster, n, onlySha) {
+			t.Fatalf("after SCRIPT FLUSH through slotgate, master %s still has a script", n)
+		}
+	}
+	if err := cl.Do(ctx, "SCRIPT", "FLUSH", "SYNC").Err(); err != nil {
+		t.Fatalf("SCRIPT FLUSH SYNC: %v", err)
+	}
+	if err := cl.ScriptKill(ctx).Err(); err == nil || !strings.HasPrefix(err.Error(), "NOTBUSY") {
+		t.Fatalf("SCRIPT KILL with no script running = %v; want NOTBUSY", err)
+	}
+	if err := cl.Do(ctx, "SCRIPT", "DEBUG", "YES").Err(); err == nil || !strings.Contains(err.Error(), "SCRIPT DEBUG is not available") {
+		t.Fatalf("SCRIPT DEBUG = %v; want slotgate's refusal", err)
+	}
+	if err := cl.Do(ctx, "SCRIPT", "LOAD", "return +").Err(); err == nil || !strings.Contains(err.Error(), "Error compiling script") {
+		t.Fatalf("SCRIPT LOAD of a bad script = %v; want the masters' compile error", err)
+	}
+}
+
+// TestE2EFunctions: FUNCTION LOAD reaches every master (FCALL works on keys of each), LIST and
+// DELETE, and FCALL with no key.
+func TestE2EFunctions(t *testing.T) {
+	ctx := context.Background()
+	p := startProxy(t, cluster, nil)
+	cl := p.client(t, nil)
+	nodes, keys := keyPerMaster(t, cluster, "fcall")
+	lib := "#!lua name=sgtest\n" +
+		"redis.register_function('sgset', function(keys, args) redis.call('SET', keys[1], args[1]); return redis.call('GET', keys[1]) end)\n" +
+		"redis.register_function('sgconst', function(keys, args) return 'const' end)"
+	_ = cl.FunctionDelete(ctx, "sgtest").Err() // a failed earlier run
+	name, err := cl.FunctionLoad(ctx, lib).Result()
+	if err != nil || name != "sgtest" {
+		t.Fatalf("FUNCTION LOAD = %q, %v", name, err)
+	}
+	t.Cleanup(func() { _ = cl.FunctionDelete(ctx, "sgtest").Err() })
+	for i, n := range nodes {
+		got, err := cl.FCall(ctx, "sgset", []string{keys[i]}, "fv").Text()
+		if err != nil || got != "fv" {
+			t.Fatalf("FCALL on a key of %s = %q, %v", n, got, err)
+		}
+	}
+	if got, err := cl.FCall(ctx, "sgconst", nil).Text(); err != nil || got != "const" {
+		t.Fatalf("FCALL with no key = %q, %v", got, err)
+	}
+	if got, err := cl.FCallRO(ctx, "sgconst", nil).Text(); err == nil {
+		t.Fatalf("FCALL_RO of a function without the no-writes flag = %q; want Redis's refusal", got)
+	}
+	libs, err := cl.FunctionList(ctx, redis.FunctionListQuery{LibraryNamePattern: "sgtest"}).Result()
+	if err != nil || len(libs) != 1 || libs[0].Name != "sgtest" || len(libs[0].Functions) != 2 {
+		t.Fatalf("FUNCTION LIST = %+v, %v", libs, err)
+	}
+	if _, err := cl.FunctionLoad(ctx, lib).Result(); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Fatalf("FUNCTION LOAD of a library already there = %v; want the masters' error", err)
+	}
+	if err := cl.FunctionDelete(ctx, "sgtest").Err(); err != nil {
+		t.Fatalf("FUNCTION DELETE: %v", err)
+	}
+	for _, n := range nodes {
+		l, err := cluster.Client(n).FunctionList(ctx, redis.FunctionListQuery{LibraryNamePattern: "sgtest"}).Result()
+		if err != nil || len(l) != 0 {
+			t.Fatalf("after FUNCTION DELETE through slotgate, %s lists %+v, %v", n, l, err)
+		}
+	}
+	if err := cl.FCall(ctx, "sgset", []string{keys[0]}, "x").Err(); err == nil {
+		t.Fatal("FCALL after FUNCTION DELETE succeeded")
+	}
+}
+
+// TestE2EEvalNoKeys: EVAL and EVAL_RO with no key run on one master (they were refused as
+// unroutable before).
+func TestE2EEvalNoKeys(t *testing.T) {
+	ctx := context.Background()
+	p := startProxy(t, cluster, nil)
+	cl := p.client(t, nil)
+	if got, err := cl.Eval(ctx, "return ARGV[1] .. '!'", nil, "hi").Text(); err != nil || got != "hi!" {
+		t.Fatalf("EVAL with no key = %q, %v", got, err)
+	}
+	if got, err := cl.EvalRO(ctx, "return 7", nil).Int(); err != nil || got != 7 {
+		t.Fatalf("EVAL_RO with no key = %d, %v", got, err)
+	}
+	if got, err := cl.EvalSha(ctx, sha1hex("return 7"), nil).Int(); err != nil || got != 7 {
+		t.Fatalf("EVALSHA with no key of a script EVAL loaded = %d, %v", got, err)
+	}
+}
