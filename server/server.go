@@ -90,6 +90,8 @@ type loop struct {
 	// when one grew, as router.CopyStats counts those of replies. Read by the tests.
 	peeked, copied, moved atomic.Int64
 
+	ps pubsubLoop // channel -> subscribed sessions (pubsub.go)
+
 	sessions   []*session // every open client session (idle scan, eviction)
 	epoch      int64      // idle-clock epochs seen (idleEpoch each): sessions stamp their activity with it
 	epochStart time.Time  // when the current epoch began
@@ -111,8 +113,6 @@ type loop struct {
 	// broadcast: one slot per master, for the topology bcastTopo (broadcast.go)
 	bcastTopo  *router.Topology
 	bcastSlots []uint16
-
-	ps pubsubLoop // channel -> subscribed sessions (pubsub.go)
 }
 
 // New returns a server that routes with rt.
