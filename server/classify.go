@@ -13,6 +13,7 @@ const (
 	classSingle                 // all keys in one slot: forwarded on the shared pipeline of that slot's master
 	classSplit                  // MGET/MSET/DEL/UNLINK/EXISTS/TOUCH: one part per slot, merged in key order
 	classAnyMaster              // keyless and harmless on any master (CONFIG GET, PUBLISH): the first master
+	classTx                     // MULTI, EXEC, DISCARD, WATCH, UNWATCH: a dedicated connection while the state lasts (tx.go)
 )
 
 // classes is indexed by codec.Command.ID of top-level commands.
@@ -24,10 +25,12 @@ var localCommands = []string{"ping", "echo", "quit", "select", "command", "hello
 // split commands: per-slot parts merged in key order.
 var splitCommands = []string{"mget", "mset", "del", "unlink", "exists", "touch"}
 
-// stateful commands never go on a shared pipeline (they get a dedicated connection in a later
-// version); until then they are refused with a reason.
+// txCommands start, run or end a transaction (tx.go).
+var txCommands = []string{"multi", "exec", "discard", "watch", "unwatch"}
+
+// stateful commands never go on a shared pipeline; those not served yet are refused with a
+// reason.
 var statefulCommands = []string{
-	"multi", "exec", "discard", "watch", "unwatch",
 	"subscribe", "unsubscribe", "psubscribe", "punsubscribe", "ssubscribe", "sunsubscribe",
 	"monitor", "sync", "psync", "wait", "waitaof", "shutdown", "debug",
 	"readonly", "readwrite", "asking", "failover", "replicaof", "slaveof",
@@ -58,9 +61,7 @@ func buildClasses() []class {
 	}
 	for _, cmd := range codec.Commands {
 		switch {
-		case cmd.Flags&codec.FlagBlocking != 0:
-			m[cmd.ID] = classRefused // XREAD/XREADGROUP are re-admitted below when they carry no BLOCK
-		case cmd.FirstKey > 0 || len(cmd.KeySpecs) > 0:
+		case cmd.FirstKey > 0 || len(cmd.KeySpecs) > 0: // blocking ones too: forwardSingle pins them
 			m[cmd.ID] = classSingle
 		default:
 			m[cmd.ID] = classRefused
@@ -69,8 +70,8 @@ func buildClasses() []class {
 	set(localCommands, classLocal)
 	set(splitCommands, classSplit)
 	set(statefulCommands, classRefused)
+	set(txCommands, classTx)
 	set(anyMasterCommands, classAnyMaster)
-	set([]string{"xread", "xreadgroup"}, classSingle)
 	if cfg := codec.Lookup([]byte("config")); cfg != nil {
 		m[cfg.ID] = classLocal // CONFIG GET is forwarded to one master; the rest is refused
 	}

@@ -299,6 +299,7 @@ func (srv *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 				srv.remoteClients.Add(-1)
 			}
 			x.lp.unenroll(x)
+			x.abandonPins()
 			if x.paused {
 				x.paused = false
 				clientsPaused.Dec()
