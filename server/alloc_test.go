@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/slotgate/slotgate/codec"
 	"github.com/slotgate/slotgate/server"
 )
@@ -64,7 +65,8 @@ func (p *rawPipeline) roundTrip() error {
 }
 
 // TestAllocProxyPath: GET, SET and MGET (3 keys on different shards) through the proxy allocate
-// nothing per request in steady state (DESIGN "Rules of the hot path").
+// nothing per request in steady state (DESIGN "Rules of the hot path"), with dedicated
+// connections in the pool, in use and blocked meanwhile.
 func TestAllocProxyPath(t *testing.T) {
 	const batch = 1000
 	p := startProxy(t, cluster, func(c *server.Config) { c.Loops = 1 })
@@ -94,6 +96,23 @@ func TestAllocProxyPath(t *testing.T) {
 			}
 		}
 	}
+
+	// Dedicated connections present meanwhile: one pooled after a transaction, one held by a
+	// WATCH, one blocked in BLPOP.
+	ctx := context.Background()
+	if _, err := cl.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+		pipe.Incr(ctx, keys[0][0]+":tx")
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	watcher := dialRaw(t, p.Addr)
+	if r := watcher.do("WATCH", keys[1][0]); r != "+OK\r\n" {
+		t.Fatalf("WATCH = %q", r)
+	}
+	blocked := dialRaw(t, p.Addr)
+	blocked.write(respCmd("BLPOP", keyOnMaster(t, "ra-queue:"+run+":", masters[2], ""), "0"))
+	waitBlocked(t, masters[2].Addr, 1)
 
 	var req, want []byte
 	for i := 0; i < batch; i++ {
