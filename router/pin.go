@@ -71,7 +71,7 @@ func (p *Pin) Release() {
 	}
 	sc.pin = nil
 	l := p.loop
-	if p.lost || sc.retiring || sc.state == stateDown || sc.state == stateClosing || sc.state == stateClosed {
+	if p.lost || sc.retiring || sc.state != stateOpen && sc.state != stateConnecting {
 		l.dropDedicated(sc, false)
 		return
 	}

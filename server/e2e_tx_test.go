@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/slotgate/slotgate/internal/fakenode"
 	"github.com/slotgate/slotgate/router"
 	"github.com/slotgate/slotgate/router/slot"
 	"github.com/slotgate/slotgate/server"
@@ -285,4 +286,54 @@ func startProxyDedicated(t *testing.T, n int) *proxy {
 		t.Fatalf("router: %v", err)
 	}
 	return serveWith(t, rt, nil)
+}
+
+// TestE2ETxWatchLost: the node's connection holding a client's WATCH is lost: the transaction
+// that follows is answered EXECABORT and none of its commands reaches any node.
+func TestE2ETxWatchLost(t *testing.T) {
+	node := fakenode.Start(t, nil)
+	node.SetClusterNodes(fakenode.ClusterNodes(fakenode.Shard{Master: node.Addr, Slots: "0-16383"}))
+	node.SetHandler(func(c *fakenode.Conn, cmd fakenode.Command) {
+		if cmd.Name() == "WATCH" {
+			c.Reply(fakenode.OK)
+			c.Close()
+			return
+		}
+		fakenode.Echo(c, cmd)
+	})
+	rt := router.New(router.Config{Seeds: []string{node.Addr}})
+	if err := rt.Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	p := serveWith(t, rt, nil)
+	px := dialRaw(t, p.Addr)
+	if r := px.do("WATCH", "k"); r != "+OK\r\n" {
+		t.Fatalf("WATCH = %q", r)
+	}
+	var watched *fakenode.Conn
+	for _, c := range node.Conns() {
+		for _, cmd := range c.Commands() {
+			if cmd.Name() == "WATCH" {
+				watched = c
+			}
+		}
+	}
+	if watched == nil {
+		t.Fatal("no connection of the node got the WATCH")
+	}
+	select {
+	case <-watched.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the node's connection did not close")
+	}
+	time.Sleep(50 * time.Millisecond) // the proxy's loop sees the close
+	px.write(respCmd("MULTI") + respCmd("SET", "k", "v") + respCmd("EXEC") + respCmd("GET", "k"))
+	for i, w := range []string{"+OK", "-ERR slotgate lost the connection holding this client's WATCH", "-EXECABORT", "$5\r\nGET k"} {
+		if r := px.read(); !strings.HasPrefix(r, w) {
+			t.Fatalf("reply %d = %q; want %q...", i, r, w)
+		}
+	}
+	if n := node.Count("SET"); n != 0 {
+		t.Fatalf("SET reached the node %d times after the WATCH was lost", n)
+	}
 }
