@@ -6,6 +6,7 @@ import (
 	"log"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -335,5 +336,51 @@ func TestE2ETxWatchLost(t *testing.T) {
 	}
 	if n := node.Count("SET"); n != 0 {
 		t.Fatalf("SET reached the node %d times after the WATCH was lost", n)
+	}
+}
+
+// TestE2ELargeRequestAtTheBarrier: a large request (moved into the session's held buffer) that
+// must wait at the ordering barrier (a slow WATCH in flight on a dedicated connection, the large
+// SET for the shared pipeline) is kept whole and sent once the WATCH is answered.
+func TestE2ELargeRequestAtTheBarrier(t *testing.T) {
+	node, other := fakenode.Start(t, nil), fakenode.Start(t, nil)
+	text := fakenode.ClusterNodes(fakenode.Shard{Master: node.Addr, Slots: "0-8191"}, fakenode.Shard{Master: other.Addr, Slots: "8192-16383"})
+	node.SetClusterNodes(text)
+	other.SetClusterNodes(text)
+	var watchAnswered atomic.Int64
+	handler := func(c *fakenode.Conn, cmd fakenode.Command) {
+		switch cmd.Name() {
+		case "WATCH":
+			time.Sleep(300 * time.Millisecond)
+			watchAnswered.Store(time.Now().UnixNano())
+			c.Reply(fakenode.OK)
+		case "SET":
+			if at := watchAnswered.Load(); at == 0 {
+				c.Reply(fakenode.Error("ERR SET arrived before the WATCH was answered"))
+				return
+			}
+			c.Reply(fakenode.Int(int64(len(cmd.Args[2]))))
+		default:
+			fakenode.Echo(c, cmd)
+		}
+	}
+	node.SetHandler(handler)
+	other.SetHandler(handler)
+	rt := router.New(router.Config{Seeds: []string{node.Addr}})
+	if err := rt.Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	p := serveWith(t, rt, nil)
+	waited := counter(`slotgate_ordering_barriers_total{cause="connection"}`)
+	big := strings.Repeat("x", 300<<10)
+	px := dialRaw(t, p.Addr)
+	px.write(respCmd("WATCH", keyInSlots("w", 0, 8191)) + respCmd("SET", keyInSlots("s", 8192, 16383), big))
+	for i, w := range []string{"+OK\r\n", ":307200\r\n"} {
+		if r := px.read(); r != w {
+			t.Fatalf("reply %d = %q; want %q", i, r, w)
+		}
+	}
+	if counter(`slotgate_ordering_barriers_total{cause="connection"}`) == waited {
+		t.Fatal("the large SET did not wait at the barrier: the test did not test it")
 	}
 }
