@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha1"
 	"encoding/hex"
+	"errors"
 	"strings"
 	"testing"
 
@@ -164,5 +165,109 @@ func TestE2EEvalNoKeys(t *testing.T) {
 	}
 	if got, err := cl.EvalSha(ctx, sha1hex("return 7"), nil).Int(); err != nil || got != 7 {
 		t.Fatalf("EVALSHA with no key of a script EVAL loaded = %d, %v", got, err)
+	}
+}
+
+// TestE2EEvalShaReload: a master that lost a script loaded through slotgate (here: flushed
+// directly) still runs EVALSHA of it: slotgate reloads it on that master once and retries, the
+// client never sees NOSCRIPT. A script slotgate never saw still gets NOSCRIPT, and after a SCRIPT
+// FLUSH through slotgate nothing is reloaded.
+func TestE2EEvalShaReload(t *testing.T) {
+	ctx := context.Background()
+	p := startProxy(t, cluster, nil)
+	cl := p.client(t, nil)
+	nodes, keys := keyPerMaster(t, cluster, "reload")
+	body := "return redis.call('INCR', KEYS[1])"
+	sha, err := cl.ScriptLoad(ctx, body).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		_ = cl.Del(ctx, k).Err()
+	}
+	reloaded := counter("slotgate_scripts_reloaded_total")
+	for i, n := range nodes {
+		if err := cluster.Client(n).ScriptFlush(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if existsOn(t, cluster, n, sha) {
+			t.Fatalf("%s still has the script after SCRIPT FLUSH", n)
+		}
+		// A pipeline: the first EVALSHA is reloaded; the ones behind it were sent before the reload
+		// and may get NOSCRIPT too: each is reloaded once and runs once, in order.
+		pipe := cl.Pipeline()
+		cmds := []*redis.Cmd{pipe.EvalSha(ctx, sha, []string{keys[i]}), pipe.EvalSha(ctx, sha, []string{keys[i]}), pipe.EvalSha(ctx, sha, []string{keys[i]})}
+		_, _ = pipe.Exec(ctx)
+		for j, c := range cmds {
+			if v, err := c.Int(); err != nil || v != j+1 {
+				t.Fatalf("EVALSHA %d on a key of %s (script flushed there) = %d, %v; want %d", j, n, v, err, j+1)
+			}
+		}
+		if v, err := cl.Get(ctx, keys[i]).Int(); err != nil || v != 3 {
+			t.Fatalf("GET after three EVALSHA INCRs = %d, %v; want 3 (each ran once)", v, err)
+		}
+		if !existsOn(t, cluster, n, sha) {
+			t.Fatalf("%s lacks the script after slotgate reloaded it", n)
+		}
+	}
+	if d := counter("slotgate_scripts_reloaded_total") - reloaded; d < uint64(len(nodes)) || d > uint64(3*len(nodes)) {
+		t.Fatalf("scripts reloaded: %d, want between %d and %d", d, len(nodes), 3*len(nodes))
+	}
+	if err := cl.EvalSha(ctx, sha1hex("return 'never loaded'"), []string{keys[0]}).Err(); !errors.Is(err, redis.ErrNoScript) {
+		t.Fatalf("EVALSHA of a script slotgate never saw = %v; want NOSCRIPT", err)
+	}
+	if err := cl.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	before := counter("slotgate_scripts_reloaded_total")
+	if err := cl.EvalSha(ctx, sha, []string{keys[0]}).Err(); !errors.Is(err, redis.ErrNoScript) {
+		t.Fatalf("EVALSHA after SCRIPT FLUSH through slotgate = %v; want NOSCRIPT (flushed scripts are not brought back)", err)
+	}
+	if d := counter("slotgate_scripts_reloaded_total") - before; d != 0 {
+		t.Fatalf("%d scripts reloaded after SCRIPT FLUSH through slotgate", d)
+	}
+}
+
+// TestE2EScriptOwnNoScript: a script that itself returns Redis's NOSCRIPT text is reloaded and
+// run again once (slotgate cannot tell it from the node's), and then its text reaches the client:
+// no loop. A script's NOSCRIPT of other wording is not retried at all.
+func TestE2EScriptOwnNoScript(t *testing.T) {
+	ctx := context.Background()
+	p := startProxy(t, cluster, nil)
+	cl := p.client(t, nil)
+	_, keys := keyPerMaster(t, cluster, "ownnoscript")
+	for i, text := range []string{"NOSCRIPT No matching script. Please use EVAL.", "NOSCRIPT mine"} {
+		k := keys[i]
+		_ = cl.Del(ctx, k).Err()
+		body := "redis.call('INCR', KEYS[1]); return redis.error_reply(ARGV[1])"
+		sha, err := cl.ScriptLoad(ctx, body).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := counter("slotgate_scripts_reloaded_total")
+		// Do, not EvalSha: go-redis rewrites any NOSCRIPT error to its own ErrNoScript text.
+		err = cl.Do(ctx, "EVALSHA", sha, "1", k, text).Err()
+		if err == nil || err.Error() != text {
+			t.Fatalf("EVALSHA of a script returning %q: %v", text, err)
+		}
+		runs, _ := cl.Get(ctx, k).Int()
+		reloads := counter("slotgate_scripts_reloaded_total") - before
+		wantRuns, wantReloads := 2, uint64(1)
+		if i == 1 {
+			wantRuns, wantReloads = 1, 0
+		}
+		if runs != wantRuns || reloads != wantReloads {
+			t.Fatalf("script returning %q: ran %d times, %d reloads; want %d and %d", text, runs, reloads, wantRuns, wantReloads)
+		}
+	}
+}
+
+// TestE2EWaitRefused: WAIT is refused for good, with the reason (not "not supported yet").
+func TestE2EWaitRefused(t *testing.T) {
+	p := startProxy(t, cluster, nil)
+	cl := p.client(t, nil)
+	err := cl.Do(context.Background(), "WAIT", "1", "0").Err()
+	if err == nil || !strings.Contains(err.Error(), "'wait' is not available through a proxy: replication offsets belong to the backend connection") {
+		t.Fatalf("WAIT = %v", err)
 	}
 }

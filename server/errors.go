@@ -67,6 +67,9 @@ func errRefused(dst []byte, cmd *codec.Command) []byte {
 	switch {
 	case cmd.Name == "select":
 		why = "is not allowed in cluster mode"
+	case cmd.Name == "wait" || cmd.Name == "waitaof":
+		return codec.AppendError(dst, "ERR slotgate: '"+cmd.Name+"' is not available through a proxy: "+
+			"replication offsets belong to the backend connection that wrote, which slotgate shares between clients")
 	case cmd.Flags&codec.FlagBlocking != 0:
 		why = "blocks a connection: blocking commands are not supported by slotgate yet"
 	case cmd.Flags&codec.FlagPubsub != 0:

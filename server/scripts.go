@@ -1,7 +1,10 @@
 package server
 
 import (
+	"bytes"
+
 	"github.com/slotgate/slotgate/codec"
+	"github.com/slotgate/slotgate/router"
 )
 
 // Scripts and functions through one endpoint.
@@ -27,9 +30,15 @@ const keylessScriptSlot = 0
 // scriptCommand routes a subcommand of SCRIPT or FUNCTION (cmd is the subcommand).
 func (s *session) scriptCommand(cmd *codec.Command, args [][]byte, raw []byte) {
 	switch cmd.Name {
-	case "script|load", "function|load", "function|delete", "function|restore":
+	case "script|load":
+		s.srv.scripts.add(args[2]) // kept for reloading after NOSCRIPT, whatever the masters say
 		s.broadcast(raw, mergeSame, 0)
-	case "script|flush", "function|flush":
+	case "function|load", "function|delete", "function|restore":
+		s.broadcast(raw, mergeSame, 0)
+	case "script|flush":
+		s.srv.scripts.flush()
+		s.broadcast(raw, mergeSame, 0)
+	case "function|flush":
 		s.broadcast(raw, mergeSame, 0)
 	case "script|exists":
 		s.broadcast(raw, mergeAndInts, 0)
@@ -43,4 +52,102 @@ func (s *session) scriptCommand(cmd *codec.Command, args [][]byte, raw []byte) {
 	default:
 		s.local(errRefused(s.lp.scratch[:0], cmd))
 	}
+}
+
+// Reloading after NOSCRIPT.
+//
+// An EVALSHA (or EVALSHA_RO) of a script in the cache keeps, in its reply slot's buffer (reused:
+// no allocation in steady state), the sha and the request as sent. If the node answers Redis's
+// NOSCRIPT, slotgate sends SCRIPT LOAD <body> and then the EVALSHA again to the master of the
+// same slot: both go on the same shared connection, one after the other, so the LOAD runs first.
+// The LOAD's reply is dropped (a failed load shows as the EVALSHA's second NOSCRIPT). The retry
+// happens once: whatever the second EVALSHA answers goes to the client.
+//
+// A script may itself return an error that reads like NOSCRIPT (redis.error_reply): it then ran,
+// and the retry runs it a second time. Only Redis's own text is taken for NOSCRIPT, which makes
+// that a deliberate act of the script's author.
+//
+// Ordering: requests the client pipelined behind the EVALSHA may already have run when the retry
+// runs (as with any retry); the client's later requests wait for its earlier replies (barrier).
+
+type scriptRetry struct {
+	state uint8  // retryNone, retryArmed or retryTried
+	slot  uint16 // the slot the EVALSHA was routed by
+}
+
+const (
+	retryNone  uint8 = iota
+	retryArmed       // buf holds the sha (40 bytes) then the EVALSHA request
+	retryTried       // reloaded and sent again: the next reply goes to the client
+)
+
+// partLoad numbers the reply of a SCRIPT LOAD slotgate sends before an EVALSHA's retry.
+const partLoad int32 = -2
+
+// noScript is the start of Redis's NOSCRIPT reply ("-NOSCRIPT No matching script. Please use
+// EVAL."): a script's own error must match it too to cause a retry.
+var noScript = []byte("-NOSCRIPT No matching script")
+
+// keepForReload arms the retry of the request just sent when it is an EVALSHA of a cached script.
+func (s *session) keepForReload(cmd *codec.Command, sl int, raw []byte) {
+	if cmd.Name != "evalsha" && cmd.Name != "evalsha_ro" {
+		return
+	}
+	k, ok := parseSha(s.req.Args[1])
+	if !ok || !s.srv.scripts.has(k) {
+		return
+	}
+	own := s.slot(s.next - 1)
+	c := cap(own.buf)
+	b := append(own.buf[:0], k[:]...)
+	if s.req.Inline {
+		b = codec.AppendRequest(b, s.req.Args)
+	} else {
+		b = append(b, raw...)
+	}
+	own.buf = b
+	s.slotCap += cap(b) - c
+	own.retry = scriptRetry{state: retryArmed, slot: uint16(sl)}
+}
+
+// scriptReply takes the replies the retry is about: a SCRIPT LOAD's (dropped) and the reply to an
+// armed EVALSHA. It reports whether the reply was taken (else it goes to the client as usual).
+func (s *session) scriptReply(seq uint64, part int32, reply []byte) bool {
+	if part == partLoad {
+		if codec.IsError(reply) {
+			scriptReloadsFailed.Inc()
+		}
+		return true // the EVALSHA behind it answers the client
+	}
+	own := s.slot(seq)
+	if own.retry.state == retryArmed && bytes.HasPrefix(reply, noScript) && s.reload(seq, own) {
+		return true
+	}
+	own.retry = scriptRetry{}
+	own.buf = own.buf[:0]
+	if cap(own.buf) > maxIdleSlot {
+		s.slotCap -= cap(own.buf)
+		own.buf = nil
+	}
+	return false
+}
+
+// reload sends SCRIPT LOAD and the EVALSHA again for request seq; false when the script has left
+// the cache since (the client then gets the NOSCRIPT).
+func (s *session) reload(seq uint64, own *replySlot) bool {
+	lp := s.lp
+	load, ok := s.srv.scripts.appendLoad(lp.partReq[:0], shaKey(own.buf[:40]))
+	if !ok {
+		return false
+	}
+	lp.partReq = load
+	sl := int(own.retry.slot)
+	own.retry.state = retryTried
+	lp.rl.Topology() // both sends route with the same map: the same connection
+	// Both to the master (no Read kind): with -read-from a replica pick could split them.
+	s.sendSeq(seq, sl, load, partLoad, 0)
+	s.sendSeq(seq, sl, own.buf[40:], -1, router.Script)
+	s.barrier = true // the client's next requests wait for this one (as after a redirect)
+	scriptsReloaded.Inc()
+	return true
 }

@@ -32,6 +32,10 @@ type Config struct {
 	// 0: never.
 	IdleTimeout time.Duration
 	Protected   bool // with no Password, serve loopback clients only (Redis's protected mode)
+	// ScriptCache is how many scripts loaded through slotgate (SCRIPT LOAD) are kept to reload
+	// on a node that answers an EVALSHA with NOSCRIPT (scriptcache.go); 0: DefaultScriptCache,
+	// negative: none.
+	ScriptCache int
 	Logf        func(format string, args ...any)
 }
 
@@ -59,6 +63,8 @@ type Server struct {
 	fairShare  atomic.Int64 // the per-client soft limit while near -max-memory
 	pressureAt int64        // client buffers past this get fair shares (budget.go)
 	overSince  time.Time    // when client buffers went over -max-memory (under mu)
+
+	scripts *scriptCache // scripts loaded through slotgate, for reloading after NOSCRIPT
 
 	clients          atomic.Int64 // client sessions admitted and not closed
 	remoteClients    atomic.Int64 // those from another host
@@ -139,7 +145,10 @@ func New(cfg Config, rt *router.Router) *Server {
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
-	srv := &Server{cfg: cfg, rt: rt, booted: make(chan struct{})}
+	if cfg.ScriptCache == 0 {
+		cfg.ScriptCache = DefaultScriptCache
+	}
+	srv := &Server{cfg: cfg, rt: rt, booted: make(chan struct{}), scripts: newScriptCache(cfg.ScriptCache)}
 	srv.fairShare.Store(int64(cfg.SoftLimit))
 	srv.pressureAt = cfg.MaxMemory * pressurePercent / 100
 	return srv
@@ -422,4 +431,8 @@ var (
 	requestsTotal     = metrics.NewCounter(`slotgate_requests_total`)
 	splitRequests     = metrics.NewCounter(`slotgate_split_requests_total`)
 	broadcastRequests = metrics.NewCounter(`slotgate_broadcast_requests_total`)
+	// scripts reloaded on a node that answered an EVALSHA with NOSCRIPT (and the loads it refused)
+	scriptsReloaded     = metrics.NewCounter(`slotgate_scripts_reloaded_total`)
+	scriptReloadsFailed = metrics.NewCounter(`slotgate_script_reloads_failed_total`)
+	scriptCacheScripts  = metrics.NewCounter(`slotgate_script_cache_scripts`) // scripts kept for reloading (every server of the process)
 )

@@ -57,8 +57,9 @@ type session struct {
 type replySlot struct {
 	buf      []byte
 	ready    bool
-	merge    *merge // split requests: the parts collected so far
-	reqBytes int    // bytes of its request (parts) kept by the router until the reply comes
+	merge    *merge      // split requests: the parts collected so far
+	reqBytes int         // bytes of its request (parts) kept by the router until the reply comes
+	retry    scriptRetry // an EVALSHA slotgate can reload after NOSCRIPT: buf holds what it needs (scripts.go)
 }
 
 var _ router.Sink = (*session)(nil)
@@ -145,6 +146,9 @@ func (s *session) Deliver(seq uint64, part int32, reply []byte) {
 	s.replyEst = max(len(reply), s.replyEst/2)
 	if s.closed {
 		return // its merges and slots go with it
+	}
+	if (part < -1 || s.slot(seq).retry.state != retryNone) && s.scriptReply(seq, part, reply) {
+		return // a SCRIPT LOAD's reply, or a NOSCRIPT answered by reloading (scripts.go)
 	}
 	if part >= 0 {
 		s.deliverPart(seq, part, reply)
@@ -555,6 +559,9 @@ func (s *session) send(cmd *codec.Command, sl int, raw []byte) {
 		kind |= router.Script
 	}
 	s.sendPart(sl, raw, -1, kind)
+	if kind&router.Script != 0 {
+		s.keepForReload(cmd, sl, raw) // EVALSHA of a script slotgate knows: retried after NOSCRIPT (scripts.go)
+	}
 }
 
 // isScript reports the commands whose error replies may be a script's own return value.
@@ -577,6 +584,12 @@ func (s *session) sendPart(sl int, raw []byte, part int32, kind router.Kind) {
 	if part < 0 {
 		seq = s.alloc()
 	}
+	s.sendSeq(seq, sl, raw, part, kind)
+}
+
+// sendSeq queues raw for the node serving slot sl as (a part of) request seq, counting it in
+// flight.
+func (s *session) sendSeq(seq uint64, sl int, raw []byte, part int32, kind router.Kind) {
 	s.inflight++
 	s.footprint += s.replyEst // its reply is expected: the loop's total must know before the next request
 	s.lp.footprint += int64(s.replyEst)
