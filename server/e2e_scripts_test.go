@@ -7,9 +7,11 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/slotgate/slotgate/internal/testcluster"
+	"github.com/slotgate/slotgate/router"
 )
 
 // keyPerMaster returns one key served by each master of c, in master order.
@@ -269,5 +271,51 @@ func TestE2EWaitRefused(t *testing.T) {
 	err := cl.Do(context.Background(), "WAIT", "1", "0").Err()
 	if err == nil || !strings.Contains(err.Error(), "'wait' is not available through a proxy: replication offsets belong to the backend connection") {
 		t.Fatalf("WAIT = %v", err)
+	}
+}
+
+// TestE2EEvalShaAfterFailover: Redis 7 does not replicate SCRIPT LOAD, so a replica promoted by a
+// failover lacks every script clients loaded; EVALSHA through slotgate on that shard's keys still
+// works (slotgate reloads the script on the new master).
+func TestE2EEvalShaAfterFailover(t *testing.T) {
+	c := startTopologyCluster(t, testcluster.Options{NodeTimeout: time.Second})
+	p := startProxyRouter(t, c, router.Config{})
+	ctx := context.Background()
+	cl := p.client(t, func(o *redis.Options) { o.MaxRetries = -1 })
+	nodes, keys := keyPerMaster(t, c, "failover")
+	body := "return redis.call('INCR', KEYS[1])"
+	sha, err := cl.ScriptLoad(ctx, body).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim := nodes[0]
+	replica := c.Replicas(victim)[0]
+	if existsOn(t, c, replica, sha) {
+		t.Fatalf("replica %s has the script before the failover: the test would prove nothing", replica)
+	}
+	if v, err := cl.EvalSha(ctx, sha, []string{keys[0]}).Int(); err != nil || v != 1 {
+		t.Fatalf("EVALSHA before the failover = %d, %v", v, err)
+	}
+	if err := c.Failover(replica, ""); err != nil {
+		t.Fatal(err)
+	}
+	if existsOn(t, c, replica, sha) {
+		t.Fatalf("the promoted replica %s has the script: the test would prove nothing", replica)
+	}
+	before := counter("slotgate_scripts_reloaded_total")
+	v, err := cl.EvalSha(ctx, sha, []string{keys[0]}).Int()
+	if err != nil || v != 2 {
+		t.Fatalf("EVALSHA after the failover = %d, %v; want 2", v, err)
+	}
+	if d := counter("slotgate_scripts_reloaded_total") - before; d != 1 {
+		t.Fatalf("scripts reloaded: %d, want 1", d)
+	}
+	if !existsOn(t, c, replica, sha) {
+		t.Fatalf("the new master %s lacks the script after EVALSHA through slotgate", replica)
+	}
+	for i := 1; i < len(keys); i++ { // the other shards were not touched
+		if v, err := cl.EvalSha(ctx, sha, []string{keys[i]}).Int(); err != nil || v != 1 {
+			t.Fatalf("EVALSHA on %s = %d, %v", nodes[i], v, err)
+		}
 	}
 }
