@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/slotgate/slotgate/internal/testcluster"
 	"github.com/slotgate/slotgate/router"
+	"github.com/slotgate/slotgate/router/slot"
 )
 
 // keyPerMaster returns one key served by each master of c, in master order.
@@ -184,8 +185,17 @@ func TestE2EEvalShaReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	preloaded := counter("slotgate_scripts_preloaded_total")
 	for _, k := range keys {
 		_ = cl.Del(ctx, k).Err()
+		// The first EVALSHA to each master goes after a SCRIPT LOAD (loaded ahead).
+		if err := cl.EvalSha(ctx, sha, []string{k}).Err(); err != nil {
+			t.Fatal(err)
+		}
+		_ = cl.Del(ctx, k).Err()
+	}
+	if d := counter("slotgate_scripts_preloaded_total") - preloaded; d != uint64(len(keys)) {
+		t.Fatalf("scripts loaded ahead: %d, want one per master (%d)", d, len(keys))
 	}
 	reloaded := counter("slotgate_scripts_reloaded_total")
 	for i, n := range nodes {
@@ -279,7 +289,7 @@ func TestE2EWaitRefused(t *testing.T) {
 // works (slotgate reloads the script on the new master).
 func TestE2EEvalShaAfterFailover(t *testing.T) {
 	c := startTopologyCluster(t, testcluster.Options{NodeTimeout: time.Second})
-	p := startProxyRouter(t, c, router.Config{})
+	p := startProxyRouter(t, c, router.Config{Refresh: 200 * time.Millisecond})
 	ctx := context.Background()
 	cl := p.client(t, func(o *redis.Options) { o.MaxRetries = -1 })
 	nodes, keys := keyPerMaster(t, c, "failover")
@@ -302,13 +312,24 @@ func TestE2EEvalShaAfterFailover(t *testing.T) {
 	if existsOn(t, c, replica, sha) {
 		t.Fatalf("the promoted replica %s has the script: the test would prove nothing", replica)
 	}
-	before := counter("slotgate_scripts_reloaded_total")
+	// slotgate learns the new master (its next refresh), then loads the script there before the
+	// first EVALSHA: no NOSCRIPT at all.
+	sl := slot.Of([]byte(keys[0]))
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if tp := p.Rt.Topology(); tp != nil && tp.Owner(sl) == replica.Addr {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("slotgate's map still names %s for slot %d", p.Rt.Topology().Owner(sl), sl)
+		}
+	}
+	reloaded, preloaded := counter("slotgate_scripts_reloaded_total"), counter("slotgate_scripts_preloaded_total")
 	v, err := cl.EvalSha(ctx, sha, []string{keys[0]}).Int()
 	if err != nil || v != 2 {
 		t.Fatalf("EVALSHA after the failover = %d, %v; want 2", v, err)
 	}
-	if d := counter("slotgate_scripts_reloaded_total") - before; d != 1 {
-		t.Fatalf("scripts reloaded: %d, want 1", d)
+	if r, p := counter("slotgate_scripts_reloaded_total")-reloaded, counter("slotgate_scripts_preloaded_total")-preloaded; r != 0 || p != 1 {
+		t.Fatalf("after the failover: %d scripts reloaded after NOSCRIPT, %d loaded ahead; want 0 and 1", r, p)
 	}
 	if !existsOn(t, c, replica, sha) {
 		t.Fatalf("the new master %s lacks the script after EVALSHA through slotgate", replica)
@@ -317,5 +338,22 @@ func TestE2EEvalShaAfterFailover(t *testing.T) {
 		if v, err := cl.EvalSha(ctx, sha, []string{keys[i]}).Int(); err != nil || v != 1 {
 			t.Fatalf("EVALSHA on %s = %d, %v", nodes[i], v, err)
 		}
+	}
+
+	// A second failover, and EVALSHA at once, before slotgate's map names the new master: the old
+	// one (a replica now) answers MOVED, the new one NOSCRIPT unless a refresh came first; either
+	// way the client gets the script's result.
+	replica = c.Replicas(nodes[1])[0]
+	if err := c.Failover(replica, ""); err != nil {
+		t.Fatal(err)
+	}
+	reloaded, preloaded = counter("slotgate_scripts_reloaded_total"), counter("slotgate_scripts_preloaded_total")
+	if v, err := cl.EvalSha(ctx, sha, []string{keys[1]}).Int(); err != nil || v != 2 {
+		t.Fatalf("EVALSHA right after the second failover = %d, %v; want 2", v, err)
+	}
+	r, pl := counter("slotgate_scripts_reloaded_total")-reloaded, counter("slotgate_scripts_preloaded_total")-preloaded
+	t.Logf("right after a failover: %d scripts reloaded after NOSCRIPT, %d loaded ahead", r, pl)
+	if r+pl == 0 || !existsOn(t, c, replica, sha) {
+		t.Fatalf("the new master %s got the script without slotgate loading it (%d, %d)", replica, r, pl)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"sync"
+	"sync/atomic"
 
 	"github.com/slotgate/slotgate/codec"
 )
@@ -24,7 +25,8 @@ type scriptCache struct {
 	maxBytes int // bytes of bodies
 	bytes    int
 	m        map[shaKey]*scriptEntry
-	lru      scriptEntry // sentinel: lru.next is the most recently used
+	lru      scriptEntry   // sentinel: lru.next is the most recently used
+	flushes  atomic.Uint64 // SCRIPT FLUSH through slotgate: each loop's record of loaded scripts starts afresh
 }
 
 // shaKey is a sha1 in lower-case hex, as Redis names scripts.
@@ -127,6 +129,7 @@ func (c *scriptCache) appendLoad(dst []byte, k shaKey) ([]byte, bool) {
 func (c *scriptCache) flush() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.flushes.Add(1)
 	for c.lru.next != &c.lru {
 		c.remove(c.lru.next)
 	}

@@ -54,21 +54,29 @@ func (s *session) scriptCommand(cmd *codec.Command, args [][]byte, raw []byte) {
 	}
 }
 
-// Reloading after NOSCRIPT.
+// EVALSHA of a script slotgate keeps (scriptcache.go).
 //
-// An EVALSHA (or EVALSHA_RO) of a script in the cache keeps, in its reply slot's buffer (reused:
-// no allocation in steady state), the sha and the request as sent. If the node answers Redis's
+// Loading ahead: each loop remembers which scripts it has sent SCRIPT LOAD for to each master of
+// the current topology (scriptsOn). The first EVALSHA of a kept script to a master goes after a
+// SCRIPT LOAD of it, on the same shared connection (so the LOAD runs first; its reply is dropped).
+// A new topology (a failover, a master added, slots moved) or a SCRIPT FLUSH through slotgate
+// starts the record afresh, so a promoted replica, which Redis 7 never gave the scripts, gets
+// them before its first EVALSHA: the common case never sees NOSCRIPT. It costs one SCRIPT LOAD
+// per script, loop and master after each change.
+//
+// Reloading after NOSCRIPT covers the rest (a master restarted or flushed behind slotgate's back,
+// a replica read with -read-from): the EVALSHA keeps, in its reply slot's buffer (reused: no
+// allocation in steady state), the sha and the request as sent. If the node answers Redis's
 // NOSCRIPT, slotgate sends SCRIPT LOAD <body> and then the EVALSHA again to the master of the
-// same slot: both go on the same shared connection, one after the other, so the LOAD runs first.
-// The LOAD's reply is dropped (a failed load shows as the EVALSHA's second NOSCRIPT). The retry
-// happens once: whatever the second EVALSHA answers goes to the client.
+// same slot, on the same connection one after the other. The LOAD's reply is dropped (a failed
+// load shows as the EVALSHA's second NOSCRIPT). The retry happens once: whatever the second
+// EVALSHA answers goes to the client. Requests the client pipelined behind the EVALSHA on that
+// node have then already run (as if the client had fallen back to EVAL itself); the client's
+// later requests wait for its earlier replies (barrier).
 //
 // A script may itself return an error that reads like NOSCRIPT (redis.error_reply): it then ran,
 // and the retry runs it a second time. Only Redis's own text is taken for NOSCRIPT, which makes
 // that a deliberate act of the script's author.
-//
-// Ordering: requests the client pipelined behind the EVALSHA may already have run when the retry
-// runs (as with any retry); the client's later requests wait for its earlier replies (barrier).
 
 type scriptRetry struct {
 	state uint8  // retryNone, retryArmed or retryTried
@@ -81,33 +89,75 @@ const (
 	retryTried       // reloaded and sent again: the next reply goes to the client
 )
 
-// partLoad numbers the reply of a SCRIPT LOAD slotgate sends before an EVALSHA's retry.
+// partLoad numbers the reply of a SCRIPT LOAD slotgate sends before an EVALSHA: dropped.
 const partLoad int32 = -2
 
 // noScript is the start of Redis's NOSCRIPT reply ("-NOSCRIPT No matching script. Please use
 // EVAL."): a script's own error must match it too to cause a retry.
 var noScript = []byte("-NOSCRIPT No matching script")
 
-// keepForReload arms the retry of the request just sent when it is an EVALSHA of a cached script.
-func (s *session) keepForReload(cmd *codec.Command, sl int, raw []byte) {
+// scriptsOn is one loop's record of the scripts it loaded on each master of topo.
+type scriptsOn struct {
+	topo  *router.Topology
+	flush uint64            // scriptCache.flushes when the record began
+	on    []map[shaKey]bool // by shard index
+}
+
+// need reports whether script k must be loaded on shard before an EVALSHA (and records that it
+// will be).
+func (o *scriptsOn) need(t *router.Topology, flushes uint64, shard int, k shaKey) bool {
+	if o.topo != t || o.flush != flushes {
+		o.topo, o.flush = t, flushes
+		for _, m := range o.on {
+			clear(m)
+		}
+	}
+	for len(o.on) <= shard {
+		o.on = append(o.on, map[shaKey]bool{})
+	}
+	if o.on[shard][k] {
+		return false
+	}
+	o.on[shard][k] = true
+	return true
+}
+
+// sendEvalSha sends an EVALSHA (or EVALSHA_RO) of a script slotgate keeps: after a SCRIPT LOAD
+// of it where this loop has not loaded it yet, and armed for one reload after NOSCRIPT. False
+// when it is not one (the caller sends it as usual).
+func (s *session) sendEvalSha(cmd *codec.Command, sl int, raw []byte, kind router.Kind) bool {
 	if cmd.Name != "evalsha" && cmd.Name != "evalsha_ro" {
-		return
+		return false
 	}
 	k, ok := parseSha(s.req.Args[1])
 	if !ok || !s.srv.scripts.has(k) {
-		return
+		return false
 	}
-	own := s.slot(s.next - 1)
-	c := cap(own.buf)
-	b := append(own.buf[:0], k[:]...)
+	lp := s.lp
 	if s.req.Inline {
-		b = codec.AppendRequest(b, s.req.Args)
-	} else {
-		b = append(b, raw...)
+		raw = codec.AppendRequest(lp.scratch[:0], s.req.Args) // backends get RESP, never inline
+		lp.scratch = raw[:0]
+	} else if s.handOver {
+		kind |= router.Owned // copied into the reply slot below, before the router takes it
 	}
-	own.buf = b
-	s.slotCap += cap(b) - c
+	seq := s.alloc()
+	own := s.slot(seq)
+	c := cap(own.buf)
+	own.buf = append(append(own.buf[:0], k[:]...), raw...)
+	s.slotCap += cap(own.buf) - c
 	own.retry = scriptRetry{state: retryArmed, slot: uint16(sl)}
+	if t := lp.rl.Topology(); t != nil {
+		if sh := t.Shard(uint16(sl)); sh >= 0 && lp.scriptsOn.need(t, s.srv.scripts.flushes.Load(), sh, k) {
+			if load, ok := s.srv.scripts.appendLoad(lp.partReq[:0], k); ok {
+				lp.partReq = load
+				s.sendSeq(seq, sl, load, partLoad, 0)
+				kind &^= router.Read // to the master, behind its LOAD (a replica pick could differ)
+				scriptsPreloaded.Inc()
+			}
+		}
+	}
+	s.sendSeq(seq, sl, raw, -1, kind)
+	return true
 }
 
 // scriptReply takes the replies the retry is about: a SCRIPT LOAD's (dropped) and the reply to an
@@ -115,7 +165,7 @@ func (s *session) keepForReload(cmd *codec.Command, sl int, raw []byte) {
 func (s *session) scriptReply(seq uint64, part int32, reply []byte) bool {
 	if part == partLoad {
 		if codec.IsError(reply) {
-			scriptReloadsFailed.Inc()
+			scriptLoadsFailed.Inc()
 		}
 		return true // the EVALSHA behind it answers the client
 	}

@@ -117,6 +117,7 @@ type loop struct {
 	// broadcast: one slot per master, for the topology bcastTopo (broadcast.go)
 	bcastTopo  *router.Topology
 	bcastSlots []uint16
+	scriptsOn  scriptsOn // scripts this loop loaded on each master (scripts.go)
 }
 
 // New returns a server that routes with rt.
@@ -431,8 +432,9 @@ var (
 	requestsTotal     = metrics.NewCounter(`slotgate_requests_total`)
 	splitRequests     = metrics.NewCounter(`slotgate_split_requests_total`)
 	broadcastRequests = metrics.NewCounter(`slotgate_broadcast_requests_total`)
-	// scripts reloaded on a node that answered an EVALSHA with NOSCRIPT (and the loads it refused)
-	scriptsReloaded     = metrics.NewCounter(`slotgate_scripts_reloaded_total`)
-	scriptReloadsFailed = metrics.NewCounter(`slotgate_script_reloads_failed_total`)
-	scriptCacheScripts  = metrics.NewCounter(`slotgate_script_cache_scripts`) // scripts kept for reloading (every server of the process)
+	// scripts reloaded on a node that answered an EVALSHA with NOSCRIPT, loaded ahead, and loads refused
+	scriptsReloaded    = metrics.NewCounter(`slotgate_scripts_reloaded_total`)
+	scriptsPreloaded   = metrics.NewCounter(`slotgate_scripts_preloaded_total`) // loaded on a master before the first EVALSHA sent there
+	scriptLoadsFailed  = metrics.NewCounter(`slotgate_script_loads_failed_total`)
+	scriptCacheScripts = metrics.NewCounter(`slotgate_script_cache_scripts`) // scripts kept for reloading (every server of the process)
 )

@@ -557,11 +557,11 @@ func (s *session) send(cmd *codec.Command, sl int, raw []byte) {
 	}
 	if isScript(cmd.Name) {
 		kind |= router.Script
+		if s.sendEvalSha(cmd, sl, raw, kind) {
+			return // EVALSHA of a script slotgate keeps: loaded first where needed, retried after NOSCRIPT (scripts.go)
+		}
 	}
 	s.sendPart(sl, raw, -1, kind)
-	if kind&router.Script != 0 {
-		s.keepForReload(cmd, sl, raw) // EVALSHA of a script slotgate knows: retried after NOSCRIPT (scripts.go)
-	}
 }
 
 // isScript reports the commands whose error replies may be a script's own return value.
