@@ -1,10 +1,12 @@
 package server_test
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha1"
 	"encoding/hex"
 	"errors"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -224,6 +226,23 @@ func TestE2EEvalShaReload(t *testing.T) {
 	}
 	if d := counter("slotgate_scripts_reloaded_total") - reloaded; d < uint64(len(nodes)) || d > uint64(3*len(nodes)) {
 		t.Fatalf("scripts reloaded: %d, want between %d and %d", d, len(nodes), 3*len(nodes))
+	}
+	// An inline EVALSHA is kept (re-encoded) and retried the same way.
+	if err := cluster.Client(nodes[0]).ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", p.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := conn.Write([]byte("EVALSHA " + strings.ToUpper(sha) + " 1 " + keys[0] + "\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil || line != ":4\r\n" {
+		t.Fatalf("inline EVALSHA (upper-case sha) on a master that lost the script = %q, %v; want :4", line, err)
 	}
 	if err := cl.EvalSha(ctx, sha1hex("return 'never loaded'"), []string{keys[0]}).Err(); !errors.Is(err, redis.ErrNoScript) {
 		t.Fatalf("EVALSHA of a script slotgate never saw = %v; want NOSCRIPT", err)
