@@ -376,3 +376,48 @@ func TestE2EEvalShaAfterFailover(t *testing.T) {
 		t.Fatalf("the new master %s got the script without slotgate loading it (%d, %d)", replica, r, pl)
 	}
 }
+
+// TestE2EScriptKill: SCRIPT KILL through slotgate stops a script another client runs through
+// slotgate (on the same event loop, so on the same shared connection to that master, which Redis
+// does not read while the script runs): slotgate sends the KILL on connections of its own.
+func TestE2EScriptKill(t *testing.T) {
+	ctx := context.Background()
+	for _, n := range cluster.Masters() {
+		if err := cluster.Client(n).ConfigSet(ctx, "busy-reply-threshold", "100").Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		for _, n := range cluster.Masters() {
+			_ = cluster.Client(n).ConfigSet(ctx, "busy-reply-threshold", "5000").Err()
+		}
+	})
+	p := startProxy(t, cluster, nil)
+	a, b := p.client(t, nil), p.client(t, nil)
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		done <- a.Eval(ctx, "local t0 = redis.call('TIME')[1]; while tonumber(redis.call('TIME')[1]) < t0 + 5 do end; return 1", []string{"killme"}).Err()
+	}()
+	// Until the script is busy (100 ms), KILL answers NOTBUSY: try again.
+	var err error
+	for time.Since(start) < 4*time.Second {
+		time.Sleep(200 * time.Millisecond)
+		if err = b.ScriptKill(ctx).Err(); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("SCRIPT KILL through slotgate during a busy script: %v (after %v)", err, time.Since(start))
+	}
+	evalErr := <-done
+	if evalErr == nil || !strings.Contains(evalErr.Error(), "killed") {
+		t.Fatalf("the killed script's EVAL answered %v", evalErr)
+	}
+	if el := time.Since(start); el > 4*time.Second {
+		t.Fatalf("the script ended after %v: it ran its course, the KILL did not stop it", el)
+	}
+	if err := b.ScriptKill(ctx).Err(); err == nil || !strings.HasPrefix(err.Error(), "NOTBUSY") {
+		t.Fatalf("SCRIPT KILL with nothing running = %v; want NOTBUSY", err)
+	}
+}

@@ -14,7 +14,8 @@ import (
 //   - SCRIPT LOAD/EXISTS/FLUSH/KILL and FUNCTION LOAD/DELETE/FLUSH/RESTORE/KILL go to every master
 //     (broadcast.go) and their replies are merged: LOAD answers the sha (library name) when every
 //     master agrees, else the first error; EXISTS is 1 only where every master has the script;
-//     KILL is OK when any master killed one, else NOTBUSY;
+//     KILL is OK when any master killed one, else NOTBUSY (sent on connections of its own:
+//     scriptkill.go);
 //   - FUNCTION LIST/DUMP/STATS and the HELPs are answered by one master: the one serving slot 0
 //     (keylessScriptSlot), deterministically; FUNCTION STATS then shows that master's running
 //     script only;
@@ -43,7 +44,7 @@ func (s *session) scriptCommand(cmd *codec.Command, args [][]byte, raw []byte) {
 	case "script|exists":
 		s.broadcast(raw, mergeAndInts, 0)
 	case "script|kill", "function|kill":
-		s.broadcast(raw, mergeAnyOK, 0)
+		s.killScripts(args) // on connections of their own (scriptkill.go)
 	case "function|list", "function|dump", "function|stats", "script|help", "function|help":
 		s.send(cmd, keylessScriptSlot, raw)
 	case "script|debug":
