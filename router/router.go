@@ -180,6 +180,14 @@ func (r *Router) adoptNodeTimeout(nt time.Duration, why string) {
 
 func (r *Router) logf(format string, args ...any) { r.cfg.Logf(format, args...) }
 
+// DialNode opens an authenticated connection to addr of the caller's own, off the event loops,
+// for a command that must not wait behind a shared pipeline (SCRIPT KILL: Redis reads nothing
+// more from the connection running a script until the script ends). The caller closes it.
+func (r *Router) DialNode(addr string) (net.Conn, error) {
+	d := r.dialer
+	return d.Dial(addr)
+}
+
 // Seeds returns the configured seed addresses.
 func (r *Router) Seeds() []string { return r.cfg.Seeds }
 

@@ -14,6 +14,7 @@ const (
 	classSplit                  // MGET/MSET/DEL/UNLINK/EXISTS/TOUCH: one part per slot, merged in key order
 	classAnyMaster              // keyless and harmless on any master (CONFIG GET, PUBLISH): the first master
 	classTx                     // MULTI, EXEC, DISCARD, WATCH, UNWATCH: a dedicated connection while the state lasts (tx.go)
+	classBroadcast              // SCRIPT, FUNCTION: per subcommand, to every master merged, or to one master (scripts.go)
 )
 
 // classes is indexed by codec.Command.ID of top-level commands.
@@ -39,9 +40,14 @@ var statefulCommands = []string{
 // anyMasterCommands are keyless commands any master answers the same way.
 var anyMasterCommands = []string{"publish", "spublish"}
 
+// broadcastCommands are containers whose subcommands scripts.go routes (broadcast or one master).
+var broadcastCommands = []string{"script", "function"}
+
 // subClass classifies a subcommand of a container that slotgate does not answer itself.
 func subClass(sub *codec.Command) class {
 	switch {
+	case sub.Parent != nil && classes[sub.Parent.ID] == classBroadcast:
+		return classBroadcast
 	case sub.Flags&codec.FlagBlocking != 0:
 		return classRefused
 	case sub.FirstKey > 0 || len(sub.KeySpecs) > 0:
@@ -72,6 +78,7 @@ func buildClasses() []class {
 	set(statefulCommands, classRefused)
 	set(txCommands, classTx)
 	set(anyMasterCommands, classAnyMaster)
+	set(broadcastCommands, classBroadcast)
 	if cfg := codec.Lookup([]byte("config")); cfg != nil {
 		m[cfg.ID] = classLocal // CONFIG GET is forwarded to one master; the rest is refused
 	}

@@ -32,6 +32,10 @@ type Config struct {
 	// 0: never.
 	IdleTimeout time.Duration
 	Protected   bool // with no Password, serve loopback clients only (Redis's protected mode)
+	// ScriptCache is how many scripts loaded through slotgate (SCRIPT LOAD) are kept to reload
+	// on a node that answers an EVALSHA with NOSCRIPT (scriptcache.go); 0: DefaultScriptCache,
+	// negative: none.
+	ScriptCache int
 	Logf        func(format string, args ...any)
 }
 
@@ -59,6 +63,8 @@ type Server struct {
 	fairShare  atomic.Int64 // the per-client soft limit while near -max-memory
 	pressureAt int64        // client buffers past this get fair shares (budget.go)
 	overSince  time.Time    // when client buffers went over -max-memory (under mu)
+
+	scripts *scriptCache // scripts loaded through slotgate, for reloading after NOSCRIPT
 
 	clients          atomic.Int64 // client sessions admitted and not closed
 	remoteClients    atomic.Int64 // those from another host
@@ -107,6 +113,11 @@ type loop struct {
 	partReq   []byte
 	merging   mergeScratch
 	merges    []*merge
+
+	// broadcast: one slot per master, for the topology bcastTopo (broadcast.go)
+	bcastTopo  *router.Topology
+	bcastSlots []uint16
+	scriptsOn  scriptsOn // scripts this loop loaded on each master (scripts.go)
 }
 
 // New returns a server that routes with rt.
@@ -135,7 +146,10 @@ func New(cfg Config, rt *router.Router) *Server {
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
-	srv := &Server{cfg: cfg, rt: rt, booted: make(chan struct{})}
+	if cfg.ScriptCache == 0 {
+		cfg.ScriptCache = DefaultScriptCache
+	}
+	srv := &Server{cfg: cfg, rt: rt, booted: make(chan struct{}), scripts: newScriptCache(cfg.ScriptCache)}
 	srv.fairShare.Store(int64(cfg.SoftLimit))
 	srv.pressureAt = cfg.MaxMemory * pressurePercent / 100
 	return srv
@@ -411,11 +425,17 @@ func (l gnetLogger) Fatalf(f string, a ...any) { l.srv.logf("gnet: "+f, a...) }
 
 // Metrics.
 var (
-	clientsConnected = metrics.NewCounter(`slotgate_client_connections`)
-	clientsPaused    = metrics.NewCounter(`slotgate_clients_paused`)
-	clientsOverLimit = metrics.NewCounter(`slotgate_clients_disconnected_over_limit_total`)
-	protocolErrors   = metrics.NewCounter(`slotgate_client_protocol_errors_total`)
-	authFailures     = metrics.NewCounter(`slotgate_client_auth_failures_total`)
-	requestsTotal    = metrics.NewCounter(`slotgate_requests_total`)
-	splitRequests    = metrics.NewCounter(`slotgate_split_requests_total`)
+	clientsConnected  = metrics.NewCounter(`slotgate_client_connections`)
+	clientsPaused     = metrics.NewCounter(`slotgate_clients_paused`)
+	clientsOverLimit  = metrics.NewCounter(`slotgate_clients_disconnected_over_limit_total`)
+	protocolErrors    = metrics.NewCounter(`slotgate_client_protocol_errors_total`)
+	authFailures      = metrics.NewCounter(`slotgate_client_auth_failures_total`)
+	requestsTotal     = metrics.NewCounter(`slotgate_requests_total`)
+	splitRequests     = metrics.NewCounter(`slotgate_split_requests_total`)
+	broadcastRequests = metrics.NewCounter(`slotgate_broadcast_requests_total`)
+	// scripts reloaded on a node that answered an EVALSHA with NOSCRIPT, loaded ahead, and loads refused
+	scriptsReloaded    = metrics.NewCounter(`slotgate_scripts_reloaded_total`)
+	scriptsPreloaded   = metrics.NewCounter(`slotgate_scripts_preloaded_total`) // loaded on a master before the first EVALSHA sent there
+	scriptLoadsFailed  = metrics.NewCounter(`slotgate_script_loads_failed_total`)
+	scriptCacheScripts = metrics.NewCounter(`slotgate_script_cache_scripts`) // scripts kept for reloading (every server of the process)
 )

@@ -55,8 +55,9 @@ type session struct {
 type replySlot struct {
 	buf      []byte
 	ready    bool
-	merge    *merge // split requests: the parts collected so far
-	reqBytes int    // bytes of its request (parts) kept by the router until the reply comes
+	merge    *merge      // split requests: the parts collected so far
+	reqBytes int         // bytes of its request (parts) kept by the router until the reply comes
+	retry    scriptRetry // an EVALSHA slotgate can reload after NOSCRIPT: buf holds what it needs (scripts.go)
 }
 
 var _ router.Sink = (*session)(nil)
@@ -143,6 +144,9 @@ func (s *session) Deliver(seq uint64, part int32, reply []byte) {
 	s.replyEst = max(len(reply), s.replyEst/2)
 	if s.closed {
 		return // its merges and slots go with it
+	}
+	if (part < -1 || s.slot(seq).retry.state != retryNone) && s.scriptReply(seq, part, reply) {
+		return // a SCRIPT LOAD's reply, or a NOSCRIPT answered by reloading (scripts.go)
 	}
 	if part >= 0 {
 		s.deliverPart(seq, part, reply)
@@ -521,6 +525,8 @@ func (s *session) dispatch(raw []byte) {
 		s.localCommand(cmd, args, raw)
 	case classAnyMaster:
 		s.forwardAny(cmd, raw)
+	case classBroadcast:
+		s.scriptCommand(cmd, args, raw)
 	default:
 		s.local(errRefused(s.lp.scratch[:0], cmd))
 	}
@@ -532,6 +538,10 @@ func (s *session) forwardSingle(cmd *codec.Command, args [][]byte, raw []byte) {
 	s.keys = keys
 	if err != nil {
 		s.local(codec.AppendError(s.lp.scratch[:0], "ERR "+err.Error()))
+		return
+	}
+	if len(keys) == 0 && isScript(cmd.Name) {
+		s.send(cmd, keylessScriptSlot, raw) // EVAL/FCALL with no key: one master (scripts.go)
 		return
 	}
 	if len(keys) == 0 {
@@ -563,6 +573,9 @@ func (s *session) send(cmd *codec.Command, sl int, raw []byte) {
 	if p := s.txPin; p != nil && sl >= 0 && p.Addr() != "" && s.lp.rl.Topology().Owner(uint16(sl)) == p.Addr() {
 		s.sendOn(p, sl, raw, -1, kind&^router.Read) // WATCH pinned the client to this slot's node
 		return
+	}
+	if kind&router.Script != 0 && s.sendEvalSha(cmd, sl, raw, kind) {
+		return // EVALSHA of a script slotgate keeps: loaded first where needed, retried after NOSCRIPT (scripts.go)
 	}
 	s.sendOn(nil, sl, raw, -1, kind)
 }
@@ -609,6 +622,12 @@ func (s *session) sendOn(pin *router.Pin, sl int, raw []byte, part int32, kind r
 	if part < 0 {
 		seq = s.alloc()
 	}
+	s.sendSeq(pin, seq, sl, raw, part, kind)
+}
+
+// sendSeq queues raw on pin's connection, or with a nil pin for the node serving slot sl, as (a
+// part of) request seq, counting it in flight.
+func (s *session) sendSeq(pin *router.Pin, seq uint64, sl int, raw []byte, part int32, kind router.Kind) {
 	s.inflight++
 	s.footprint += s.replyEst // its reply is expected: the loop's total must know before the next request
 	s.lp.footprint += int64(s.replyEst)

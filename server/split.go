@@ -14,6 +14,12 @@ const (
 	mergeSum                   // DEL/UNLINK/EXISTS/TOUCH: integers added
 	mergeOK                    // MSET: +OK when every part said so
 	mergeRedact                // CONFIG GET: one part, the node's reply minus secret pairs (secrets.go)
+
+	// Broadcast ops (broadcast.go); mergeSum serves broadcasts too.
+	mergeSame    // every master's reply when they are all the same (SCRIPT LOAD: the sha), else the first error or a disagreement error
+	mergeAndInts // arrays of integers: 1 where every master answered non-zero (SCRIPT EXISTS)
+	mergeAnyOK   // the first non-error reply by part; else the first error other than NOTBUSY; else the first error (SCRIPT KILL)
+	mergeFirst   // the reply of part 0 (the master of the lowest slot) as it came, the others ignored
 )
 
 // merge collects the parts of one split request. It is owned by one reply slot and returned to
@@ -25,6 +31,8 @@ type merge struct {
 	buf       []byte  // part replies, concatenated as they arrive
 	partOff   []int32 // start and end of each part's reply in buf
 	arrived   []int32 // part numbers in arrival order
+	limit     int     // broadcasts: most bytes of part replies kept (0: no cap)
+	over      bool    // a part reply did not fit under limit: the answer is errMergedTooLarge
 }
 
 // split sends a multi-key command as one part per slot. Keys of one slot go in one part in their
@@ -125,7 +133,11 @@ func (s *session) deliverPart(seq uint64, part int32, reply []byte) {
 	sl := s.slot(seq)
 	m := sl.merge
 	m.partOff[2*part] = int32(len(m.buf))
-	m.buf = append(m.buf, reply...)
+	if m.limit > 0 && len(m.buf)+len(reply) > m.limit {
+		m.over = true // the parts still to come are dropped too
+	} else if !m.over {
+		m.buf = append(m.buf, reply...)
+	}
 	m.partOff[2*part+1] = int32(len(m.buf))
 	m.arrived = append(m.arrived, part)
 	m.remaining--
@@ -140,9 +152,12 @@ func (s *session) deliverPart(seq uint64, part int32, reply []byte) {
 		sc.replies = append(sc.replies, m.buf[m.partOff[2*p]:m.partOff[2*p+1]])
 	}
 	var out []byte
-	if m.op == mergeRedact {
+	switch {
+	case m.over:
+		out = errMergedTooLarge(lp.scratch[:0])
+	case m.op == mergeRedact:
 		out = redactConfig(lp.scratch[:0], sc.replies[0])
-	} else {
+	default:
 		out = mergeReplies(lp.scratch[:0], m.op, m.keyPart, sc.replies, m.arrived, sc)
 	}
 	lp.scratch = out[:0]
@@ -165,8 +180,12 @@ type mergeScratch struct {
 //   - DEL/UNLINK/EXISTS/TOUCH: the parts' integers added (a reply that is not one counts 0);
 //   - MSET: +OK;
 //   - MGET: each key's value, taken in turn from its part's array; a part whose reply is not a
-//     well-formed aggregate, or has fewer elements than keys, makes the whole reply an error.
+//     well-formed aggregate, or has fewer elements than keys, makes the whole reply an error;
+//   - the broadcast ops: as their constants say (mergeBroadcast).
 func mergeReplies(dst []byte, op mergeOp, keyPart []int32, replies [][]byte, arrived []int32, sc *mergeScratch) []byte {
+	if op >= mergeSame {
+		return mergeBroadcast(dst, op, replies, arrived, sc)
+	}
 	for _, p := range arrived {
 		if codec.IsError(replies[p]) {
 			return append(dst, replies[p]...)
@@ -232,5 +251,6 @@ func (lp *loop) putMerge(m *merge) {
 		m.keyPart, m.partOff, m.arrived = nil, nil, nil // an MGET of many keys does not pin its index arrays
 	}
 	m.buf, m.arrived = m.buf[:0], m.arrived[:0]
+	m.limit, m.over = 0, false
 	lp.merges = append(lp.merges, m)
 }

@@ -58,6 +58,7 @@ func run(argv []string) error {
 		reqTimeout   = fs.Duration("request-timeout", 0, "answer -ERR timeout to a request unanswered this long; its reply is dropped when it comes (0: no limit but -backend-stall)")
 		maxMemory    = fs.String("max-memory", "", "all client buffers together (e.g. 512mb, 2gb; default a quarter of the machine's or container's memory): past it slotgate reads only from clients under their fair share and then disconnects the largest")
 		maxDedicated = fs.Int("max-dedicated", router.DefaultMaxDedicated, "dedicated backend connections per master for the process (transactions, blocking commands); past it: -ERR max dedicated backend connections reached")
+		scriptCache  = fs.Int("script-cache", server.DefaultScriptCache, "scripts loaded through slotgate (SCRIPT LOAD) kept to reload on a node that answers EVALSHA with NOSCRIPT, e.g. after a failover (0: none)")
 		readFrom     = fs.String("read-from", "master", "where read-only commands go: master, replica (replicas, the master when none is healthy) or prefer-replica (replicas and the master alike)")
 	)
 	if err := fs.Parse(argv); err != nil {
@@ -89,6 +90,9 @@ func run(argv []string) error {
 		// soon (the budget counts client bytes; the rest of slotgate needs far less).
 		debug.SetMemoryLimit(budget + 64<<20)
 	}
+	if *scriptCache <= 0 {
+		*scriptCache = -1 // server.Config: negative is none, 0 the default
+	}
 	seeds := strings.Split(*cluster, ",")
 	rt := router.New(router.Config{
 		Seeds: seeds, User: *backendUser, Password: *backendPass, DialTimeout: *dialTimeout,
@@ -98,7 +102,8 @@ func run(argv []string) error {
 	srv := server.New(server.Config{
 		Listen: *listen, Loops: *loops, Password: *password,
 		SoftLimit: *softLimit, HardLimit: *hardLimit, MaxInflight: *maxInflight, MaxRequest: *queryLimit,
-		MaxClients: *maxClients, IdleTimeout: *idleTimeout, Protected: *protected, MaxMemory: budget, Logf: logf,
+		MaxClients: *maxClients, IdleTimeout: *idleTimeout, Protected: *protected, MaxMemory: budget,
+		ScriptCache: *scriptCache, Logf: logf,
 	}, rt)
 
 	if *admin != "" {

@@ -1,0 +1,68 @@
+package server
+
+import (
+	"testing"
+)
+
+// The broadcast merge ops, one case per rule.
+func TestMergeBroadcast(t *testing.T) {
+	var sc mergeScratch
+	sha := "$40\r\n0123456789012345678901234567890123456789\r\n"
+	cases := []struct {
+		name    string
+		op      mergeOp
+		replies []string
+		arrived []int32
+		want    string
+	}{
+		{"same: all agree", mergeSame, []string{sha, sha, sha}, []int32{2, 0, 1}, sha},
+		{"same: first error to arrive", mergeSame, []string{sha, "-ERR one\r\n", "-ERR two\r\n"}, []int32{2, 1, 0}, "-ERR two\r\n"},
+		{"same: disagreement", mergeSame, []string{"+OK\r\n", "+OK\r\n", ":1\r\n"}, []int32{0, 1, 2}, "-" + errDisagree + "\r\n"},
+		{"and: every master must have it", mergeAndInts, []string{"*3\r\n:1\r\n:1\r\n:0\r\n", "*3\r\n:1\r\n:0\r\n:0\r\n", "*3\r\n:1\r\n:1\r\n:1\r\n"}, []int32{0, 1, 2}, "*3\r\n:1\r\n:0\r\n:0\r\n"},
+		{"and: an error", mergeAndInts, []string{"*1\r\n:1\r\n", "-ERR x\r\n"}, []int32{0, 1}, "-ERR x\r\n"},
+		{"and: lengths differ", mergeAndInts, []string{"*1\r\n:1\r\n", "*2\r\n:1\r\n:1\r\n"}, []int32{0, 1}, "-" + errMalformed + "\r\n"},
+		{"and: not integers", mergeAndInts, []string{"*1\r\n$1\r\n1\r\n", "*1\r\n:1\r\n"}, []int32{0, 1}, "-" + errMalformed + "\r\n"},
+		{"and: not an array", mergeAndInts, []string{":1\r\n", "*1\r\n:1\r\n"}, []int32{0, 1}, "-" + errMalformed + "\r\n"},
+		{"sum", mergeSum, []string{":1\r\n", ":2\r\n", ":4\r\n"}, []int32{0, 1, 2}, ":7\r\n"},
+		{"any ok: one killed", mergeAnyOK, []string{"-NOTBUSY No scripts\r\n", "+OK\r\n", "-NOTBUSY No scripts\r\n"}, []int32{0, 1, 2}, "+OK\r\n"},
+		{"any ok: none busy", mergeAnyOK, []string{"-NOTBUSY a\r\n", "-NOTBUSY b\r\n"}, []int32{1, 0}, "-NOTBUSY b\r\n"},
+		{"any ok: unkillable beats notbusy", mergeAnyOK, []string{"-NOTBUSY a\r\n", "-UNKILLABLE b\r\n"}, []int32{0, 1}, "-UNKILLABLE b\r\n"},
+		{"first: part 0 as it came", mergeFirst, []string{"*1\r\n$1\r\na\r\n", "-ERR other\r\n"}, []int32{1, 0}, "*1\r\n$1\r\na\r\n"},
+	}
+	for _, c := range cases {
+		replies := make([][]byte, len(c.replies))
+		for i, r := range c.replies {
+			replies[i] = []byte(r)
+		}
+		got := string(mergeReplies(nil, c.op, nil, replies, c.arrived, &sc))
+		if got != c.want {
+			t.Errorf("%s: got %q, want %q", c.name, got, c.want)
+		}
+	}
+}
+
+// A broadcast whose parts' replies pass the cap answers one clear error, and the parts after the
+// cap are not kept.
+func TestBroadcastCap(t *testing.T) {
+	old := maxMergedReply
+	maxMergedReply = 100
+	defer func() { maxMergedReply = old }()
+	lp := &loop{}
+	s := &session{lp: lp}
+	s.alloc() // a request ahead, never answered: the merged reply waits in its slot
+	seq := s.alloc()
+	m := lp.getMerge()
+	m.op, m.remaining, m.limit = mergeSame, 3, maxMergedReply
+	m.partOff = make([]int32, 6)
+	s.slot(seq).merge = m
+	big := []byte("$60\r\n" + string(make([]byte, 60)) + "\r\n")
+	for p := int32(0); p < 3; p++ {
+		s.deliverPart(seq, p, big)
+		if len(m.buf) > maxMergedReply {
+			t.Fatalf("kept %d bytes of part replies, over the cap %d", len(m.buf), maxMergedReply)
+		}
+	}
+	if got, want := string(s.slot(seq).buf), string(errMergedTooLarge(nil)); got != want {
+		t.Fatalf("merged reply past the cap = %q, want %q", got, want)
+	}
+}
