@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"os"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -17,28 +18,30 @@ type Loop struct {
 	router    *Router
 	el        gnet.EventLoop
 	topo      *Topology
-	gen       uint64                 // bumped whenever topo changes: the sessions' ordering barrier
-	shards    []*ShardConn           // index = shard index in topo
-	replicas  [][]*ShardConn         // shard index -> READONLY connections to its replicas
-	conns     map[connKey]*ShardConn // every connection in service, by node
-	draining  []*ShardConn           // retired, closing once their replies are in
-	dirty     []*ShardConn           // connections with unwritten requests
-	dirtyAlt  []*ShardConn           // the other dirty list: write swaps them
-	writing   bool                   // write is running: a nested call leaves its work to it
-	parked    []parkedReq            // requests waiting for an owner, in arrival order
-	nParked   atomic.Int32           // len(parked), for the ticker
-	bell      int                    // write end of the doorbell socketpair
-	rung      bool                   // a doorbell byte is on its way
-	idleBatch bool                   // requests queued while the loop was idle: written by EndCallback
-	deferred  bool                   // the last doorbell left the batch for one more round
-	queued    int                    // requests appended since the last flush
-	onWire    int                    // requests written and not yet answered, on every connection
-	clock     int64                  // unix ns, updated by Tick: timestamps of written requests
-	scratch   []byte                 // a request being retried
-	keptSinks []Sink                 // retryParked: sinks with a request still parked
-	rr        uint32                 // replica choice, round robin
-	spareBuf  []byte                 // one large request buffer kept between large requests (TakeSpare)
-	spareAt   int64                  // when spareBuf was kept (loop clock)
+	gen       uint64                  // bumped whenever topo changes: the sessions' ordering barrier
+	shards    []*ShardConn            // index = shard index in topo
+	replicas  [][]*ShardConn          // shard index -> READONLY connections to its replicas
+	conns     map[connKey]*ShardConn  // every connection in service, by node
+	draining  []*ShardConn            // retired, closing once their replies are in
+	dirty     []*ShardConn            // connections with unwritten requests
+	dirtyAlt  []*ShardConn            // the other dirty list: write swaps them
+	writing   bool                    // write is running: a nested call leaves its work to it
+	parked    []parkedReq             // requests waiting for an owner, in arrival order
+	nParked   atomic.Int32            // len(parked), for the ticker
+	bell      int                     // write end of the doorbell socketpair
+	rung      bool                    // a doorbell byte is on its way
+	idleBatch bool                    // requests queued while the loop was idle: written by EndCallback
+	deferred  bool                    // the last doorbell left the batch for one more round
+	queued    int                     // requests appended since the last flush
+	onWire    int                     // requests written and not yet answered, on every connection
+	clock     int64                   // unix ns, updated by Tick: timestamps of written requests
+	scratch   []byte                  // a request being retried
+	keptSinks []Sink                  // retryParked: sinks with a request still parked
+	rr        uint32                  // replica choice, round robin
+	spareBuf  []byte                  // one large request buffer kept between large requests (TakeSpare)
+	spareAt   int64                   // when spareBuf was kept (loop clock)
+	idle      map[string][]*ShardConn // pooled dedicated connections, by master (pin.go)
+	pinned    []*ShardConn            // every dedicated connection of the loop, pooled or in use
 
 	// Bytes of backend replies returned by Peek, copied into held buffers (ShardConn.held) and
 	// moved when a held buffer grew: gnet copies what a Peek returns whenever bytes were left in
@@ -83,7 +86,8 @@ func (r *Router) NewLoop(el gnet.EventLoop) (*Loop, error) {
 		unix.Close(fds[1])
 		return nil, err
 	}
-	l := &Loop{router: r, el: el, bell: fds[1], conns: map[connKey]*ShardConn{}, clock: time.Now().UnixNano()}
+	l := &Loop{router: r, el: el, bell: fds[1], conns: map[connKey]*ShardConn{}, idle: map[string][]*ShardConn{},
+		clock: time.Now().UnixNano()}
 	// Enroll only queues the registration; never wait for its result on the loop.
 	if _, err := el.Enroll(gnet.NewContext(context.Background(), &Doorbell{loop: l}), nc); err != nil {
 		nc.Close()
@@ -136,6 +140,13 @@ func (l *Loop) sync() {
 			}
 		}
 		l.replicas = append(l.replicas, reps)
+	}
+	for addr, idle := range l.idle {
+		if !keep[connKey{addr, false}] { // no master any more: its pooled connections are no use
+			for _, sc := range slices.Clone(idle) {
+				l.dropDedicated(sc, false)
+			}
+		}
 	}
 	for k, sc := range l.conns {
 		if !keep[k] {
@@ -239,6 +250,9 @@ func (l *Loop) Tick(now time.Time) {
 		l.retryParked(ns)
 	}
 	for _, sc := range l.conns {
+		sc.tick(ns)
+	}
+	for _, sc := range slices.Clone(l.pinned) { // a tick may drop one
 		sc.tick(ns)
 	}
 	kept := l.draining[:0]

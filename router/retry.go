@@ -27,7 +27,7 @@ type parkedReq struct {
 // park queues a request until it can be sent. Slotgate's own ASKING is dropped: the request
 // after it goes back to its slot's owner, which answers ASK again if it must.
 func (l *Loop) park(p pending, req []byte, node string, last []byte, notBefore int64) {
-	if p.slot == slotAsking {
+	if p.slot == slotOwn {
 		return
 	}
 	now := time.Now().UnixNano()
@@ -78,7 +78,13 @@ func (l *Loop) retryParked(now int64) {
 		}
 		var sc *ShardConn
 		if e.notBefore <= now && !l.sinkKept(e.p.sink) {
-			sc = l.route(e.p.slot, e.p.read)
+			var reply []byte
+			if sc, reply = l.routeFor(&e.p); reply != nil {
+				if e.p.sink != nil {
+					e.p.sink.Deliver(e.p.seq, e.p.part, reply)
+				}
+				continue
+			}
 		}
 		if sc == nil || !sc.available(now) {
 			kept = append(kept, *e)
@@ -132,6 +138,15 @@ func (l *Loop) redirect(sc *ShardConn, p *pending, k errKind, reply []byte) bool
 	if (k == errMoved || k == errAsk) && p.tries >= maxRedirects {
 		return false
 	}
+	if p.pin != nil && !p.pin.blocking {
+		return false // a transaction: the client sees the redirect and EXEC answers EXECABORT, as in Redis Cluster
+	}
+	if k == errUnblocked {
+		if !p.blocking() {
+			return false
+		}
+		k = errNotReady // the node turned replica under a blocked command, which did not run
+	}
 	if p.script && (k == errTryAgain || k == errNotReady) {
 		if k == errNotReady {
 			l.router.noteDegraded() // still worth a refresh: the node may well be down
@@ -174,7 +189,11 @@ func (l *Loop) redirect(sc *ShardConn, p *pending, k errKind, reply []byte) bool
 		if k == errMoved {
 			l.router.learnMoved(s, target)
 			l.Topology()
-			l.connTo(target, false).enqueue(req, *p)
+			if p.pin != nil {
+				l.sendToOwner(req, *p) // the patched map moves the pin there
+			} else {
+				l.connTo(target, false).enqueue(req, *p)
+			}
 		} else {
 			l.ask(target, req, *p)
 		}
@@ -201,7 +220,14 @@ func (l *Loop) scratchCopy(req []byte) []byte {
 // ask sends slotgate's own ASKING, then the request, to the importing node.
 func (l *Loop) ask(addr string, req []byte, p pending) {
 	target := l.connTo(addr, false)
-	target.enqueue(asking, pending{slot: slotAsking})
+	if p.pin != nil { // a blocking command: the importing node gets it on a dedicated connection
+		var e []byte
+		if target, e = p.pin.moveTo(addr); target == nil {
+			p.sink.Deliver(p.seq, p.part, e)
+			return
+		}
+	}
+	target.enqueue(asking, pending{slot: slotOwn})
 	target.enqueue(req, p)
 }
 
@@ -246,11 +272,26 @@ func (l *Loop) decideRedirect(e *parkedReq, t *Topology) {
 
 // sendToOwner sends a request to the current owner of its slot, or parks it until there is one.
 func (l *Loop) sendToOwner(req []byte, p pending) {
-	if sc := l.route(p.slot, p.read); sc != nil {
+	sc, e := l.routeFor(&p)
+	switch {
+	case e != nil:
+		if p.sink != nil {
+			p.sink.Deliver(p.seq, p.part, e)
+		}
+	case sc != nil:
 		sc.enqueue(req, p)
-		return
+	default:
+		l.park(p, req, "", nil, 0)
 	}
-	l.park(p, req, "", nil, 0)
+}
+
+// routeFor picks the connection for p: its pin's, or the shared one of its slot (see route).
+// nil with no error: no owner yet. An error: the request cannot be sent, and this is its reply.
+func (l *Loop) routeFor(p *pending) (*ShardConn, []byte) {
+	if p.pin != nil {
+		return p.pin.target()
+	}
+	return l.route(p.slot, p.read), nil
 }
 
 // maxRedirects bounds MOVED/ASK hops per request: past it the client gets the last reply.

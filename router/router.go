@@ -34,6 +34,7 @@ type Config struct {
 	BackendStall   time.Duration // a node silent this long with requests outstanding is reconnected (default 5 s; <0: never)
 	RequestTimeout time.Duration // a request unanswered this long gets an error (0: none)
 	ReadFrom       ReadFrom      // where reads go
+	MaxDedicated   int           // dedicated connections per master for the process (0: DefaultMaxDedicated)
 
 	Logf func(format string, args ...any)
 }
@@ -72,6 +73,9 @@ type Router struct {
 
 	window atomic.Int64 // the retry window in force, ns (see RetryWindow)
 
+	dedicatedState          // the cap of dedicated connections (pin.go)
+	resetReqs      [][]byte // sent to a transaction's connection before it is pooled
+
 	mu            sync.Mutex
 	loops         []*Loop
 	down          map[string]bool // nodes a loop could not reach since their last success
@@ -101,8 +105,12 @@ func New(cfg Config) *Router {
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
+	if cfg.MaxDedicated <= 0 {
+		cfg.MaxDedicated = DefaultMaxDedicated
+	}
 	r := &Router{cfg: cfg, dialer: Dialer{User: cfg.User, Password: cfg.Password, Timeout: cfg.DialTimeout},
-		trigger: make(chan struct{}, 1), down: map[string]bool{}}
+		trigger: make(chan struct{}, 1), down: map[string]bool{}, resetReqs: buildResetReqs(cfg.User, cfg.Password)}
+	r.dedicated = map[string]*atomic.Int32{}
 	if cfg.RetryWindow > 0 {
 		r.window.Store(int64(cfg.RetryWindow))
 	} else {
@@ -171,6 +179,14 @@ func (r *Router) adoptNodeTimeout(nt time.Duration, why string) {
 }
 
 func (r *Router) logf(format string, args ...any) { r.cfg.Logf(format, args...) }
+
+// DialNode opens an authenticated connection to addr of the caller's own, off the event loops,
+// for a command that must not wait behind a shared pipeline (SCRIPT KILL: Redis reads nothing
+// more from the connection running a script until the script ends). The caller closes it.
+func (r *Router) DialNode(addr string) (net.Conn, error) {
+	d := r.dialer
+	return d.Dial(addr)
+}
 
 // Seeds returns the configured seed addresses.
 func (r *Router) Seeds() []string { return r.cfg.Seeds }
@@ -516,11 +532,12 @@ var (
 type errKind uint8
 
 const (
-	errOther    errKind = iota // an answer: the client gets it
-	errMoved                   // MOVED: the slot lives elsewhere now
-	errAsk                     // ASK: this key is being migrated, ask the importing node once
-	errTryAgain                // TRYAGAIN: the request's keys are split by a migration
-	errNotReady                // CLUSTERDOWN, LOADING, MASTERDOWN: not run, the node is not ready
+	errOther     errKind = iota // an answer: the client gets it
+	errMoved                    // MOVED: the slot lives elsewhere now
+	errAsk                      // ASK: this key is being migrated, ask the importing node once
+	errTryAgain                 // TRYAGAIN: the request's keys are split by a migration
+	errNotReady                 // CLUSTERDOWN, LOADING, MASTERDOWN: not run, the node is not ready
+	errUnblocked                // UNBLOCKED: a blocked command was released unrun (its node turned replica)
 )
 
 // classifyError reads the kind of an error reply (its first byte is '-').
@@ -535,6 +552,8 @@ func classifyError(reply []byte) errKind {
 		return errTryAgain
 	case hasPrefix(body, "CLUSTERDOWN"), hasPrefix(body, "LOADING"), hasPrefix(body, "MASTERDOWN"):
 		return errNotReady
+	case hasPrefix(body, "UNBLOCKED"):
+		return errUnblocked
 	}
 	return errOther
 }

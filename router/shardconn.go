@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -25,8 +26,8 @@ type Sink interface {
 
 // Slot values of requests that no slot routes.
 const (
-	SlotAny    = -1 // keyless: any master
-	slotAsking = -2 // slotgate's own ASKING before an ASK retry: never rerouted
+	SlotAny = -1 // keyless: any master
+	slotOwn = -2 // slotgate's own request (ASKING before an ASK retry, a pooled connection's RESET): never rerouted
 )
 
 // pending is one FIFO entry: a request on its way to (or at) a node, and who waits for its reply.
@@ -36,7 +37,7 @@ type pending struct {
 	sink       Sink   // nil: nobody waits (ASKING's +OK, or an orphan whose client got a timeout)
 	seq        uint64 // the sink's request number
 	part       int32  // part of a split request, -1 for a whole request
-	slot       int32  // the slot that routes it, SlotAny or slotAsking
+	slot       int32  // the slot that routes it, SlotAny or slotOwn
 	start, end int64  // the request's bytes: positions in the connection's buffer
 	sent       int64  // loop clock when written (0: not yet)
 	since      int64  // when it first waited for an owner (0: never): the retry window runs from it
@@ -44,6 +45,7 @@ type pending struct {
 	read       bool   // a read that may go to a replica
 	script     bool   // its error replies may be a script's return value (Kind Script)
 	owned      bool   // enqueue may keep the request's memory (Kind Owned); cleared once queued
+	pin        *Pin   // sent on a client's dedicated connection (pin.go), nil on the shared ones
 }
 
 // connState is the life cycle of a shard connection.
@@ -89,6 +91,10 @@ type ShardConn struct {
 	unsentSince  int64  // loop clock when the oldest unwritten request was queued (see writeLost)
 	connectSince int64  // when the current dial began (stateConnecting)
 	held         []byte // the start of a large reply still arriving, moved out of gnet's buffer
+
+	dedicated bool          // one client's at a time (pin.go), not a shared pipeline
+	pin       *Pin          // the pin using it (nil: pooled, or not dedicated)
+	quota     *atomic.Int32 // the process-wide count of dedicated connections to Addr it holds a share of
 }
 
 // fifo is a growable ring of pending entries.
@@ -124,6 +130,9 @@ func (f *fifo) pop() (p pending, ok bool) {
 	f.size--
 	return p, true
 }
+
+// blocking reports a blocking command on its pin: it may wait as long as its timeout says.
+func (p *pending) blocking() bool { return p.pin != nil && p.pin.blocking }
 
 // at returns the i-th entry from the head.
 func (f *fifo) at(i int) *pending { return &f.buf[(f.head+i)&(len(f.buf)-1)] }
@@ -318,10 +327,21 @@ func (sc *ShardConn) OnClose(c gnet.Conn, err error) {
 			p.sink.Deliver(p.seq, p.part, e)
 		}
 	}
+	if p := sc.pin; p != nil && p.wrote && !p.blocking {
+		p.lost = true // the client's MULTI or WATCH went with the connection
+	}
 	sc.parkAll()
-	if sc.retiring {
+	switch {
+	case sc.retiring:
 		sc.state = stateClosed
-	} else {
+		l.forgetDedicated(sc)
+	case sc.dedicated:
+		// The shared connections watch the node's health. A blocking pin dials again on its next
+		// request; a pooled connection is not worth keeping.
+		if sc.pin == nil {
+			l.dropDedicated(sc, false)
+		}
+	default:
 		l.router.noteDown(sc.Addr)
 		l.router.Refresh()
 	}
@@ -344,6 +364,9 @@ func (sc *ShardConn) flush() {
 		sc.fifo.at(i).sent = l.clock
 	}
 	sc.unsent = 0
+	if sc.pin != nil {
+		sc.pin.wrote = true
+	}
 	_, _ = sc.conn.Write(out) // gnet keeps what the socket did not take; on failure OnClose runs
 }
 
@@ -502,6 +525,12 @@ func (sc *ShardConn) tick(now int64) {
 		return
 	}
 	onWire := sc.fifo.size - sc.unsent
+	if onWire > 0 && sc.fifo.at(onWire-1).blocking() {
+		// A blocked command waits as long as its own timeout says (0: for ever): silence is
+		// what it asked for. It is alone on its connection, behind at most its pin's RESET.
+		sc.stallReads, sc.stallSince = sc.reads, now
+		return
+	}
 	if sc.state != stateOpen || onWire == 0 || sc.reads != sc.stallReads || sc.stallSince == 0 {
 		sc.stallReads, sc.stallSince = sc.reads, now
 	} else if cfg.BackendStall > 0 && now-sc.stallSince > int64(cfg.BackendStall) {

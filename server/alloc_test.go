@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/slotgate/slotgate/codec"
 	"github.com/slotgate/slotgate/server"
 )
@@ -64,34 +65,11 @@ func (p *rawPipeline) roundTrip() error {
 }
 
 // TestAllocProxyPath: GET, SET and MGET (3 keys on different shards) through the proxy allocate
-// nothing per request in steady state (DESIGN "Rules of the hot path").
-func TestAllocProxyPath(t *testing.T) { allocProxyPath(t, nil) }
-
-// TestAllocProxyPathSubscribers: the same with 100 subscribed clients on the loop (their channels
-// subscribed upstream): pub/sub costs the GET/SET path nothing.
-func TestAllocProxyPathSubscribers(t *testing.T) {
-	allocProxyPath(t, func(p *proxy) {
-		for i := range 100 {
-			c, err := net.Dial("tcp", p.Addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { c.Close() })
-			ch := "alloc:sub:" + strconv.Itoa(i%10)
-			if _, err := c.Write([]byte(respCmd("SUBSCRIBE", ch) + respCmd("PSUBSCRIBE", ch+"*"))); err != nil {
-				t.Fatal(err)
-			}
-			readFrames(t, c, 2)
-		}
-	})
-}
-
-func allocProxyPath(t *testing.T, setup func(*proxy)) {
+// nothing per request in steady state (DESIGN "Rules of the hot path"), with dedicated
+// connections in the pool, in use and blocked meanwhile, and 100 subscribed clients.
+func TestAllocProxyPath(t *testing.T) {
 	const batch = 1000
 	p := startProxy(t, cluster, func(c *server.Config) { c.Loops = 1 })
-	if setup != nil {
-		setup(p)
-	}
 	run := runID()
 
 	// Keys on each master, so every MGET spans three shards.
@@ -117,6 +95,32 @@ func allocProxyPath(t *testing.T, setup func(*proxy)) {
 				t.Fatal(err)
 			}
 		}
+	}
+
+	// Dedicated connections present meanwhile: one pooled after a transaction, one held by a
+	// WATCH, one blocked in BLPOP.
+	ctx := context.Background()
+	if _, err := cl.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+		pipe.Incr(ctx, keys[0][0]+":tx")
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	watcher := dialRaw(t, p.Addr)
+	if r := watcher.do("WATCH", keys[1][0]); r != "+OK\r\n" {
+		t.Fatalf("WATCH = %q", r)
+	}
+	blocked := dialRaw(t, p.Addr)
+	blocked.write(respCmd("BLPOP", keyOnMaster(t, "ra-queue:"+run+":", masters[2], ""), "0"))
+	waitBlocked(t, masters[2].Addr, 1)
+	// And 100 subscribed clients (their channels and patterns subscribed upstream).
+	for i := range 100 {
+		sub := rawDial(t, p.Addr, "")
+		ch := "alloc:sub:" + strconv.Itoa(i%10)
+		if _, err := sub.Write([]byte(respCmd("SUBSCRIBE", ch) + respCmd("PSUBSCRIBE", ch+"*"))); err != nil {
+			t.Fatal(err)
+		}
+		readFrames(t, sub, 2)
 	}
 
 	var req, want []byte

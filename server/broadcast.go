@@ -59,6 +59,9 @@ func (s *session) broadcast(raw []byte, op mergeOp, kind router.Kind) {
 		s.local(errNoTopology(lp.scratch[:0], s.srv.rt.Seeds()))
 		return
 	}
+	if !s.onLane(nil) {
+		return
+	}
 	if s.req.Inline {
 		raw = codec.AppendRequest(lp.partReq[:0], s.req.Args) // backends get RESP, never inline
 		lp.partReq = raw

@@ -14,6 +14,7 @@ const (
 	classSplit                  // MGET/MSET/DEL/UNLINK/EXISTS/TOUCH: one part per slot, merged in key order
 	classAnyMaster              // keyless and harmless on any master (CONFIG GET): the first master
 	classPubsub                 // (P|S)SUBSCRIBE and unsubscribes, PUBLISH/SPUBLISH by channel slot, PUBSUB: pubsub.go
+	classTx                     // MULTI, EXEC, DISCARD, WATCH, UNWATCH: a dedicated connection while the state lasts (tx.go)
 	classBroadcast              // SCRIPT, FUNCTION: per subcommand, to every master merged, or to one master (scripts.go)
 )
 
@@ -26,10 +27,12 @@ var localCommands = []string{"ping", "echo", "quit", "select", "command", "hello
 // split commands: per-slot parts merged in key order.
 var splitCommands = []string{"mget", "mset", "del", "unlink", "exists", "touch"}
 
-// stateful commands never go on a shared pipeline (they get a dedicated connection in a later
-// version); until then they are refused with a reason.
+// txCommands start, run or end a transaction (tx.go).
+var txCommands = []string{"multi", "exec", "discard", "watch", "unwatch"}
+
+// stateful commands never go on a shared pipeline; those not served yet are refused with a
+// reason.
 var statefulCommands = []string{
-	"multi", "exec", "discard", "watch", "unwatch",
 	"subscribe", "unsubscribe", "psubscribe", "punsubscribe", "ssubscribe", "sunsubscribe",
 	"monitor", "sync", "psync", "wait", "waitaof", "shutdown", "debug",
 	"readonly", "readwrite", "asking", "failover", "replicaof", "slaveof",
@@ -69,9 +72,7 @@ func buildClasses() []class {
 	}
 	for _, cmd := range codec.Commands {
 		switch {
-		case cmd.Flags&codec.FlagBlocking != 0:
-			m[cmd.ID] = classRefused // XREAD/XREADGROUP are re-admitted below when they carry no BLOCK
-		case cmd.FirstKey > 0 || len(cmd.KeySpecs) > 0:
+		case cmd.FirstKey > 0 || len(cmd.KeySpecs) > 0: // blocking ones too: forwardSingle pins them
 			m[cmd.ID] = classSingle
 		default:
 			m[cmd.ID] = classRefused
@@ -80,10 +81,10 @@ func buildClasses() []class {
 	set(localCommands, classLocal)
 	set(splitCommands, classSplit)
 	set(statefulCommands, classRefused)
+	set(txCommands, classTx)
 	set(anyMasterCommands, classAnyMaster)
 	set(pubsubCommands, classPubsub)
 	set(broadcastCommands, classBroadcast)
-	set([]string{"xread", "xreadgroup"}, classSingle)
 	if cfg := codec.Lookup([]byte("config")); cfg != nil {
 		m[cfg.ID] = classLocal // CONFIG GET is forwarded to one master; the rest is refused
 	}

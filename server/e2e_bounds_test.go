@@ -76,20 +76,7 @@ func infoInt(t testing.TB, n *testcluster.Node, section, field string) int64 {
 // masterOf returns the master serving key's slot.
 func masterOf(t testing.TB, key string) *testcluster.Node {
 	t.Helper()
-	shards, err := cluster.Topology()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sl := int(slot.Of([]byte(key)))
-	for _, s := range shards {
-		for _, r := range s.Slots {
-			if r[0] <= sl && sl <= r[1] {
-				return s.Master
-			}
-		}
-	}
-	t.Fatalf("no master serves slot %d", sl)
-	return nil
+	return masterIn(t, cluster, key)
 }
 
 // keyOnMaster returns a key with prefix, on master m, in another slot than avoid's.

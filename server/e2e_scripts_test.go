@@ -1,14 +1,20 @@
 package server_test
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha1"
 	"encoding/hex"
+	"errors"
+	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/slotgate/slotgate/internal/testcluster"
+	"github.com/slotgate/slotgate/router"
+	"github.com/slotgate/slotgate/router/slot"
 )
 
 // keyPerMaster returns one key served by each master of c, in master order.
@@ -164,5 +170,254 @@ func TestE2EEvalNoKeys(t *testing.T) {
 	}
 	if got, err := cl.EvalSha(ctx, sha1hex("return 7"), nil).Int(); err != nil || got != 7 {
 		t.Fatalf("EVALSHA with no key of a script EVAL loaded = %d, %v", got, err)
+	}
+}
+
+// TestE2EEvalShaReload: a master that lost a script loaded through slotgate (here: flushed
+// directly) still runs EVALSHA of it: slotgate reloads it on that master once and retries, the
+// client never sees NOSCRIPT. A script slotgate never saw still gets NOSCRIPT, and after a SCRIPT
+// FLUSH through slotgate nothing is reloaded.
+func TestE2EEvalShaReload(t *testing.T) {
+	ctx := context.Background()
+	p := startProxy(t, cluster, nil)
+	cl := p.client(t, nil)
+	nodes, keys := keyPerMaster(t, cluster, "reload")
+	body := "return redis.call('INCR', KEYS[1])"
+	sha, err := cl.ScriptLoad(ctx, body).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	preloaded := counter("slotgate_scripts_preloaded_total")
+	for _, k := range keys {
+		_ = cl.Del(ctx, k).Err()
+		// The first EVALSHA to each master goes after a SCRIPT LOAD (loaded ahead).
+		if err := cl.EvalSha(ctx, sha, []string{k}).Err(); err != nil {
+			t.Fatal(err)
+		}
+		_ = cl.Del(ctx, k).Err()
+	}
+	if d := counter("slotgate_scripts_preloaded_total") - preloaded; d != uint64(len(keys)) {
+		t.Fatalf("scripts loaded ahead: %d, want one per master (%d)", d, len(keys))
+	}
+	reloaded := counter("slotgate_scripts_reloaded_total")
+	for i, n := range nodes {
+		if err := cluster.Client(n).ScriptFlush(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if existsOn(t, cluster, n, sha) {
+			t.Fatalf("%s still has the script after SCRIPT FLUSH", n)
+		}
+		// A pipeline: the first EVALSHA is reloaded; the ones behind it were sent before the reload
+		// and may get NOSCRIPT too: each is reloaded once and runs once, in order.
+		pipe := cl.Pipeline()
+		cmds := []*redis.Cmd{pipe.EvalSha(ctx, sha, []string{keys[i]}), pipe.EvalSha(ctx, sha, []string{keys[i]}), pipe.EvalSha(ctx, sha, []string{keys[i]})}
+		_, _ = pipe.Exec(ctx)
+		for j, c := range cmds {
+			if v, err := c.Int(); err != nil || v != j+1 {
+				t.Fatalf("EVALSHA %d on a key of %s (script flushed there) = %d, %v; want %d", j, n, v, err, j+1)
+			}
+		}
+		if v, err := cl.Get(ctx, keys[i]).Int(); err != nil || v != 3 {
+			t.Fatalf("GET after three EVALSHA INCRs = %d, %v; want 3 (each ran once)", v, err)
+		}
+		if !existsOn(t, cluster, n, sha) {
+			t.Fatalf("%s lacks the script after slotgate reloaded it", n)
+		}
+	}
+	if d := counter("slotgate_scripts_reloaded_total") - reloaded; d < uint64(len(nodes)) || d > uint64(3*len(nodes)) {
+		t.Fatalf("scripts reloaded: %d, want between %d and %d", d, len(nodes), 3*len(nodes))
+	}
+	// An inline EVALSHA is kept (re-encoded) and retried the same way.
+	if err := cluster.Client(nodes[0]).ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", p.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := conn.Write([]byte("EVALSHA " + strings.ToUpper(sha) + " 1 " + keys[0] + "\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil || line != ":4\r\n" {
+		t.Fatalf("inline EVALSHA (upper-case sha) on a master that lost the script = %q, %v; want :4", line, err)
+	}
+	if err := cl.EvalSha(ctx, sha1hex("return 'never loaded'"), []string{keys[0]}).Err(); !errors.Is(err, redis.ErrNoScript) {
+		t.Fatalf("EVALSHA of a script slotgate never saw = %v; want NOSCRIPT", err)
+	}
+	if err := cl.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	before := counter("slotgate_scripts_reloaded_total")
+	if err := cl.EvalSha(ctx, sha, []string{keys[0]}).Err(); !errors.Is(err, redis.ErrNoScript) {
+		t.Fatalf("EVALSHA after SCRIPT FLUSH through slotgate = %v; want NOSCRIPT (flushed scripts are not brought back)", err)
+	}
+	if d := counter("slotgate_scripts_reloaded_total") - before; d != 0 {
+		t.Fatalf("%d scripts reloaded after SCRIPT FLUSH through slotgate", d)
+	}
+}
+
+// TestE2EScriptOwnNoScript: a script that itself returns Redis's NOSCRIPT text is reloaded and
+// run again once (slotgate cannot tell it from the node's), and then its text reaches the client:
+// no loop. A script's NOSCRIPT of other wording is not retried at all.
+func TestE2EScriptOwnNoScript(t *testing.T) {
+	ctx := context.Background()
+	p := startProxy(t, cluster, nil)
+	cl := p.client(t, nil)
+	_, keys := keyPerMaster(t, cluster, "ownnoscript")
+	for i, text := range []string{"NOSCRIPT No matching script. Please use EVAL.", "NOSCRIPT mine"} {
+		k := keys[i]
+		_ = cl.Del(ctx, k).Err()
+		body := "redis.call('INCR', KEYS[1]); return redis.error_reply(ARGV[1])"
+		sha, err := cl.ScriptLoad(ctx, body).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := counter("slotgate_scripts_reloaded_total")
+		// Do, not EvalSha: go-redis rewrites any NOSCRIPT error to its own ErrNoScript text.
+		err = cl.Do(ctx, "EVALSHA", sha, "1", k, text).Err()
+		if err == nil || err.Error() != text {
+			t.Fatalf("EVALSHA of a script returning %q: %v", text, err)
+		}
+		runs, _ := cl.Get(ctx, k).Int()
+		reloads := counter("slotgate_scripts_reloaded_total") - before
+		wantRuns, wantReloads := 2, uint64(1)
+		if i == 1 {
+			wantRuns, wantReloads = 1, 0
+		}
+		if runs != wantRuns || reloads != wantReloads {
+			t.Fatalf("script returning %q: ran %d times, %d reloads; want %d and %d", text, runs, reloads, wantRuns, wantReloads)
+		}
+	}
+}
+
+// TestE2EWaitRefused: WAIT is refused for good, with the reason (not "not supported yet").
+func TestE2EWaitRefused(t *testing.T) {
+	p := startProxy(t, cluster, nil)
+	cl := p.client(t, nil)
+	err := cl.Do(context.Background(), "WAIT", "1", "0").Err()
+	if err == nil || !strings.Contains(err.Error(), "'wait' is not available through a proxy: replication offsets belong to the backend connection") {
+		t.Fatalf("WAIT = %v", err)
+	}
+}
+
+// TestE2EEvalShaAfterFailover: Redis 7 does not replicate SCRIPT LOAD, so a replica promoted by a
+// failover lacks every script clients loaded; EVALSHA through slotgate on that shard's keys still
+// works (slotgate reloads the script on the new master).
+func TestE2EEvalShaAfterFailover(t *testing.T) {
+	c := startTopologyCluster(t, testcluster.Options{NodeTimeout: time.Second})
+	p := startProxyRouter(t, c, router.Config{Refresh: 200 * time.Millisecond})
+	ctx := context.Background()
+	cl := p.client(t, func(o *redis.Options) { o.MaxRetries = -1 })
+	nodes, keys := keyPerMaster(t, c, "failover")
+	body := "return redis.call('INCR', KEYS[1])"
+	sha, err := cl.ScriptLoad(ctx, body).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim := nodes[0]
+	replica := c.Replicas(victim)[0]
+	if existsOn(t, c, replica, sha) {
+		t.Fatalf("replica %s has the script before the failover: the test would prove nothing", replica)
+	}
+	if v, err := cl.EvalSha(ctx, sha, []string{keys[0]}).Int(); err != nil || v != 1 {
+		t.Fatalf("EVALSHA before the failover = %d, %v", v, err)
+	}
+	if err := c.Failover(replica, ""); err != nil {
+		t.Fatal(err)
+	}
+	if existsOn(t, c, replica, sha) {
+		t.Fatalf("the promoted replica %s has the script: the test would prove nothing", replica)
+	}
+	// slotgate learns the new master (its next refresh), then loads the script there before the
+	// first EVALSHA: no NOSCRIPT at all.
+	sl := slot.Of([]byte(keys[0]))
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if tp := p.Rt.Topology(); tp != nil && tp.Owner(sl) == replica.Addr {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("slotgate's map still names %s for slot %d", p.Rt.Topology().Owner(sl), sl)
+		}
+	}
+	reloaded, preloaded := counter("slotgate_scripts_reloaded_total"), counter("slotgate_scripts_preloaded_total")
+	v, err := cl.EvalSha(ctx, sha, []string{keys[0]}).Int()
+	if err != nil || v != 2 {
+		t.Fatalf("EVALSHA after the failover = %d, %v; want 2", v, err)
+	}
+	if r, p := counter("slotgate_scripts_reloaded_total")-reloaded, counter("slotgate_scripts_preloaded_total")-preloaded; r != 0 || p != 1 {
+		t.Fatalf("after the failover: %d scripts reloaded after NOSCRIPT, %d loaded ahead; want 0 and 1", r, p)
+	}
+	if !existsOn(t, c, replica, sha) {
+		t.Fatalf("the new master %s lacks the script after EVALSHA through slotgate", replica)
+	}
+	for i := 1; i < len(keys); i++ { // the other shards were not touched
+		if v, err := cl.EvalSha(ctx, sha, []string{keys[i]}).Int(); err != nil || v != 1 {
+			t.Fatalf("EVALSHA on %s = %d, %v", nodes[i], v, err)
+		}
+	}
+
+	// A second failover, and EVALSHA at once, before slotgate's map names the new master: the old
+	// one (a replica now) answers MOVED, the new one NOSCRIPT unless a refresh came first; either
+	// way the client gets the script's result.
+	replica = c.Replicas(nodes[1])[0]
+	if err := c.Failover(replica, ""); err != nil {
+		t.Fatal(err)
+	}
+	reloaded, preloaded = counter("slotgate_scripts_reloaded_total"), counter("slotgate_scripts_preloaded_total")
+	if v, err := cl.EvalSha(ctx, sha, []string{keys[1]}).Int(); err != nil || v != 2 {
+		t.Fatalf("EVALSHA right after the second failover = %d, %v; want 2", v, err)
+	}
+	r, pl := counter("slotgate_scripts_reloaded_total")-reloaded, counter("slotgate_scripts_preloaded_total")-preloaded
+	t.Logf("right after a failover: %d scripts reloaded after NOSCRIPT, %d loaded ahead", r, pl)
+	if r+pl == 0 || !existsOn(t, c, replica, sha) {
+		t.Fatalf("the new master %s got the script without slotgate loading it (%d, %d)", replica, r, pl)
+	}
+}
+
+// TestE2EScriptKill: SCRIPT KILL through slotgate stops a script another client runs through
+// slotgate (on the same event loop, so on the same shared connection to that master, which Redis
+// does not read while the script runs): slotgate sends the KILL on connections of its own.
+func TestE2EScriptKill(t *testing.T) {
+	ctx := context.Background()
+	for _, n := range cluster.Masters() {
+		if err := cluster.Client(n).ConfigSet(ctx, "busy-reply-threshold", "100").Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		for _, n := range cluster.Masters() {
+			_ = cluster.Client(n).ConfigSet(ctx, "busy-reply-threshold", "5000").Err()
+		}
+	})
+	p := startProxy(t, cluster, nil)
+	a, b := p.client(t, nil), p.client(t, nil)
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		done <- a.Eval(ctx, "local t0 = redis.call('TIME')[1]; while tonumber(redis.call('TIME')[1]) < t0 + 5 do end; return 1", []string{"killme"}).Err()
+	}()
+	// Until the script is busy (100 ms), KILL answers NOTBUSY: try again.
+	var err error
+	for time.Since(start) < 4*time.Second {
+		time.Sleep(200 * time.Millisecond)
+		if err = b.ScriptKill(ctx).Err(); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("SCRIPT KILL through slotgate during a busy script: %v (after %v)", err, time.Since(start))
+	}
+	evalErr := <-done
+	if evalErr == nil || !strings.Contains(evalErr.Error(), "killed") {
+		t.Fatalf("the killed script's EVAL answered %v", evalErr)
+	}
+	if el := time.Since(start); el > 4*time.Second {
+		t.Fatalf("the script ended after %v: it ran its course, the KILL did not stop it", el)
+	}
+	if err := b.ScriptKill(ctx).Err(); err == nil || !strings.HasPrefix(err.Error(), "NOTBUSY") {
+		t.Fatalf("SCRIPT KILL with nothing running = %v; want NOTBUSY", err)
 	}
 }

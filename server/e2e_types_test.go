@@ -397,9 +397,9 @@ func TestE2ETypesStreamGroupReads(t *testing.T) {
 	if err := cl.Do(ctx, "XREADGROUP", "GROUP", "g", "c", "COUNT", "10", "STREAMS", k, ">").Err(); err != redis.Nil {
 		t.Fatalf("XREADGROUP with nothing new = %v; want a null reply", err)
 	}
-	err := cl.Do(ctx, "XREADGROUP", "GROUP", "g", "c", "BLOCK", "10", "STREAMS", k, ">").Err()
-	if err == nil || !strings.HasPrefix(err.Error(), "ERR ") || !strings.Contains(err.Error(), "xreadgroup") {
-		t.Fatalf("XREADGROUP BLOCK = %v; want a slotgate refusal naming the command", err)
+	// With BLOCK it waits on a dedicated connection: for its timeout here, nothing being new.
+	if err := cl.Do(ctx, "XREADGROUP", "GROUP", "g", "c", "BLOCK", "10", "STREAMS", k, ">").Err(); err != redis.Nil {
+		t.Fatalf("XREADGROUP BLOCK with nothing new = %v; want a null reply after the timeout", err)
 	}
 }
 

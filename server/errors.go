@@ -8,18 +8,37 @@ import (
 
 // RESP error replies slotgate makes itself, in one place. Texts Redis has are Redis's own.
 var (
-	errCrossSlot   = []byte("-CROSSSLOT Keys in request don't hash to the same slot\r\n")
-	errNoAuth      = []byte("-NOAUTH Authentication required.\r\n")
-	errWrongPass   = []byte("-WRONGPASS invalid username-password pair or user is disabled.\r\n")
-	errNoProto     = []byte("-NOPROTO unsupported protocol version\r\n")
-	errSelectDB    = []byte("-ERR SELECT is not allowed in cluster mode\r\n")
-	errNotInteger  = []byte("-ERR value is not an integer or out of range\r\n")
-	errSyntax      = []byte("-ERR syntax error\r\n")
-	errBadName     = []byte("-ERR Client names cannot contain spaces, newlines or special characters.\r\n")
-	errExecAbort   = []byte("-EXECABORT Transaction discarded because of previous errors.\r\n")
-	errNestedMulti = []byte("-ERR MULTI calls can not be nested\r\n")
-	errNotRunInTx  = []byte("-ERR slotgate: command not run: MULTI was refused, so nothing is queued until EXEC or DISCARD\r\n")
+	errCrossSlot    = []byte("-CROSSSLOT Keys in request don't hash to the same slot\r\n")
+	errNoAuth       = []byte("-NOAUTH Authentication required.\r\n")
+	errWrongPass    = []byte("-WRONGPASS invalid username-password pair or user is disabled.\r\n")
+	errNoProto      = []byte("-NOPROTO unsupported protocol version\r\n")
+	errSelectDB     = []byte("-ERR SELECT is not allowed in cluster mode\r\n")
+	errNotInteger   = []byte("-ERR value is not an integer or out of range\r\n")
+	errSyntax       = []byte("-ERR syntax error\r\n")
+	errBadName      = []byte("-ERR Client names cannot contain spaces, newlines or special characters.\r\n")
+	errExecAbort    = []byte("-EXECABORT Transaction discarded because of previous errors.\r\n")
+	errNestedMulti  = []byte("-ERR MULTI calls can not be nested\r\n")
+	errWatchInMulti = []byte("-ERR WATCH inside MULTI is not allowed\r\n")
 )
+
+// errRefusedWait refuses WAIT and WAITAOF for good: they count the replicas (or fsyncs) that
+// have the writes of their own connection, and slotgate's backend connections carry the writes
+// of many clients.
+func errRefusedWait(dst []byte, name string) []byte {
+	return codec.AppendError(dst, "ERR slotgate: '"+name+"' is not available through a proxy: replication offsets belong to "+
+		"the backend connection that wrote, and slotgate shares its backend connections between clients "+
+		"(send it on a direct connection to the node)")
+}
+
+// errNotInTx explains why a command cannot be queued in a transaction through slotgate.
+func errNotInTx(dst []byte, name string) []byte {
+	return codec.AppendError(dst, "ERR slotgate: '"+name+"' cannot be queued in a transaction: a transaction runs on the one node that owns its keys")
+}
+
+// errPinLostTx answers the commands of a transaction whose WATCH was lost with its connection.
+func errPinLostTx(dst []byte) []byte {
+	return codec.AppendError(dst, "ERR slotgate lost the connection holding this client's WATCH: the transaction will be discarded (EXECABORT)")
+}
 
 // errUnknownCommand is Redis's "unknown command" text.
 func errUnknownCommand(dst []byte, args [][]byte) []byte {
@@ -67,8 +86,8 @@ func errRefused(dst []byte, cmd *codec.Command) []byte {
 	switch {
 	case cmd.Name == "select":
 		why = "is not allowed in cluster mode"
-	case cmd.Flags&codec.FlagBlocking != 0:
-		why = "blocks a connection: blocking commands are not supported by slotgate yet"
+	case cmd.Name == "wait":
+		return errRefusedWait(dst, cmd.Name)
 	case cmd.Flags&codec.FlagPubsub != 0:
 		why = "needs a dedicated connection: pub/sub is not supported by slotgate yet"
 	case isStateful(cmd.Name):

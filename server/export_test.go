@@ -40,3 +40,9 @@ func (srv *Server) RequestCopies() router.CopyStats {
 	}
 	return s
 }
+
+// ScriptCached reports whether srv keeps the script sha for reloading.
+func ScriptCached(srv *Server, sha string) bool {
+	k, ok := parseSha([]byte(sha))
+	return ok && srv.scripts.has(k)
+}

@@ -41,7 +41,8 @@ func (s *session) localCommand(cmd *codec.Command, args [][]byte, raw []byte) {
 		}
 	case "reset":
 		s.pubsubReset()
-		s.proto, s.name, s.txRefused = 2, nil, false
+		s.proto, s.name = 2, nil
+		s.endTx()
 		s.authed = s.srv.cfg.Password == ""
 		b = codec.AppendSimple(b, "RESET")
 	case "auth":

@@ -120,7 +120,7 @@ func (s *session) pubsub(cmd *codec.Command, args [][]byte, raw []byte) {
 	case "psubscribe":
 		s.subscribe(router.SubPattern, "psubscribe", args[1:])
 	case "ssubscribe":
-		if !s.sameSlot(args[1:]) {
+		if !s.sameChannelSlot(args[1:]) {
 			return
 		}
 		s.subscribe(router.SubShard, "ssubscribe", args[1:])
@@ -129,7 +129,7 @@ func (s *session) pubsub(cmd *codec.Command, args [][]byte, raw []byte) {
 	case "punsubscribe":
 		s.unsubscribe(router.SubPattern, "punsubscribe", args[1:])
 	case "sunsubscribe":
-		if !s.sameSlot(args[1:]) {
+		if !s.sameChannelSlot(args[1:]) {
 			return
 		}
 		s.unsubscribe(router.SubShard, "sunsubscribe", args[1:])
@@ -138,9 +138,9 @@ func (s *session) pubsub(cmd *codec.Command, args [][]byte, raw []byte) {
 	}
 }
 
-// sameSlot answers CROSSSLOT (as Redis Cluster does for sharded channels) unless every channel
+// sameChannelSlot answers CROSSSLOT (as Redis Cluster does for sharded channels) unless every channel
 // hashes to one slot.
-func (s *session) sameSlot(chans [][]byte) bool {
+func (s *session) sameChannelSlot(chans [][]byte) bool {
 	if len(chans) == 0 {
 		return true
 	}

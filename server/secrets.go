@@ -18,6 +18,9 @@ func (s *session) configGet(raw []byte) {
 		s.local(errNoTopology(s.lp.scratch[:0], s.srv.rt.Seeds()))
 		return
 	}
+	if !s.onLane(nil) {
+		return
+	}
 	if s.req.Inline {
 		raw = codec.AppendRequest(s.lp.scratch[:0], s.req.Args) // backends get RESP, never inline
 	}

@@ -32,6 +32,10 @@ type Config struct {
 	// 0: never.
 	IdleTimeout time.Duration
 	Protected   bool // with no Password, serve loopback clients only (Redis's protected mode)
+	// ScriptCache is how many scripts loaded through slotgate (SCRIPT LOAD) are kept to reload
+	// on a node that answers an EVALSHA with NOSCRIPT (scriptcache.go); 0: DefaultScriptCache,
+	// negative: none.
+	ScriptCache int
 	Logf        func(format string, args ...any)
 }
 
@@ -59,6 +63,8 @@ type Server struct {
 	fairShare  atomic.Int64 // the per-client soft limit while near -max-memory
 	pressureAt int64        // client buffers past this get fair shares (budget.go)
 	overSince  time.Time    // when client buffers went over -max-memory (under mu)
+
+	scripts *scriptCache // scripts loaded through slotgate, for reloading after NOSCRIPT
 
 	clients          atomic.Int64 // client sessions admitted and not closed
 	remoteClients    atomic.Int64 // those from another host
@@ -113,6 +119,7 @@ type loop struct {
 	// broadcast: one slot per master, for the topology bcastTopo (broadcast.go)
 	bcastTopo  *router.Topology
 	bcastSlots []uint16
+	scriptsOn  scriptsOn // scripts this loop loaded on each master (scripts.go)
 }
 
 // New returns a server that routes with rt.
@@ -141,7 +148,10 @@ func New(cfg Config, rt *router.Router) *Server {
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
-	srv := &Server{cfg: cfg, rt: rt, booted: make(chan struct{})}
+	if cfg.ScriptCache == 0 {
+		cfg.ScriptCache = DefaultScriptCache
+	}
+	srv := &Server{cfg: cfg, rt: rt, booted: make(chan struct{}), scripts: newScriptCache(cfg.ScriptCache)}
 	srv.fairShare.Store(int64(cfg.SoftLimit))
 	srv.pressureAt = cfg.MaxMemory * pressurePercent / 100
 	return srv
@@ -314,6 +324,7 @@ func (srv *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 			}
 			x.lp.unenroll(x)
 			x.pubsubReset()
+			x.abandonPins()
 			if x.paused {
 				x.paused = false
 				clientsPaused.Dec()
@@ -436,4 +447,9 @@ var (
 	requestsTotal     = metrics.NewCounter(`slotgate_requests_total`)
 	splitRequests     = metrics.NewCounter(`slotgate_split_requests_total`)
 	broadcastRequests = metrics.NewCounter(`slotgate_broadcast_requests_total`)
+	// scripts reloaded on a node that answered an EVALSHA with NOSCRIPT, loaded ahead, and loads refused
+	scriptsReloaded    = metrics.NewCounter(`slotgate_scripts_reloaded_total`)
+	scriptsPreloaded   = metrics.NewCounter(`slotgate_scripts_preloaded_total`) // loaded on a master before the first EVALSHA sent there
+	scriptLoadsFailed  = metrics.NewCounter(`slotgate_script_loads_failed_total`)
+	scriptCacheScripts = metrics.NewCounter(`slotgate_script_cache_scripts`) // scripts kept for reloading (every server of the process)
 )

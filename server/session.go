@@ -41,9 +41,7 @@ type session struct {
 	inPaused bool   // listed in loop.paused (at most once)
 	// footprint: bytes this client makes slotgate hold, as last accounted (budget.go)
 	footprint int
-	// txRefused: MULTI was refused. Until EXEC, DISCARD or RESET nothing is forwarded: a
-	// client pipelining MULTI, writes, EXEC must not have its writes applied one by one.
-	txRefused bool
+	txn                    // transaction and blocking state: the dedicated connections it holds (tx.go)
 	ps        *sessionSubs // pub/sub subscriptions (pubsub.go); nil until the first
 
 	held     []byte // the start of a large request still arriving, moved out of gnet's buffer
@@ -58,8 +56,9 @@ type session struct {
 type replySlot struct {
 	buf      []byte
 	ready    bool
-	merge    *merge // split requests: the parts collected so far
-	reqBytes int    // bytes of its request (parts) kept by the router until the reply comes
+	merge    *merge      // split requests: the parts collected so far
+	reqBytes int         // bytes of its request (parts) kept by the router until the reply comes
+	retry    scriptRetry // an EVALSHA slotgate can reload after NOSCRIPT: buf holds what it needs (scripts.go)
 }
 
 var _ router.Sink = (*session)(nil)
@@ -147,9 +146,15 @@ func (s *session) Deliver(seq uint64, part int32, reply []byte) {
 	if s.closed {
 		return // its merges and slots go with it
 	}
+	if (part < -1 || s.slot(seq).retry.state != retryNone) && s.scriptReply(seq, part, reply) {
+		return // a SCRIPT LOAD's reply, or a NOSCRIPT answered by reloading (scripts.go)
+	}
 	if part >= 0 {
 		s.deliverPart(seq, part, reply)
 	} else {
+		if s.blockPin != nil && seq == s.blockSeq {
+			s.endBlock()
+		}
 		s.complete(seq, reply)
 	}
 	s.touch()
@@ -332,6 +337,9 @@ func (s *session) feedHeld() bool {
 		s.pause() // the rest stays in gnet's buffer, as for any request
 		return false
 	}
+	if s.heldReady {
+		return s.dispatchHeld()
+	}
 	c := s.c
 	avail := c.InboundBuffered()
 	if len(s.held)+avail > s.srv.cfg.MaxRequest {
@@ -365,11 +373,30 @@ func (s *session) feedHeld() bool {
 		return true
 	}
 	_, _ = c.Discard(n - old) // n > old: held alone was incomplete
-	// The request goes to the router as it is: its buffer is handed over (router.Owned), so the
-	// session takes a fresh one for its next large request.
+	s.held = s.held[:n]
+	return s.dispatchHeld()
+}
+
+// dispatchHeld dispatches the complete request in held. The request goes to the router as it
+// is: its buffer is handed over (router.Owned), so the session takes a fresh one for its next
+// large request. A request deferred at the ordering barrier stays in held, framed again later.
+func (s *session) dispatchHeld() bool {
+	if s.heldReady {
+		s.req.Reset()
+		if n, err := codec.ReadRequest(s.held, &s.req); err != nil || n != len(s.held) {
+			s.protocolError("Protocol error: a deferred request could not be framed again")
+			return false
+		}
+	}
 	s.handOver = true
-	s.dispatch(s.held[:n])
+	s.dispatch(s.held)
 	s.handOver = false
+	if s.deferred {
+		s.heldReady = true
+		s.waitLane()
+		return false
+	}
+	s.heldReady = false
 	s.held = nil
 	return true
 }
@@ -413,9 +440,22 @@ func (s *session) parseBuf(buf []byte) int {
 			break
 		}
 		s.dispatch(buf[off : off+n])
+		if s.deferred {
+			s.waitLane()
+			break
+		}
 		off += n
 	}
 	return off
+}
+
+// reject answers a request refused before it is classified (unknown command, arity, NOAUTH).
+// Inside MULTI Redis rejects such a command and EXEC then answers EXECABORT: so does slotgate.
+func (s *session) reject(reply []byte) {
+	if s.tx == txQueuing {
+		s.txDirty = true
+	}
+	s.local(reply)
 }
 
 // protocolError answers after every earlier reply, then closes this client only.
@@ -438,11 +478,15 @@ func (s *session) dispatch(raw []byte) {
 	requestsTotal.Inc()
 	cmd := codec.Lookup(args[0])
 	if cmd == nil {
-		s.local(errUnknownCommand(s.lp.scratch[:0], args))
+		if codec.EqualFold(args[0], "waitaof") { // newer than the 7.0 table; refused for WAIT's reason
+			s.reject(errRefusedWait(s.lp.scratch[:0], "waitaof"))
+			return
+		}
+		s.reject(errUnknownCommand(s.lp.scratch[:0], args))
 		return
 	}
 	if !cmd.CheckArity(len(args)) {
-		s.local(errArity(s.lp.scratch[:0], cmd.Name))
+		s.reject(errArity(s.lp.scratch[:0], cmd.Name))
 		return
 	}
 	cls := classes[cmd.ID]
@@ -454,10 +498,10 @@ func (s *session) dispatch(raw []byte) {
 		case sub == nil && cls == classLocal:
 			// answered below (CLIENT SETINFO is newer than the 7.0 table)
 		case sub == nil:
-			s.local(errUnknownSubcommand(s.lp.scratch[:0], cmd.Name, args[1]))
+			s.reject(errUnknownSubcommand(s.lp.scratch[:0], cmd.Name, args[1]))
 			return
 		case !sub.CheckArity(len(args)):
-			s.local(errArity(s.lp.scratch[:0], sub.Name))
+			s.reject(errArity(s.lp.scratch[:0], sub.Name))
 			return
 		case cls == classPubsub:
 			cmd = sub // PUBSUB CHANNELS...: pubsub.go answers by the subcommand
@@ -466,16 +510,19 @@ func (s *session) dispatch(raw []byte) {
 		}
 	}
 	if !s.authed && cmd.Flags&codec.FlagNoAuth == 0 {
-		s.local(append(s.lp.scratch[:0], errNoAuth...))
+		s.reject(append(s.lp.scratch[:0], errNoAuth...))
 		return
 	}
-	if s.txRefused && s.refusedTx(cmd) {
+	if s.tx == txQueuing {
+		s.queue(cmd, cls, args, raw)
 		return
 	}
 	if s.ps != nil && s.subscribedOnly(cmd, args) {
 		return
 	}
 	switch cls {
+	case classTx:
+		s.txCommand(cmd, args, raw)
 	case classSingle:
 		s.forwardSingle(cmd, args, raw)
 	case classSplit:
@@ -489,33 +536,8 @@ func (s *session) dispatch(raw []byte) {
 	case classBroadcast:
 		s.scriptCommand(cmd, args, raw)
 	default:
-		s.txRefused = cmd.Name == "multi"
 		s.local(errRefused(s.lp.scratch[:0], cmd))
 	}
-}
-
-// refusedTx answers a command that follows a refused MULTI, and reports whether it did. EXEC
-// answers EXECABORT, as Redis does after an error while queuing; DISCARD ends it; RESET and QUIT
-// go on as usual; anything else is not run.
-func (s *session) refusedTx(cmd *codec.Command) bool {
-	b := s.lp.scratch[:0]
-	switch cmd.Name {
-	case "exec":
-		s.txRefused = false
-		b = append(b, errExecAbort...)
-	case "discard":
-		s.txRefused = false
-		b = codec.AppendOK(b)
-	case "multi":
-		b = append(b, errNestedMulti...)
-	case "reset", "quit":
-		return false
-	default:
-		b = append(b, errNotRunInTx...)
-	}
-	s.lp.scratch = b[:0]
-	s.local(b)
-	return true
 }
 
 // forwardSingle sends a request whose keys share one slot to that slot's master.
@@ -534,16 +556,16 @@ func (s *session) forwardSingle(cmd *codec.Command, args [][]byte, raw []byte) {
 		s.local(errNoKeys(s.lp.scratch[:0], cmd.Name))
 		return
 	}
-	if cmd.Flags&codec.FlagBlocking != 0 && hasBlockArg(args) {
-		s.local(errRefused(s.lp.scratch[:0], cmd))
-		return
-	}
 	sl := slot.Of(args[keys[0]])
 	for _, k := range keys[1:] {
 		if slot.Of(args[k]) != sl {
 			s.local(append(s.lp.scratch[:0], errCrossSlot...))
 			return
 		}
+	}
+	if blocks(cmd, args) {
+		s.block(cmd, int(sl), raw)
+		return
 	}
 	s.send(cmd, int(sl), raw)
 }
@@ -555,6 +577,19 @@ func (s *session) send(cmd *codec.Command, sl int, raw []byte) {
 		s.local(errNoTopology(s.lp.scratch[:0], s.srv.rt.Seeds()))
 		return
 	}
+	kind := kindOf(cmd)
+	if p := s.txPin; p != nil && sl >= 0 && p.Addr() != "" && s.lp.rl.Topology().Owner(uint16(sl)) == p.Addr() {
+		s.sendOn(p, sl, raw, -1, kind&^router.Read) // WATCH pinned the client to this slot's node
+		return
+	}
+	if kind&router.Script != 0 && s.sendEvalSha(cmd, sl, raw, kind) {
+		return // EVALSHA of a script slotgate keeps: loaded first where needed, retried after NOSCRIPT (scripts.go)
+	}
+	s.sendOn(nil, sl, raw, -1, kind)
+}
+
+// kindOf says what the router may do with a command's request.
+func kindOf(cmd *codec.Command) router.Kind {
 	var kind router.Kind
 	if cmd.Flags&codec.FlagReadonly != 0 && cmd.Flags&codec.FlagMayReplicate == 0 {
 		kind |= router.Read
@@ -562,7 +597,7 @@ func (s *session) send(cmd *codec.Command, sl int, raw []byte) {
 	if isScript(cmd.Name) {
 		kind |= router.Script
 	}
-	s.sendPart(sl, raw, -1, kind)
+	return kind
 }
 
 // isScript reports the commands whose error replies may be a script's own return value.
@@ -576,6 +611,16 @@ func isScript(name string) bool {
 
 // sendPart queues the current request (or one part of it) for the node serving slot sl.
 func (s *session) sendPart(sl int, raw []byte, part int32, kind router.Kind) {
+	s.sendOn(nil, sl, raw, part, kind)
+}
+
+// sendOn queues the current request (or one part of it) on pin's dedicated connection, or with
+// a nil pin on the shared pipeline of the node serving slot sl. A whole request that would
+// overtake this client's requests in flight on another connection is deferred (waitLane).
+func (s *session) sendOn(pin *router.Pin, sl int, raw []byte, part int32, kind router.Kind) {
+	if part < 0 && !s.onLane(pin) {
+		return
+	}
 	if s.req.Inline && part < 0 {
 		raw = codec.AppendRequest(s.lp.scratch[:0], s.req.Args) // backends get RESP, never inline
 	} else if s.handOver && part < 0 {
@@ -585,6 +630,12 @@ func (s *session) sendPart(sl int, raw []byte, part int32, kind router.Kind) {
 	if part < 0 {
 		seq = s.alloc()
 	}
+	s.sendSeq(pin, seq, sl, raw, part, kind)
+}
+
+// sendSeq queues raw on pin's connection, or with a nil pin for the node serving slot sl, as (a
+// part of) request seq, counting it in flight.
+func (s *session) sendSeq(pin *router.Pin, seq uint64, sl int, raw []byte, part int32, kind router.Kind) {
 	s.inflight++
 	s.footprint += s.replyEst // its reply is expected: the loop's total must know before the next request
 	s.lp.footprint += int64(s.replyEst)
@@ -592,7 +643,11 @@ func (s *session) sendPart(sl int, raw []byte, part int32, kind router.Kind) {
 	s.reqBytes += len(raw)
 	s.slot(seq).reqBytes += len(raw)
 	s.sentGen = s.lp.rl.Gen()
-	s.lp.rl.Send(sl, raw, s, seq, part, kind)
+	if pin != nil {
+		pin.Send(raw, s, seq, part, kind)
+	} else {
+		s.lp.rl.Send(sl, raw, s, seq, part, kind)
+	}
 }
 
 // forwardAny sends a keyless command to a master.

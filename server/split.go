@@ -56,6 +56,9 @@ func (s *session) split(cmd *codec.Command, args [][]byte, raw []byte) {
 		s.local(errNoTopology(lp.scratch[:0], s.srv.rt.Seeds()))
 		return
 	}
+	if !s.onLane(nil) {
+		return
+	}
 	nkeys := (len(args) - 1) / step
 	// Number the parts in order of first appearance, one per slot.
 	lp.stamp++

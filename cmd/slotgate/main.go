@@ -35,29 +35,31 @@ func main() {
 func run(argv []string) error {
 	fs := flag.NewFlagSet("slotgate", flag.ContinueOnError)
 	var (
-		listen      = fs.String("listen", ":22121", "address clients connect to")
-		cluster     = fs.String("cluster", "127.0.0.1:7000", "comma-separated HOST:PORT seeds of the Redis Cluster")
-		backendPass = fs.String("backend-password", "", "password for the cluster nodes (or env SLOTGATE_BACKEND_PASSWORD)")
-		backendUser = fs.String("backend-user", "", "ACL user for the cluster nodes (default user when empty)")
-		password    = fs.String("password", "", "password clients must AUTH with (or env SLOTGATE_PASSWORD); empty: any AUTH succeeds")
-		admin       = fs.String("admin", "127.0.0.1:22122", "address serving /metrics and /debug/pprof (empty: off)")
-		loops       = fs.Int("loops", 1, "event loops (1 measured faster than one per CPU on 2-core machines shared with Redis)")
-		softLimit   = fs.Int("client-soft-limit", server.DefaultSoftLimit, "per client: stop reading requests past this many unread reply bytes")
-		hardLimit   = fs.Int("client-hard-limit", server.DefaultHardLimit, "per client: disconnect past this many unread reply bytes or unparsed request bytes")
-		maxInflight = fs.Int("client-max-inflight", server.DefaultMaxInflight, "per client: stop reading requests with this many at the backends")
-		queryLimit  = fs.Int("client-query-limit", server.DefaultMaxRequest, "per client: largest request accepted, in bytes (Redis's client-query-buffer-limit)")
-		maxClients  = fs.Int("maxclients", server.DefaultMaxClients, "clients served at once; past it: -ERR max number of clients reached (Redis's maxclients)")
-		idleTimeout = fs.Duration("client-idle-timeout", 0, "close a client idle this long, unless it waits for replies (Redis's timeout; 0: never)")
-		maxFDs      = fs.Uint64("max-fds", 65535, "raise the open-file limit (RLIMIT_NOFILE) toward this at start; capped by the hard limit, never lowered")
-		protected   = fs.Bool("protected", false, "without -password, serve loopback clients only (Redis's protected mode); off: a warning every minute when listening beyond loopback")
-		dialTimeout = fs.Duration("connect-timeout", time.Second, "backend connect and AUTH timeout")
-		refresh     = fs.Duration("refresh", 5*time.Second, "topology refresh period (also at once on MOVED, a node lost, CLUSTERDOWN)")
-		downPoll    = fs.Duration("down-poll", 100*time.Millisecond, "topology refresh period while a slot's master is unreachable")
-		retryWindow = fs.Duration("retry-window", 0, "how long a request not yet sent waits for a reachable owner before -CLUSTERDOWN (0: 2 x the nodes' cluster-node-timeout + 2s, within [2s, 60s]; 2s where CONFIG GET is refused)")
-		stall       = fs.Duration("backend-stall", 5*time.Second, "reconnect a node silent this long with requests outstanding (negative: never)")
-		reqTimeout  = fs.Duration("request-timeout", 0, "answer -ERR timeout to a request unanswered this long; its reply is dropped when it comes (0: no limit but -backend-stall)")
-		maxMemory   = fs.String("max-memory", "", "all client buffers together (e.g. 512mb, 2gb; default a quarter of the machine's or container's memory): past it slotgate reads only from clients under their fair share and then disconnects the largest")
-		readFrom    = fs.String("read-from", "master", "where read-only commands go: master, replica (replicas, the master when none is healthy) or prefer-replica (replicas and the master alike)")
+		listen       = fs.String("listen", ":22121", "address clients connect to")
+		cluster      = fs.String("cluster", "127.0.0.1:7000", "comma-separated HOST:PORT seeds of the Redis Cluster")
+		backendPass  = fs.String("backend-password", "", "password for the cluster nodes (or env SLOTGATE_BACKEND_PASSWORD)")
+		backendUser  = fs.String("backend-user", "", "ACL user for the cluster nodes (default user when empty)")
+		password     = fs.String("password", "", "password clients must AUTH with (or env SLOTGATE_PASSWORD); empty: any AUTH succeeds")
+		admin        = fs.String("admin", "127.0.0.1:22122", "address serving /metrics and /debug/pprof (empty: off)")
+		loops        = fs.Int("loops", 1, "event loops (1 measured faster than one per CPU on 2-core machines shared with Redis)")
+		softLimit    = fs.Int("client-soft-limit", server.DefaultSoftLimit, "per client: stop reading requests past this many unread reply bytes")
+		hardLimit    = fs.Int("client-hard-limit", server.DefaultHardLimit, "per client: disconnect past this many unread reply bytes or unparsed request bytes")
+		maxInflight  = fs.Int("client-max-inflight", server.DefaultMaxInflight, "per client: stop reading requests with this many at the backends")
+		queryLimit   = fs.Int("client-query-limit", server.DefaultMaxRequest, "per client: largest request accepted, in bytes (Redis's client-query-buffer-limit)")
+		maxClients   = fs.Int("maxclients", server.DefaultMaxClients, "clients served at once; past it: -ERR max number of clients reached (Redis's maxclients)")
+		idleTimeout  = fs.Duration("client-idle-timeout", 0, "close a client idle this long, unless it waits for replies (Redis's timeout; 0: never)")
+		maxFDs       = fs.Uint64("max-fds", 65535, "raise the open-file limit (RLIMIT_NOFILE) toward this at start; capped by the hard limit, never lowered")
+		protected    = fs.Bool("protected", false, "without -password, serve loopback clients only (Redis's protected mode); off: a warning every minute when listening beyond loopback")
+		dialTimeout  = fs.Duration("connect-timeout", time.Second, "backend connect and AUTH timeout")
+		refresh      = fs.Duration("refresh", 5*time.Second, "topology refresh period (also at once on MOVED, a node lost, CLUSTERDOWN)")
+		downPoll     = fs.Duration("down-poll", 100*time.Millisecond, "topology refresh period while a slot's master is unreachable")
+		retryWindow  = fs.Duration("retry-window", 0, "how long a request not yet sent waits for a reachable owner before -CLUSTERDOWN (0: 2 x the nodes' cluster-node-timeout + 2s, within [2s, 60s]; 2s where CONFIG GET is refused)")
+		stall        = fs.Duration("backend-stall", 5*time.Second, "reconnect a node silent this long with requests outstanding (negative: never)")
+		reqTimeout   = fs.Duration("request-timeout", 0, "answer -ERR timeout to a request unanswered this long; its reply is dropped when it comes (0: no limit but -backend-stall)")
+		maxMemory    = fs.String("max-memory", "", "all client buffers together (e.g. 512mb, 2gb; default a quarter of the machine's or container's memory): past it slotgate reads only from clients under their fair share and then disconnects the largest")
+		maxDedicated = fs.Int("max-dedicated", router.DefaultMaxDedicated, "dedicated backend connections per master for the process (transactions, blocking commands); past it: -ERR max dedicated backend connections reached")
+		scriptCache  = fs.Int("script-cache", server.DefaultScriptCache, "scripts loaded through slotgate (SCRIPT LOAD) kept to reload on a node that answers EVALSHA with NOSCRIPT, e.g. after a failover (0: none)")
+		readFrom     = fs.String("read-from", "master", "where read-only commands go: master, replica (replicas, the master when none is healthy) or prefer-replica (replicas and the master alike)")
 	)
 	if err := fs.Parse(argv); err != nil {
 		return err
@@ -88,16 +90,20 @@ func run(argv []string) error {
 		// soon (the budget counts client bytes; the rest of slotgate needs far less).
 		debug.SetMemoryLimit(budget + 64<<20)
 	}
+	if *scriptCache <= 0 {
+		*scriptCache = -1 // server.Config: negative is none, 0 the default
+	}
 	seeds := strings.Split(*cluster, ",")
 	rt := router.New(router.Config{
 		Seeds: seeds, User: *backendUser, Password: *backendPass, DialTimeout: *dialTimeout,
 		Refresh: *refresh, DownPoll: *downPoll, RetryWindow: *retryWindow, BackendStall: *stall,
-		RequestTimeout: *reqTimeout, ReadFrom: rf, Logf: logf,
+		RequestTimeout: *reqTimeout, ReadFrom: rf, MaxDedicated: *maxDedicated, Logf: logf,
 	})
 	srv := server.New(server.Config{
 		Listen: *listen, Loops: *loops, Password: *password,
 		SoftLimit: *softLimit, HardLimit: *hardLimit, MaxInflight: *maxInflight, MaxRequest: *queryLimit,
-		MaxClients: *maxClients, IdleTimeout: *idleTimeout, Protected: *protected, MaxMemory: budget, Logf: logf,
+		MaxClients: *maxClients, IdleTimeout: *idleTimeout, Protected: *protected, MaxMemory: budget,
+		ScriptCache: *scriptCache, Logf: logf,
 	}, rt)
 
 	if *admin != "" {
