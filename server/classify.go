@@ -12,7 +12,6 @@ const (
 	classLocal                  // answered by slotgate itself
 	classSingle                 // all keys in one slot: forwarded on the shared pipeline of that slot's master
 	classSplit                  // MGET/MSET/DEL/UNLINK/EXISTS/TOUCH: one part per slot, merged in key order
-	classAnyMaster              // keyless and harmless on any master (CONFIG GET): the first master
 	classPubsub                 // (P|S)SUBSCRIBE and unsubscribes, PUBLISH/SPUBLISH by channel slot, PUBSUB: pubsub.go
 	classTx                     // MULTI, EXEC, DISCARD, WATCH, UNWATCH: a dedicated connection while the state lasts (tx.go)
 	classBroadcast              // SCRIPT, FUNCTION: per subcommand, to every master merged, or to one master (scripts.go)
@@ -33,13 +32,9 @@ var txCommands = []string{"multi", "exec", "discard", "watch", "unwatch"}
 // stateful commands never go on a shared pipeline; those not served yet are refused with a
 // reason.
 var statefulCommands = []string{
-	"subscribe", "unsubscribe", "psubscribe", "punsubscribe", "ssubscribe", "sunsubscribe",
 	"monitor", "sync", "psync", "wait", "waitaof", "shutdown", "debug",
 	"readonly", "readwrite", "asking", "failover", "replicaof", "slaveof",
 }
-
-// anyMasterCommands are keyless commands any master answers the same way.
-var anyMasterCommands = []string{}
 
 // pubsubCommands are multiplexed or routed by channel (pubsub.go).
 var pubsubCommands = []string{"publish", "spublish", "pubsub",
@@ -82,7 +77,6 @@ func buildClasses() []class {
 	set(splitCommands, classSplit)
 	set(statefulCommands, classRefused)
 	set(txCommands, classTx)
-	set(anyMasterCommands, classAnyMaster)
 	set(pubsubCommands, classPubsub)
 	set(broadcastCommands, classBroadcast)
 	if cfg := codec.Lookup([]byte("config")); cfg != nil {

@@ -146,6 +146,9 @@ func TestE2ETxStates(t *testing.T) {
 	// then MULTI/EXEC.
 	px.write(respCmd("WATCH", k1) + respCmd("GET", k1) + respCmd("EXISTS", k2) + respCmd("MULTI") + respCmd("SET", k1, "w") + respCmd("EXEC") + respCmd("GET", k1))
 	expect("watch flow", "+OK", "$1\r\nv\r\n", ":0", "+OK", "+QUEUED", "*1\r\n+OK\r\n", "$1\r\nw\r\n")
+	// PUBLISH and SPUBLISH are queued (SPUBLISH by its channel's slot, on the key's node here).
+	px.write(respCmd("MULTI") + respCmd("SET", k1, "p") + respCmd("PUBLISH", "txch", "m") + respCmd("SPUBLISH", "{"+k1+"}", "m") + respCmd("EXEC"))
+	expect("publish", "+OK", "+QUEUED", "+QUEUED", "+QUEUED", "*3\r\n+OK\r\n:0\r\n:0\r\n")
 	// Inline commands inside a transaction are sent as RESP.
 	px.write("MULTI\r\nSET " + k1 + " inline\r\nEXEC\r\n")
 	expect("inline", "+OK", "+QUEUED", "*1\r\n+OK\r\n")

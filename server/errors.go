@@ -88,10 +88,8 @@ func errRefused(dst []byte, cmd *codec.Command) []byte {
 		why = "is not allowed in cluster mode"
 	case cmd.Name == "wait":
 		return errRefusedWait(dst, cmd.Name)
-	case cmd.Flags&codec.FlagPubsub != 0:
-		why = "needs a dedicated connection: pub/sub is not supported by slotgate yet"
 	case isStateful(cmd.Name):
-		why = "changes connection state: it needs a dedicated connection, not supported by slotgate yet"
+		why = "acts on one node or on a backend connection slotgate shares between clients: send it to the node directly"
 	case cmd.FirstKey == 0 && len(cmd.KeySpecs) == 0:
 		why = "has no key, so slotgate cannot route it to one node of the cluster"
 	}

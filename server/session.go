@@ -529,8 +529,6 @@ func (s *session) dispatch(raw []byte) {
 		s.split(cmd, args, raw)
 	case classLocal:
 		s.localCommand(cmd, args, raw)
-	case classAnyMaster:
-		s.forwardAny(cmd, raw)
 	case classPubsub:
 		s.pubsub(cmd, args, raw)
 	case classBroadcast:
@@ -648,11 +646,6 @@ func (s *session) sendSeq(pin *router.Pin, seq uint64, sl int, raw []byte, part 
 	} else {
 		s.lp.rl.Send(sl, raw, s, seq, part, kind)
 	}
-}
-
-// forwardAny sends a keyless command to a master.
-func (s *session) forwardAny(cmd *codec.Command, raw []byte) {
-	s.send(cmd, router.SlotAny, raw)
 }
 
 // hasBlockArg reports a BLOCK option before STREAMS (XREAD, XREADGROUP).

@@ -211,6 +211,8 @@ func (s *session) queue(cmd *codec.Command, cls class, args [][]byte, raw []byte
 	sl := int(router.SlotAny)
 	switch {
 	case queuedKeyless(cmd.Name):
+	case cmd.Name == "spublish":
+		sl = int(slot.Of(args[1])) // by its channel's slot, as outside MULTI
 	case cls == classSingle || cls == classSplit:
 		keys, err := cmd.KeyIndexes(args, s.keys[:0])
 		s.keys = keys
