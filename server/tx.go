@@ -100,7 +100,7 @@ func (s *session) block(cmd *codec.Command, sl int, raw []byte) {
 		return
 	}
 	if p := s.txPin; p != nil && p.Addr() != "" && s.lp.rl.Topology().Owner(uint16(sl)) == p.Addr() {
-		s.sendOn(p, sl, raw, -1, 0)
+		s.sendOn(p, sl, raw, -1, router.Blocks) // it may be silent as long as its timeout says
 		return
 	}
 	if !s.newLane() {

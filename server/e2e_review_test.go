@@ -1,0 +1,42 @@
+package server_test
+
+import (
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/slotgate/slotgate/router"
+)
+
+// TestE2EReviewWatchThenBlockOnSameNode: a client holding a WATCH sends a blocking command whose
+// key lives on the watched node; it blocks on the WATCH's connection, as on a single Redis. The
+// proxy's backend-stall detector and -request-timeout must not cut it (nor lose the WATCH): the
+// BLPOP gets the element pushed after both have passed, and EXEC then runs.
+func TestE2EReviewWatchThenBlockOnSameNode(t *testing.T) {
+	p := startProxyRouter(t, cluster, router.Config{RequestTimeout: 300 * time.Millisecond, BackendStall: 500 * time.Millisecond})
+	run := runID()
+	tag := "{wb:" + run + "}"
+	cl := dialRaw(t, p.Addr)
+	if r := cl.do("WATCH", tag+"w"); r != "+OK\r\n" {
+		t.Fatalf("WATCH = %q", r)
+	}
+	cl.write(respCmd("BLPOP", tag+"q", "0"))
+	time.Sleep(1500 * time.Millisecond)
+	other := dialRaw(t, p.Addr)
+	if r := other.do("RPUSH", tag+"q", "x"); r != ":1\r\n" {
+		t.Fatalf("RPUSH = %q", r)
+	}
+	want := "*2\r\n$" + strconv.Itoa(len(tag+"q")) + "\r\n" + tag + "q\r\n$1\r\nx\r\n"
+	if r := cl.read(); r != want {
+		t.Fatalf("BLPOP after 1.5 s on the WATCH's connection = %q; want %q", r, want)
+	}
+	if r := cl.do("MULTI"); r != "+OK\r\n" {
+		t.Fatalf("MULTI = %q", r)
+	}
+	if r := cl.do("SET", tag+"k", "v"); r != "+QUEUED\r\n" {
+		t.Fatalf("SET = %q", r)
+	}
+	if r := cl.do("EXEC"); r != "*1\r\n+OK\r\n" {
+		t.Fatalf("EXEC = %q; want the transaction run (the WATCH still held)", r)
+	}
+}
