@@ -503,6 +503,15 @@ func (sc *SubConn) frame(f []byte) {
 		}
 		return
 	}
+	if f[0] == '+' {
+		// +PONG: a connection with nothing subscribed any more is out of pub/sub mode, and
+		// answers slotgate's PING as any connection does.
+		if sc.ackHead < len(sc.acks) && sc.acks[sc.ackHead].ping {
+			sc.popAck()
+			sc.pingAt = 0
+		}
+		return
+	}
 	var err error
 	sc.elems, err = codec.ArrayElems(f, sc.elems[:0])
 	if err != nil || len(sc.elems) < 2 {

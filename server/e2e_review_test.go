@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,5 +39,42 @@ func TestE2EReviewWatchThenBlockOnSameNode(t *testing.T) {
 	}
 	if r := cl.do("EXEC"); r != "*1\r\n+OK\r\n" {
 		t.Fatalf("EXEC = %q; want the transaction run (the WATCH still held)", r)
+	}
+}
+
+// TestE2EReviewSubscriberPingWhenIdle: a subscriber connection whose last channel was
+// unsubscribed is no longer in pub/sub mode, so the node answers slotgate's idle PING with
+// +PONG, not ["pong", ""]. That PING must still count as answered: else every later ack on the
+// connection is out of step (the next SUBSCRIBE's ack is "unexpected" and never confirmed) until
+// the stall detector rebuilds the connection.
+func TestE2EReviewSubscriberPingWhenIdle(t *testing.T) {
+	p := startProxyRouter(t, cluster, router.Config{BackendStall: 400 * time.Millisecond})
+	run := runID()
+	ch := "idleping:" + run
+	cl := dialRaw(t, p.Addr)
+	cl.write(respCmd("SUBSCRIBE", ch))
+	if r := cl.read(); !strings.Contains(r, "subscribe") {
+		t.Fatalf("SUBSCRIBE = %q", r)
+	}
+	cl.write(respCmd("UNSUBSCRIBE", ch))
+	if r := cl.read(); !strings.Contains(r, "unsubscribe") {
+		t.Fatalf("UNSUBSCRIBE = %q", r)
+	}
+	stalls := counter(`slotgate_backend_stalls_total`)
+	time.Sleep(2 * time.Second) // idle: pinged every 400 ms, with no channel subscribed upstream
+	if d := counter(`slotgate_backend_stalls_total`) - stalls; d != 0 {
+		t.Fatalf("%d subscriber connections rebuilt as stalled while the node answered every PING (+PONG)", d)
+	}
+	// A subscription on the same connection is acknowledged and hears a message at once.
+	cl.write(respCmd("SUBSCRIBE", ch))
+	if r := cl.read(); !strings.Contains(r, "subscribe") {
+		t.Fatalf("SUBSCRIBE again = %q", r)
+	}
+	if r := dialRaw(t, p.Addr).do("PUBLISH", ch, "hello"); r != ":1\r\n" {
+		t.Fatalf("PUBLISH = %q; want one receiver (slotgate's subscription)", r)
+	}
+	_ = cl.c.SetReadDeadline(time.Now().Add(time.Second))
+	if r := cl.read(); !strings.Contains(r, "hello") {
+		t.Fatalf("message = %q", r)
 	}
 }
