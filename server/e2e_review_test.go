@@ -78,3 +78,29 @@ func TestE2EReviewSubscriberPingWhenIdle(t *testing.T) {
 		t.Fatalf("message = %q", r)
 	}
 }
+
+// TestE2EReviewKeylessScriptInMulti: EVAL/EVALSHA/FCALL with no key run outside MULTI (on one
+// master); queued in MULTI they must be queued too, not refused, as on a single Redis: alone,
+// and beside keyed commands (on the transaction's node).
+func TestE2EReviewKeylessScriptInMulti(t *testing.T) {
+	p := startProxy(t, cluster, nil)
+	tag := "{ks:" + runID() + "}"
+	cl := dialRaw(t, p.Addr)
+	sha := cl.do("SCRIPT", "LOAD", "return 7")
+	if len(sha) < 40 || sha[0] != '$' {
+		t.Fatalf("SCRIPT LOAD = %q", sha)
+	}
+	sha = strings.Split(sha, "\r\n")[1]
+	cl.write(respCmd("MULTI") + respCmd("EVAL", "return 1", "0") + respCmd("EVALSHA", sha, "0") + respCmd("EXEC"))
+	for i, want := range []string{"+OK\r\n", "+QUEUED\r\n", "+QUEUED\r\n", "*2\r\n:1\r\n:7\r\n"} {
+		if r := cl.read(); r != want {
+			t.Fatalf("keyless scripts alone in MULTI: reply %d = %q; want %q", i, r, want)
+		}
+	}
+	cl.write(respCmd("MULTI") + respCmd("SET", tag+"k", "v") + respCmd("EVAL", "return 2", "0") + respCmd("GET", tag+"k") + respCmd("EXEC"))
+	for i, want := range []string{"+OK\r\n", "+QUEUED\r\n", "+QUEUED\r\n", "+QUEUED\r\n", "*3\r\n+OK\r\n:2\r\n$1\r\nv\r\n"} {
+		if r := cl.read(); r != want {
+			t.Fatalf("keyless script beside keys in MULTI: reply %d = %q; want %q", i, r, want)
+		}
+	}
+}

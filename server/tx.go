@@ -216,6 +216,9 @@ func (s *session) queue(cmd *codec.Command, cls class, args [][]byte, raw []byte
 	case cls == classSingle || cls == classSplit:
 		keys, err := cmd.KeyIndexes(args, s.keys[:0])
 		s.keys = keys
+		if err == nil && len(keys) == 0 && isScript(cmd.Name) {
+			break // EVAL/FCALL with no key: any node runs it, as outside MULTI
+		}
 		if err != nil || len(keys) == 0 {
 			s.refuseQueued(codec.AppendError(s.lp.scratch[:0], "ERR slotgate: '"+cmd.Name+"' has no key to route it by inside MULTI"))
 			return
