@@ -228,6 +228,12 @@ func (sc *ShardConn) dialFailed(err error) {
 	sc.retryAt = time.Now().Add(jittered).UnixNano()
 	l.router.noteDown(sc.Addr)
 	sc.parkAll()
+	if sc.dedicated && sc.pin == nil {
+		// Pooled while dialling: parking dropped the RESET behind its released pin's requests,
+		// so a later dial would pool the old client's WATCH. Closed, as OnClose does with a
+		// pooled one; those requests get the pin's error.
+		l.dropDedicated(sc, false)
+	}
 	l.retryParked(time.Now().UnixNano())
 }
 

@@ -1,0 +1,72 @@
+package router
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slotgate/slotgate/internal/fakenode"
+)
+
+// TestPinReleasedWhileDialingNotPooledWithState: a transaction's pin released (the client sent
+// RESET) while its connection is still dialling goes to the pool with WATCH, RESET, AUTH queued.
+// If that dial fails, the WATCH is parked and the RESET (slotgate's own request) is dropped, so a
+// later dial would carry the released client's WATCH alone into a pooled connection, and the
+// next client's transaction would run under someone else's WATCH. The pooled connection must
+// instead be dropped, and the released client's WATCH answered with an error.
+func TestPinReleasedWhileDialingNotPooledWithState(t *testing.T) {
+	h, nodes, slots := threeFakes(t, Config{Password: "pw"})
+	var owner *fakenode.Node
+	h.do(func(l *Loop) {
+		for _, n := range nodes {
+			if l.Topology().Owner(uint16(slots[0])) == n.Addr {
+				owner = n
+			}
+		}
+	})
+	auths := func() int {
+		n := 0
+		for _, cmd := range owner.Received() {
+			if cmd.Name() == "AUTH" {
+				n++
+			}
+		}
+		return n
+	}
+	before := auths()
+	owner.FailAuth.Store(true)
+	rec := newRecorder()
+	h.do(func(l *Loop) {
+		p1 := l.Pin(slots[0], false)
+		p1.Send(req("WATCH", "a"), rec, 1, -1, 0)
+		p1.Release()
+	})
+	deadline := time.Now().Add(5 * time.Second)
+	for auths() == before && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	owner.FailAuth.Store(false)
+	if r := rec.wait(t, 5*time.Second, 1)[1]; !strings.HasPrefix(r, "-ERR") {
+		t.Errorf("the released pin's WATCH, never sent, = %q; want the pin's error", r)
+	}
+	h.do(func(l *Loop) {
+		p2 := l.Pin(slots[0], false)
+		p2.Send(req("GET", "b"), rec, 2, -1, 0)
+		p2.Release()
+	})
+	rec.wait(t, 5*time.Second, 2)
+	var seq string
+	for _, c := range owner.Conns() {
+		var names []string
+		for _, cmd := range c.Commands() {
+			names = append(names, cmd.String())
+		}
+		if s := strings.Join(names, " | "); strings.Contains(s, "GET b") {
+			seq = s
+		}
+	}
+	upToGet := seq[:strings.Index(seq, "GET b")]
+	if i := strings.LastIndex(upToGet, "WATCH"); i >= 0 && !strings.Contains(upToGet[i:], "RESET") {
+		t.Fatalf("the next client's connection got %q: a WATCH of a released pin with no RESET after it", seq)
+	}
+}
