@@ -112,7 +112,12 @@ func (p *Pin) target() (*ShardConn, []byte) {
 		return nil, errPinLost(p.sc.Addr)
 	case p.done && p.sc == nil:
 		return nil, errPinLost("")
-	case p.sc != nil && (p.done || p.wrote && !p.blocking):
+	case p.done:
+		// A request of a released pin retried (its connection failed before writing it): the
+		// RESET queued behind it at Release was dropped, so it must not go out again, where it
+		// would leave its state to the connection's next client.
+		return nil, errPinLost(p.sc.Addr)
+	case p.sc != nil && p.wrote && !p.blocking:
 		if p.sc.state == stateClosed {
 			return nil, errPinLost(p.sc.Addr)
 		}

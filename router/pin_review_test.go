@@ -70,3 +70,55 @@ func TestPinReleasedWhileDialingNotPooledWithState(t *testing.T) {
 		t.Fatalf("the next client's connection got %q: a WATCH of a released pin with no RESET after it", seq)
 	}
 }
+
+// TestPinReleasedRequestsNotResentOnTakenConn: as above, but the next client takes the pooled
+// connection while it is still dialling. When the dial fails, both clients' requests are parked;
+// the released client's WATCH must not be sent again ahead of the next client's requests (its
+// RESET is gone), on that connection or any other.
+func TestPinReleasedRequestsNotResentOnTakenConn(t *testing.T) {
+	h, nodes, slots := threeFakes(t, Config{Password: "pw"})
+	var owner *fakenode.Node
+	h.do(func(l *Loop) {
+		for _, n := range nodes {
+			if l.Topology().Owner(uint16(slots[0])) == n.Addr {
+				owner = n
+			}
+		}
+	})
+	auths := func() int {
+		n := 0
+		for _, cmd := range owner.Received() {
+			if cmd.Name() == "AUTH" {
+				n++
+			}
+		}
+		return n
+	}
+	before := auths()
+	owner.FailAuth.Store(true)
+	rec := newRecorder()
+	h.do(func(l *Loop) {
+		p1 := l.Pin(slots[0], false)
+		p1.Send(req("WATCH", "a"), rec, 1, -1, 0)
+		p1.Release()
+		p2 := l.Pin(slots[0], false)
+		p2.Send(req("GET", "b"), rec, 2, -1, 0)
+	})
+	deadline := time.Now().Add(5 * time.Second)
+	for auths() == before && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	owner.FailAuth.Store(false)
+	got := rec.wait(t, 5*time.Second, 1, 2)
+	if !strings.HasPrefix(got[1], "-ERR") {
+		t.Errorf("the released pin's WATCH, never sent, = %q; want the pin's error", got[1])
+	}
+	if got[2] != string(fakenode.Bulk("GET b")) {
+		t.Errorf("GET b = %q", got[2])
+	}
+	for _, cmd := range owner.Commands() {
+		if cmd.Name() == "WATCH" {
+			t.Fatalf("the released pin's WATCH was sent after its RESET was dropped: %v", owner.Commands())
+		}
+	}
+}
