@@ -104,3 +104,35 @@ func TestE2EReviewKeylessScriptInMulti(t *testing.T) {
 		}
 	}
 }
+
+// TestE2EReviewBlockedOnWatchConnNotPooled: a client blocked on its WATCH's connection (the
+// blocking command's key is on the watched node) that ends its transaction meanwhile (UNWATCH
+// pipelined behind the BLPOP) must not give that connection to the pool while the BLPOP is
+// blocked: another client's WATCH would wait behind it, and when the first client leaves, its
+// BLPOP must be cancelled, not left to pop an element for nobody.
+func TestE2EReviewBlockedOnWatchConnNotPooled(t *testing.T) {
+	p := startProxy(t, cluster, nil) // one loop: one pool
+	tag := "{bwp:" + runID() + "}"
+	a := dialRaw(t, p.Addr)
+	if r := a.do("WATCH", tag+"k"); r != "+OK\r\n" {
+		t.Fatalf("WATCH = %q", r)
+	}
+	a.write(respCmd("BLPOP", tag+"q", "0") + respCmd("UNWATCH"))
+	time.Sleep(300 * time.Millisecond)
+	b := dialRaw(t, p.Addr)
+	_ = b.c.SetDeadline(time.Now().Add(3 * time.Second))
+	b.write(respCmd("WATCH", tag+"k2"))
+	if r, err := readRaw(b.br); err != nil || r != "+OK\r\n" {
+		t.Fatalf("another client's WATCH on the same node = %q, %v: it waited behind a blocked BLPOP", r, err)
+	}
+	a.c.Close()
+	time.Sleep(300 * time.Millisecond)
+	other := dialRaw(t, p.Addr)
+	if r := other.do("RPUSH", tag+"q", "x"); r != ":1\r\n" {
+		t.Fatalf("RPUSH = %q", r)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if r := other.do("LLEN", tag+"q"); r != ":1\r\n" {
+		t.Fatalf("LLEN after the blocked client left = %q: its BLPOP popped the element for nobody", r)
+	}
+}
