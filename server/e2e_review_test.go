@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"strconv"
 	"strings"
 	"testing"
@@ -134,5 +135,36 @@ func TestE2EReviewBlockedOnWatchConnNotPooled(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	if r := other.do("LLEN", tag+"q"); r != ":1\r\n" {
 		t.Fatalf("LLEN after the blocked client left = %q: its BLPOP popped the element for nobody", r)
+	}
+}
+
+// TestE2EReviewSubscriberPingWithStallOff: with -backend-stall negative (never), a silent
+// subscriber connection is still pinged at the usual pace (every 5 s), not every 50 ms.
+func TestE2EReviewSubscriberPingWithStallOff(t *testing.T) {
+	p := startProxyRouter(t, cluster, router.Config{BackendStall: -1})
+	ch := "stalloff:" + runID()
+	owner := masterOf(t, ch)
+	cl := dialRaw(t, p.Addr)
+	cl.write(respCmd("SUBSCRIBE", ch))
+	if r := cl.read(); !strings.Contains(r, "subscribe") {
+		t.Fatalf("SUBSCRIBE = %q", r)
+	}
+	pings := func() int {
+		info, err := cluster.Client(owner).Info(context.Background(), "commandstats").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(info, "\r\n") {
+			if strings.HasPrefix(line, "cmdstat_ping:calls=") {
+				n, _ := strconv.Atoi(strings.SplitN(strings.TrimPrefix(line, "cmdstat_ping:calls="), ",", 2)[0])
+				return n
+			}
+		}
+		return 0
+	}
+	before := pings()
+	time.Sleep(time.Second)
+	if n := pings() - before; n > 3 {
+		t.Fatalf("%d PINGs in 1 s to the subscriber connection's node with -backend-stall off", n)
 	}
 }
