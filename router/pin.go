@@ -117,7 +117,9 @@ func (p *Pin) target() (*ShardConn, []byte) {
 		// RESET queued behind it at Release was dropped, so it must not go out again, where it
 		// would leave its state to the connection's next client.
 		return nil, errPinLost(p.sc.Addr)
-	case p.sc != nil && p.wrote && !p.blocking:
+	case p.sc != nil && !p.blocking && (p.wrote || p.sc.fifo.size > 0):
+		// Written, or queued there still: a later request on another node would split the
+		// transaction (the WATCH on one, MULTI ... EXEC on the other, or out of order).
 		if p.sc.state == stateClosed {
 			return nil, errPinLost(p.sc.Addr)
 		}

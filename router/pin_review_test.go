@@ -122,3 +122,36 @@ func TestPinReleasedRequestsNotResentOnTakenConn(t *testing.T) {
 		}
 	}
 }
+
+// TestPinStaysWhileRequestsQueued: a transaction's pin whose WATCH is queued on its connection
+// (not written yet) when the slot's owner changes keeps the connection for its next requests:
+// moving would send MULTI ... EXEC to the new owner while the WATCH still goes to the old one.
+func TestPinStaysWhileRequestsQueued(t *testing.T) {
+	h, nodes, slots := threeFakes(t, Config{})
+	rec := newRecorder()
+	var other string
+	h.do(func(l *Loop) {
+		p := l.Pin(slots[0], false)
+		p.Send(req("WATCH", "k"), rec, 1, -1, 0)
+		for _, n := range nodes {
+			if n.Addr != p.Addr() {
+				other = n.Addr
+			}
+		}
+		l.router.learnMoved(uint16(slots[0]), other) // a refresh lands between two requests
+		p.Send(req("MULTI"), rec, 2, -1, 0)
+		p.Send(req("EXEC"), rec, 3, -1, 0)
+	})
+	rec.wait(t, 5*time.Second, 1, 2, 3)
+	for _, n := range nodes {
+		var names []string
+		for _, cmd := range n.Commands() {
+			if cmd.Name() != "GET" {
+				names = append(names, cmd.Name())
+			}
+		}
+		if got := strings.Join(names, " "); got != "" && got != "WATCH MULTI EXEC" {
+			t.Fatalf("node %s got %q; want WATCH MULTI EXEC on one node", n.Addr, got)
+		}
+	}
+}
