@@ -184,6 +184,9 @@ const (
 	// Owned: the caller gives req's memory up; a connection with nothing buffered keeps it as
 	// its buffer instead of copying it (a request of many megabytes is then copied once less).
 	Owned
+	// Blocks: a blocking command (BLPOP...) sent on a pin that is not a blocking one (the
+	// connection holding its client's WATCH): the node may be silent as long as its timeout says.
+	Blocks
 )
 
 // Send queues req (complete RESP bytes) for the node serving slot (SlotAny: any master); the

@@ -42,7 +42,7 @@ func (l *Loop) Pin(slot int, blocking bool) *Pin {
 // Send queues req on the pin's connection; the reply goes to sink.Deliver as for Loop.Send.
 func (p *Pin) Send(req []byte, sink Sink, seq uint64, part int32, kind Kind) {
 	p.loop.sendToOwner(req, pending{sink: sink, seq: seq, part: part, slot: p.slot, pin: p,
-		script: kind&Script != 0, owned: kind&Owned != 0})
+		script: kind&Script != 0, owned: kind&Owned != 0, blocks: kind&Blocks != 0})
 }
 
 // Addr returns the node the pin is on ("" before its first request found one).
@@ -112,7 +112,14 @@ func (p *Pin) target() (*ShardConn, []byte) {
 		return nil, errPinLost(p.sc.Addr)
 	case p.done && p.sc == nil:
 		return nil, errPinLost("")
-	case p.sc != nil && (p.done || p.wrote && !p.blocking):
+	case p.done:
+		// A request of a released pin retried (its connection failed before writing it): the
+		// RESET queued behind it at Release was dropped, so it must not go out again, where it
+		// would leave its state to the connection's next client.
+		return nil, errPinLost(p.sc.Addr)
+	case p.sc != nil && !p.blocking && (p.wrote || p.sc.fifo.size > 0):
+		// Written, or queued there still: a later request on another node would split the
+		// transaction (the WATCH on one, MULTI ... EXEC on the other, or out of order).
 		if p.sc.state == stateClosed {
 			return nil, errPinLost(p.sc.Addr)
 		}

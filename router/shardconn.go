@@ -46,6 +46,7 @@ type pending struct {
 	script     bool   // its error replies may be a script's return value (Kind Script)
 	owned      bool   // enqueue may keep the request's memory (Kind Owned); cleared once queued
 	pin        *Pin   // sent on a client's dedicated connection (pin.go), nil on the shared ones
+	blocks     bool   // a blocking command on a transaction's pin (Kind Blocks)
 }
 
 // connState is the life cycle of a shard connection.
@@ -132,7 +133,7 @@ func (f *fifo) pop() (p pending, ok bool) {
 }
 
 // blocking reports a blocking command on its pin: it may wait as long as its timeout says.
-func (p *pending) blocking() bool { return p.pin != nil && p.pin.blocking }
+func (p *pending) blocking() bool { return p.blocks || p.pin != nil && p.pin.blocking }
 
 // at returns the i-th entry from the head.
 func (f *fifo) at(i int) *pending { return &f.buf[(f.head+i)&(len(f.buf)-1)] }
@@ -227,6 +228,12 @@ func (sc *ShardConn) dialFailed(err error) {
 	sc.retryAt = time.Now().Add(jittered).UnixNano()
 	l.router.noteDown(sc.Addr)
 	sc.parkAll()
+	if sc.dedicated && sc.pin == nil {
+		// Pooled while dialling: parking dropped the RESET behind its released pin's requests,
+		// so a later dial would pool the old client's WATCH. Closed, as OnClose does with a
+		// pooled one; those requests get the pin's error.
+		l.dropDedicated(sc, false)
+	}
 	l.retryParked(time.Now().UnixNano())
 }
 
@@ -525,9 +532,9 @@ func (sc *ShardConn) tick(now int64) {
 		return
 	}
 	onWire := sc.fifo.size - sc.unsent
-	if onWire > 0 && sc.fifo.at(onWire-1).blocking() {
+	if onWire > 0 && sc.fifo.at(0).blocking() {
 		// A blocked command waits as long as its own timeout says (0: for ever): silence is
-		// what it asked for. It is alone on its connection, behind at most its pin's RESET.
+		// what it asked for, and the requests behind it on its pin wait for it.
 		sc.stallReads, sc.stallSince = sc.reads, now
 		return
 	}

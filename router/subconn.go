@@ -237,7 +237,10 @@ func (l *Loop) syncSubs() {
 func (l *Loop) tickSubs() {
 	now := time.Now().UnixNano()
 	stall := l.router.cfg.BackendStall
-	every := min(subPingEvery, max(stall, minSubPing))
+	every := subPingEvery // with -backend-stall off (negative) too: max(stall, ...) would be 50 ms
+	if stall > 0 {
+		every = min(subPingEvery, max(stall, minSubPing))
+	}
 	for _, sc := range l.subConns {
 		switch {
 		case sc.state == stateConnecting && now-sc.since > int64(2*l.router.cfg.DialTimeout+time.Second):
@@ -500,6 +503,15 @@ func (sc *SubConn) frame(f []byte) {
 		}
 		if classifyError(f) != errOther {
 			l.router.Refresh()
+		}
+		return
+	}
+	if f[0] == '+' {
+		// +PONG: a connection with nothing subscribed any more is out of pub/sub mode, and
+		// answers slotgate's PING as any connection does.
+		if sc.ackHead < len(sc.acks) && sc.acks[sc.ackHead].ping {
+			sc.popAck()
+			sc.pingAt = 0
 		}
 		return
 	}

@@ -100,7 +100,13 @@ func (s *session) block(cmd *codec.Command, sl int, raw []byte) {
 		return
 	}
 	if p := s.txPin; p != nil && p.Addr() != "" && s.lp.rl.Topology().Owner(uint16(sl)) == p.Addr() {
-		s.sendOn(p, sl, raw, -1, 0)
+		// Blocked on the WATCH's connection: it is also blockPin until the reply, so that the
+		// transaction's end does not pool it blocked, nor its client's leaving leave it blocked.
+		s.blockPin, s.blockSeq = p, s.next
+		s.sendOn(p, sl, raw, -1, router.Blocks) // it may be silent as long as its timeout says
+		if s.deferred {
+			s.blockPin = nil
+		}
 		return
 	}
 	if !s.newLane() {
@@ -114,7 +120,9 @@ func (s *session) block(cmd *codec.Command, sl int, raw []byte) {
 
 // endBlock releases the blocked command's connection once its reply has come.
 func (s *session) endBlock() {
-	s.blockPin.Release()
+	if s.blockPin != s.txPin { // on the transaction's pin: the transaction ends it
+		s.blockPin.Release()
+	}
 	s.blockPin = nil
 }
 
@@ -216,6 +224,9 @@ func (s *session) queue(cmd *codec.Command, cls class, args [][]byte, raw []byte
 	case cls == classSingle || cls == classSplit:
 		keys, err := cmd.KeyIndexes(args, s.keys[:0])
 		s.keys = keys
+		if err == nil && len(keys) == 0 && isScript(cmd.Name) {
+			break // EVAL/FCALL with no key: any node runs it, as outside MULTI
+		}
 		if err != nil || len(keys) == 0 {
 			s.refuseQueued(codec.AppendError(s.lp.scratch[:0], "ERR slotgate: '"+cmd.Name+"' has no key to route it by inside MULTI"))
 			return
@@ -339,6 +350,10 @@ func (s *session) endTx() {
 
 func (s *session) dropTxPin(closeConn bool) {
 	if s.txPin == nil {
+		return
+	}
+	if s.txPin == s.blockPin {
+		s.txPin = nil // a command is blocked on it: endBlock or abandonPins ends it
 		return
 	}
 	if closeConn {

@@ -70,6 +70,9 @@ type Node struct {
 	received []Command     // every command, AUTH, READONLY and CLUSTER NODES included
 	changed  chan struct{} // closed and replaced whenever a connection or command arrives
 	closed   bool
+
+	// FailAuth: AUTH is answered with an error (a dial that fails at its handshake).
+	FailAuth atomic.Bool
 }
 
 // Start listens on a free loopback port; the node stops when the test ends. A nil handler
@@ -350,6 +353,8 @@ func (c *Conn) serve() {
 		case !builtin:
 			h(c, cmd)
 			c.seq++
+		case cmd.Name() == "AUTH" && n.FailAuth.Load():
+			c.Reply(Error("WRONGPASS fakenode: FailAuth"))
 		case cmd.Name() == "CLUSTER":
 			c.Reply(Bulk(nodes))
 		case cmd.Name() == "CONFIG":
