@@ -346,3 +346,22 @@ func masterIn(t testing.TB, c *testcluster.Cluster, key string) *testcluster.Nod
 	t.Fatalf("no master serves slot %d", sl)
 	return nil
 }
+
+// TestE2EStopDoesNotWaitForBlocked: a shutdown drains the requests in flight but not a command
+// blocked with no timeout, which would otherwise hold every stop for the whole drain deadline.
+func TestE2EStopDoesNotWaitForBlocked(t *testing.T) {
+	addr := freeAddr(t)
+	_, stop, err := runProxyAt(t, addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := cluster.Masters()[0]
+	px := dialRaw(t, addr)
+	px.write(respCmd("BLPOP", keyOnMaster(t, "stopq:"+runID()+":", m, ""), "0"))
+	waitBlocked(t, m.Addr, 1)
+	t0 := time.Now()
+	stop() // a 2 s drain deadline
+	if d := time.Since(t0); d > time.Second {
+		t.Fatalf("stop took %v with a blocked client: it waited for the BLPOP", d)
+	}
+}

@@ -142,6 +142,9 @@ func TestE2ETxStates(t *testing.T) {
 	expect("reset", "+OK", "+QUEUED", "+RESET", "$1\r\nv\r\n", "-ERR EXEC without MULTI")
 	px.write(respCmd("UNWATCH") + respCmd("WATCH", k1) + respCmd("UNWATCH") + respCmd("WATCH", k1, k2))
 	expect("unwatch", "+OK", "+OK", "+OK", "-CROSSSLOT")
+	// A second WATCH on another node: a precise error, the first WATCH still holds.
+	px.write(respCmd("WATCH", k1) + respCmd("WATCH", k2) + respCmd("MULTI") + respCmd("SET", k1, "v") + respCmd("EXEC"))
+	expect("watch two nodes", "+OK", "-ERR slotgate: this key is on another node", "+OK", "+QUEUED", "*1\r\n+OK\r\n")
 	// WATCH, a read on the same node (on the pinned connection) and on another node (shared),
 	// then MULTI/EXEC.
 	px.write(respCmd("WATCH", k1) + respCmd("GET", k1) + respCmd("EXISTS", k2) + respCmd("MULTI") + respCmd("SET", k1, "w") + respCmd("EXEC") + respCmd("GET", k1))

@@ -35,6 +35,12 @@ func errNotInTx(dst []byte, name string) []byte {
 	return codec.AppendError(dst, "ERR slotgate: '"+name+"' cannot be queued in a transaction: a transaction runs on the one node that owns its keys")
 }
 
+// errWatchOtherNode refuses a WATCH of a key on another node than the client's earlier WATCH.
+func errWatchOtherNode(dst []byte, node string) []byte {
+	return codec.AppendError(dst, "ERR slotgate: this key is on another node than the keys already watched (on "+node+
+		"): a transaction runs on one node; use hash tags to keep its keys together")
+}
+
 // errPinLostTx answers the commands of a transaction whose WATCH was lost with its connection.
 func errPinLostTx(dst []byte) []byte {
 	return codec.AppendError(dst, "ERR slotgate lost the connection holding this client's WATCH: the transaction will be discarded (EXECABORT)")

@@ -83,6 +83,7 @@ type loop struct {
 	paused       []*session // sessions stopped at the soft limit (may hold resumed ones until the next tick)
 	nPaused      atomic.Int32
 	inflight     atomic.Int64 // requests at the backends, for the shutdown drain
+	blocked      atomic.Int64 // of them, blocking commands: the drain does not wait for those
 	scratch      []byte       // replies slotgate builds, before they are copied to a session
 	bufs         bufPool      // sessions' reply buffers
 	footprint    int64        // bytes the loop's sessions hold (budget.go)
@@ -192,7 +193,8 @@ func (srv *Server) Run() error {
 func (srv *Server) Booted() <-chan struct{} { return srv.booted }
 
 // Stop drains: new connections are refused, requests already at the backends get up to the
-// context's deadline to be answered, then the engine stops.
+// context's deadline to be answered, then the engine stops. Blocked commands are not waited
+// for: a BLPOP with no timeout would hold every shutdown for the whole deadline.
 func (srv *Server) Stop(ctx context.Context) error {
 	srv.draining.Store(true)
 	for srv.inflight() > 0 && ctx.Err() == nil {
@@ -204,12 +206,13 @@ func (srv *Server) Stop(ctx context.Context) error {
 	return srv.eng.Stop(stopCtx)
 }
 
+// inflight counts the requests at the backends that a shutdown waits for (blocked ones aside).
 func (srv *Server) inflight() int64 {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
 	var n int64
 	for _, lp := range srv.loops {
-		n += lp.inflight.Load()
+		n += lp.inflight.Load() - lp.blocked.Load()
 	}
 	return n
 }

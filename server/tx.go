@@ -102,20 +102,25 @@ func (s *session) block(cmd *codec.Command, sl int, raw []byte) {
 	if p := s.txPin; p != nil && p.Addr() != "" && s.lp.rl.Topology().Owner(uint16(sl)) == p.Addr() {
 		// Blocked on the WATCH's connection: it is also blockPin until the reply, so that the
 		// transaction's end does not pool it blocked, nor its client's leaving leave it blocked.
-		s.blockPin, s.blockSeq = p, s.next
-		s.sendOn(p, sl, raw, -1, router.Blocks) // it may be silent as long as its timeout says
-		if s.deferred {
-			s.blockPin = nil
+		if !s.onLane(p) {
+			return
 		}
+		s.setBlock(p)
+		s.sendOn(p, sl, raw, -1, router.Blocks) // it may be silent as long as its timeout says
 		return
 	}
 	if !s.newLane() {
 		return
 	}
-	s.blockPin = s.lp.rl.Pin(sl, true)
-	s.blockSeq = s.next
+	s.setBlock(s.lp.rl.Pin(sl, true))
 	blockedCommands.Inc()
 	s.sendOn(s.blockPin, sl, raw, -1, kindOf(cmd)&^router.Read)
+}
+
+// setBlock records the pin of the blocking command about to be sent (its seq is the next).
+func (s *session) setBlock(p *router.Pin) {
+	s.blockPin, s.blockSeq = p, s.next
+	s.lp.blocked.Add(1) // a shutdown does not wait for it (Server.Stop)
 }
 
 // endBlock releases the blocked command's connection once its reply has come.
@@ -124,6 +129,7 @@ func (s *session) endBlock() {
 		s.blockPin.Release()
 	}
 	s.blockPin = nil
+	s.lp.blocked.Add(-1)
 }
 
 // txCommand runs MULTI, EXEC, DISCARD, WATCH or UNWATCH outside MULTI.
@@ -169,6 +175,11 @@ func (s *session) txCommand(cmd *codec.Command, args [][]byte, raw []byte) {
 			}
 			s.txPin = s.lp.rl.Pin(sl, false)
 			s.tx = txWatching
+		} else if a := s.txPin.Addr(); a != "" && s.lp.rl.Topology() != nil && s.lp.rl.Topology().Owner(uint16(sl)) != a {
+			// A transaction runs on one node: Redis Cluster answers MOVED here, which a client
+			// of one Redis cannot act on.
+			s.local(errWatchOtherNode(s.lp.scratch[:0], a))
+			return
 		}
 		s.sendOn(s.txPin, sl, raw, -1, 0)
 	case "unwatch":
@@ -371,6 +382,7 @@ func (s *session) abandonPins() {
 	if s.blockPin != nil {
 		s.blockPin.Close()
 		s.blockPin = nil
+		s.lp.blocked.Add(-1)
 	}
 	s.tx = txNone
 }
