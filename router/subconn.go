@@ -579,8 +579,14 @@ func (sc *SubConn) popAck() ackWait {
 	a := sc.acks[sc.ackHead]
 	sc.acks[sc.ackHead] = ackWait{}
 	sc.ackHead++
-	if sc.ackHead == len(sc.acks) {
+	switch {
+	case sc.ackHead == len(sc.acks):
 		sc.acks, sc.ackHead = sc.acks[:0], 0
+	case sc.ackHead >= 1024 && sc.ackHead >= len(sc.acks)/2:
+		// Acks that never all drain (steady subscribe churn) must not grow the slice for ever.
+		n := copy(sc.acks, sc.acks[sc.ackHead:])
+		clear(sc.acks[n:])
+		sc.acks, sc.ackHead = sc.acks[:n], 0
 	}
 	return a
 }
