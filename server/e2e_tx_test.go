@@ -152,6 +152,11 @@ func TestE2ETxStates(t *testing.T) {
 	// PUBLISH and SPUBLISH are queued (SPUBLISH by its channel's slot, on the key's node here).
 	px.write(respCmd("MULTI") + respCmd("SET", k1, "p") + respCmd("PUBLISH", "txch", "m") + respCmd("SPUBLISH", "{"+k1+"}", "m") + respCmd("EXEC"))
 	expect("publish", "+OK", "+QUEUED", "+QUEUED", "+QUEUED", "*3\r\n+OK\r\n:0\r\n:0\r\n")
+	// SELECT is queued as on a cluster node: 0 runs; another database is the node's error in EXEC.
+	px.write(respCmd("MULTI") + respCmd("SELECT", "0") + respCmd("SET", k1, "s") + respCmd("EXEC") +
+		respCmd("MULTI") + respCmd("SET", k1, "t") + respCmd("SELECT", "1") + respCmd("EXEC") + respCmd("GET", k1))
+	expect("select", "+OK", "+QUEUED", "+QUEUED", "*2\r\n+OK\r\n+OK\r\n", "+OK", "+QUEUED", "+QUEUED",
+		"*2\r\n+OK\r\n-ERR SELECT is not allowed in cluster mode", "$1\r\nt\r\n")
 	// Inline commands inside a transaction are sent as RESP.
 	px.write("MULTI\r\nSET " + k1 + " inline\r\nEXEC\r\n")
 	expect("inline", "+OK", "+QUEUED", "*1\r\n+OK\r\n")

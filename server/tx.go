@@ -390,7 +390,7 @@ func (s *session) abandonPins() {
 // queuedKeyless are the keyless commands a transaction may queue on its node.
 func queuedKeyless(name string) bool {
 	switch name {
-	case "ping", "echo", "time", "publish":
+	case "ping", "echo", "time", "publish", "select": // SELECT: 0 is the only database of a cluster node
 		return true // PUBLISH: a cluster delivers it from any node
 	}
 	return false
