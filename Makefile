@@ -2,12 +2,15 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := build
 
-GO       ?= go
+# Go from PATH, else where its tarball installs it (a fresh machine's PATH may lack it).
+GO       ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+GOFMT    ?= $(shell command -v gofmt 2>/dev/null || echo /usr/local/go/bin/gofmt)
+export PATH := $(PATH):$(patsubst %/,%,$(dir $(GO))) # tests build cmd/slotgate with `go build`
 FUZZTIME ?= 60s
 FUZZMINIMIZE ?= 5s # per new input (Go's default, 60s, can eat a short run)
 PKGS     ?= ./...
 
-.PHONY: build run test lint generate check-generate fuzz clean bench bench-quick bench-go bench-failover bench-floor soak
+.PHONY: build run test need-redis lint generate check-generate fuzz clean bench bench-quick bench-go bench-failover bench-floor soak
 
 build:
 	$(GO) build -o bin/slotgate ./cmd/slotgate
@@ -15,21 +18,35 @@ build:
 # A local 3+3 cluster on 7000..7005 (reused if already running; data in
 # .devcluster, AOF on, maxmemory 2gb allkeys-lru) and the proxy in the
 # foreground. Ctrl-C stops both.
-run: build
+run: build need-redis
 	$(GO) run ./internal/cmd/devcluster -- bin/slotgate -cluster 127.0.0.1:7000 -backend-password 'A12345!'
 
 # The race run also runs every Fuzz* target's seed corpus (go test does that
 # for fuzz targets without -fuzz). Allocation tests are skipped under -race,
 # so they get a second, non-race run.
-test: lint
+test: lint need-redis
 	$(GO) test -race -shuffle=on -timeout 15m $(PKGS)
 	$(GO) test -run 'Alloc' -count=1 $(PKGS)
 	# gnet's other epoll poller (poll_opt) stores a pointer as event data: clients paused at their
 	# limits must not make slotgate rewrite it (it crashed before readgate_other.go).
 	$(GO) test -tags poll_opt -run 'TestE2EPausedListBounded' -count=1 ./server
 
+# A fresh machine has no redis-server: as root on Debian it is installed, otherwise the command
+# to run is printed and make stops.
+need-redis:
+	@if ! command -v redis-server >/dev/null 2>&1; then \
+		if [[ $$(id -u) == 0 ]] && command -v apt-get >/dev/null 2>&1; then \
+			echo "redis-server is missing: installing it (apt-get install -y redis-server redis-tools)"; \
+			DEBIAN_FRONTEND=noninteractive apt-get update </dev/null && \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server redis-tools </dev/null; \
+		else \
+			echo "redis-server is missing: run  sudo apt-get install -y redis-server redis-tools  (Debian/Ubuntu), then make $(MAKECMDGOALS) again" >&2; \
+			exit 1; \
+		fi; \
+	fi
+
 lint:
-	@files="$$(gofmt -l . 2>&1)"; \
+	@files="$$($(GOFMT) -l . 2>&1)"; \
 	if [[ -n "$$files" ]]; then echo "gofmt needed on:"; echo "$$files"; exit 1; fi
 	$(GO) vet $(PKGS)
 	$(GO) vet -tags poll_opt ./server # readgate_other.go: gnet's other epoll poller
