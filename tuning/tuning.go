@@ -183,7 +183,7 @@ func (s *System) read(set Setting) Reading {
 	}
 	b, err := os.ReadFile(s.Path(set.Name))
 	if err != nil {
-		r.Err = explain(err)
+		r.Err = explain(err, needSysctl)
 		return r
 	}
 	f := strings.Fields(string(b))
@@ -256,7 +256,7 @@ func (s *System) applySysctl(set Setting) Result {
 		r.Outcome = Unchanged
 	default:
 		if err := s.Write(s.Path(set.Name), []byte(strconv.FormatInt(set.Recommended, 10)+"\n")); err != nil {
-			r.Outcome, r.Reason = Refused, explain(err)
+			r.Outcome, r.Reason = Refused, explain(err, needSysctl)
 			break
 		}
 		// Read back: the kernel may clamp a value to its own range without an error.
@@ -295,12 +295,12 @@ func (s *System) applyNoFile(set Setting) Result {
 			r.Outcome, r.After = Changed, want
 			return r
 		}
-		r.Reason = fmt.Errorf("the hard limit %d cannot be raised: %w", r.Hard, explain(err))
+		r.Reason = fmt.Errorf("the hard limit %d cannot be raised: %w", r.Hard, explain(err, needRlimit))
 		want = r.Hard
 	}
 	if want > r.Current {
 		if err := s.SetNoFile(uint64(want), uint64(r.Hard)); err != nil {
-			r.Outcome, r.Reason = Refused, explain(err)
+			r.Outcome, r.Reason = Refused, explain(err, needRlimit)
 			return r
 		}
 		r.After = want
@@ -315,17 +315,23 @@ func (s *System) applyNoFile(set Setting) Result {
 
 // Errors Apply explains, as their Reason wraps them (errors.Is works on the Reason).
 var (
-	ErrNotPermitted = errors.New("not permitted: needs root (CAP_NET_ADMIN for sysctls, CAP_SYS_RESOURCE for the hard open-file limit)")
+	ErrNotPermitted = errors.New("not permitted")
 	ErrReadOnly     = errors.New("/proc/sys is read-only (a container): set it on the host, or with docker's --sysctl / compose sysctls when the container has its own network")
 	ErrMissing      = errors.New("this kernel lacks the setting")
 )
 
+// The privilege each kind of write needs, for ErrNotPermitted's reason.
+const (
+	needSysctl = "root (CAP_NET_ADMIN)"
+	needRlimit = "root with CAP_SYS_RESOURCE (containers drop it)"
+)
+
 // explain turns a read or write error into the reason a user can act on.
-func explain(err error) error {
+func explain(err error, need string) error {
 	var why error
 	switch {
 	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
-		why = ErrNotPermitted
+		return fmt.Errorf("%w: needs %s (%w)", ErrNotPermitted, need, err)
 	case errors.Is(err, syscall.EROFS):
 		why = ErrReadOnly
 	case errors.Is(err, syscall.ENOENT):
