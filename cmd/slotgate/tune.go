@@ -31,6 +31,9 @@ func runTune(argv []string, out io.Writer, sys *tuning.System) error {
 	apply := fs.Bool("apply", false, "write the sysctls below their recommendation (root; not in a container with a read-only /proc/sys)")
 	maxFDs := fs.Uint64("max-fds", 65535, "the open-file limit slotgate is started with (its -max-fds)")
 	if err := fs.Parse(argv); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil // the usage is printed: asking for it is no failure
+		}
 		return err
 	}
 	sys.MaxFDs = *maxFDs
