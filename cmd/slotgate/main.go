@@ -33,6 +33,9 @@ func main() {
 }
 
 func run(argv []string) error {
+	if len(argv) > 0 && argv[0] == "tune" {
+		return runTune(argv[1:], os.Stdout, tuning.Default())
+	}
 	fs := flag.NewFlagSet("slotgate", flag.ContinueOnError)
 	var (
 		listen       = fs.String("listen", ":22121", "address clients connect to")
@@ -49,6 +52,7 @@ func run(argv []string) error {
 		maxClients   = fs.Int("maxclients", server.DefaultMaxClients, "clients served at once; past it: -ERR max number of clients reached (Redis's maxclients)")
 		idleTimeout  = fs.Duration("client-idle-timeout", 0, "close a client idle this long, unless it waits for replies (Redis's timeout; 0: never)")
 		maxFDs       = fs.Uint64("max-fds", 65535, "raise the open-file limit (RLIMIT_NOFILE) toward this at start; capped by the hard limit, never lowered")
+		tune         = fs.Bool("tune", false, "at start, raise the kernel settings below their recommendation (slotgate tune lists them) where permitted; a raised somaxconn re-executes slotgate once so its listener gets the new backlog")
 		protected    = fs.Bool("protected", false, "without -password, serve loopback clients only (Redis's protected mode); off: a warning every minute when listening beyond loopback")
 		dialTimeout  = fs.Duration("connect-timeout", time.Second, "backend connect and AUTH timeout")
 		refresh      = fs.Duration("refresh", 5*time.Second, "topology refresh period (also at once on MOVED, a node lost, CLUSTERDOWN)")
@@ -72,7 +76,21 @@ func run(argv []string) error {
 	}
 	logf := log.New(os.Stderr, "slotgate ", log.LstdFlags|log.Lmicroseconds).Printf
 
+	sys := tuning.Default()
+	sys.MaxFDs = *maxFDs
+	reexecuted := os.Getenv(reexecEnv) != ""
+	if reexecuted {
+		os.Unsetenv(reexecEnv) // not for slotgate's children
+		logf("tune: re-executed: the listener's backlog is somaxconn now")
+	} else if *tune && shouldReexec(startTuning(sys, true, logf), os.Getenv) {
+		logf("tune: re-executing once: gnet read somaxconn before main, so only a fresh start gives the listener the new backlog")
+		err := reexec()
+		logf("tune: re-exec: %v; the listener keeps the backlog read at start", err)
+	}
 	*maxClients = fitClients(*maxClients, *maxFDs, logf)
+	if !*tune {
+		startTuning(sys, false, logf) // after fitClients: the open-file limit as raised
+	}
 
 	rf, err := router.ParseReadFrom(*readFrom)
 	if err != nil {
