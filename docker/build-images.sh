@@ -23,8 +23,12 @@ for what in "$@"; do
 		fi
 		mkdir -p "$here/build"
 		(cd "$root" && CGO_ENABLED=0 "$go" build -trimpath -ldflags='-s -w' -o "$here/build/slotgate" ./cmd/slotgate)
-		# Legacy builder where buildx is absent (its deprecation notice is noise here).
-		docker build -q -t "$tag" -f "$here/Dockerfile" "$here/build" >/dev/null
+		# Output only on failure: where buildx is absent the legacy builder's deprecation
+		# notice is noise.
+		if ! out=$(docker build -q -t "$tag" -f "$here/Dockerfile" "$here/build" 2>&1); then
+			echo "$out" >&2
+			exit 1
+		fi
 		echo "build-images: $tag built in $(ms "$t0") ms"
 		;;
 	redis) "$here/mkimage-redis.sh" ;;

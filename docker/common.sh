@@ -8,7 +8,7 @@ PASSWORD=${REDIS_PASSWORD:-A12345!}
 PORTS=(7000 7001 7002 7003 7004 7005)
 SLOTGATE_PORT=${SLOTGATE_PORT:-22121}
 SLOTGATE_ADMIN_PORT=${SLOTGATE_ADMIN_PORT:-22122}
-LOCAL_DIR=$here/.local # --local: PID file and logs
+LOCAL_DIR=${SLOTGATE_LOCAL_DIR:-$here/.local} # --local: PID file, logs, data
 
 # Scripts call docker-compose (v1, as the machines here have) and fall back to `docker compose`.
 compose() {
