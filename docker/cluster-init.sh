@@ -32,20 +32,29 @@ for p in 7000 7001 7002 7003 7004 7005; do
 	done
 done
 
-if state_ok 7000; then
-	echo "cluster-init: the cluster already exists (cluster_state:ok); nothing to do"
-	exit 0
-fi
+# Nodes restarted with their volumes (nodes.conf) find each other again by themselves: wait
+# for that rather than create anything.
+formed=""
 for p in 7000 7001 7002 7003 7004 7005; do
 	case $(cli "$p" cluster info) in
 	*cluster_known_nodes:1[!0-9]*) ;;
-	*)
-		echo "cluster-init: $host:$p already knows other nodes but the cluster is not ok; not touching it" >&2
-		echo "  (docker-compose down -v && ./start-cluster.sh starts afresh)" >&2
-		exit 1
-		;;
+	*) formed=$p ;;
 	esac
 done
+if [ -n "$formed" ]; then
+	i=0
+	until state_ok 7000; do
+		i=$((i + 1))
+		if [ "$i" -gt 600 ]; then
+			echo "cluster-init: the nodes already know each other ($host:$formed does) but the cluster is not ok after 60s; not touching it" >&2
+			echo "  (docker-compose down -v && ./start-cluster.sh starts afresh)" >&2
+			exit 1
+		fi
+		sleep 0.1
+	done
+	echo "cluster-init: the cluster already exists (cluster_state:ok); nothing to do"
+	exit 0
+fi
 
 echo "cluster-init: masters 7000 7002 7004"
 redis-cli -a "$pw" --no-auth-warning --cluster create \
