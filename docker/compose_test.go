@@ -3,7 +3,9 @@ package docker
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,22 +40,7 @@ func fixedPorts() []int {
 // cluster, a user's stack): the test must neither fail on it nor stop it.
 func skipIfPortsBusy(t *testing.T) {
 	t.Helper()
-	var busy []string
-	for _, p := range fixedPorts() {
-		addr := "127.0.0.1:" + strconv.Itoa(p)
-		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
-			c.Close()
-			busy = append(busy, strconv.Itoa(p))
-			continue
-		}
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			busy = append(busy, strconv.Itoa(p))
-			continue
-		}
-		ln.Close()
-	}
-	if len(busy) > 0 {
+	if busy := portsFree(fixedPorts()...); len(busy) > 0 {
 		t.Skipf("ports %s are in use (a running cluster or slotgate, e.g. `make run`); this test needs 7000-7005, 17000-17005, 22121 and 22122 free and leaves what runs there alone", strings.Join(busy, ", "))
 	}
 }
@@ -102,6 +89,52 @@ func script(t *testing.T, env []string, timeout time.Duration, allowFail bool, n
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
 	}
 	return string(out)
+}
+
+// compose returns a docker-compose command (or `docker compose`) on this directory's files
+// (and the scale file when scale) with env added.
+func compose(ctx context.Context, env []string, scale bool, args ...string) *exec.Cmd {
+	files := []string{"-f", "docker-compose.yml"}
+	if scale {
+		files = append(files, "-f", "docker-compose.scale.yml")
+	}
+	args = append(files, args...)
+	var cmd *exec.Cmd
+	if _, err := exec.LookPath("docker-compose"); err == nil {
+		cmd = exec.CommandContext(ctx, "docker-compose", args...)
+	} else {
+		cmd = exec.CommandContext(ctx, "docker", append([]string{"compose"}, args...)...)
+	}
+	cmd.Env = append(os.Environ(), env...)
+	return cmd
+}
+
+// portsFree reports whether every port is free on 127.0.0.1 (nothing answers, a bind works).
+func portsFree(ports ...int) (busy []string) {
+	for _, p := range ports {
+		addr := "127.0.0.1:" + strconv.Itoa(p)
+		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
+			c.Close()
+			busy = append(busy, strconv.Itoa(p))
+			continue
+		}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			busy = append(busy, strconv.Itoa(p))
+			continue
+		}
+		ln.Close()
+	}
+	return busy
+}
+
+// haproxyInstalled reports whether the host has haproxy to build the scale-out image from.
+func haproxyInstalled() bool {
+	if _, err := exec.LookPath("haproxy"); err == nil {
+		return true
+	}
+	_, err := os.Stat("/usr/sbin/haproxy")
+	return err == nil
 }
 
 // masterKeys returns, for each master's slot range (as CLUSTER SLOTS of 127.0.0.1:7000 gives
@@ -243,6 +276,18 @@ func TestCompose(t *testing.T) {
 		"SLOTGATE_IMAGE=slotgate:composetest",
 		"REDIS_IMAGE=redis:composetest",
 	}
+	// The scale-out override too (a second slotgate, HAProxy on 22120) where the host has
+	// haproxy to build its image from and the ports are free.
+	scale := haproxyInstalled()
+	if !scale {
+		t.Log("haproxy is not installed: docker-compose.scale.yml is not exercised (apt-get install -y haproxy)")
+	} else if busy := portsFree(22120, 22131, 22132, 22190); len(busy) > 0 {
+		scale = false
+		t.Logf("ports %s are in use: docker-compose.scale.yml is not exercised", strings.Join(busy, ", "))
+	}
+	if scale {
+		env = append(env, "HAPROXY_IMAGE=haproxy:composetest")
+	}
 	// Whatever an interrupted earlier run left of this test's own project.
 	script(t, env, 2*time.Minute, true, "stop-cluster.sh", "-v")
 	t.Cleanup(func() {
@@ -251,13 +296,22 @@ func TestCompose(t *testing.T) {
 			t.Errorf("stop-cluster.sh -v: %s", out)
 		}
 		exec.Command("docker", "rmi", "slotgate:composetest", "redis:composetest").Run()
+		if scale {
+			exec.Command("docker", "rmi", "haproxy:composetest").Run()
+		}
 		t.Logf("whole test: %v", time.Since(tStart).Round(time.Millisecond))
 	})
 
-	out := script(t, env, 3*time.Minute, false, "build-images.sh", "slotgate", "redis")
+	images := []string{"slotgate", "redis"}
+	startArgs := []string{}
+	if scale {
+		images = append(images, "haproxy")
+		startArgs = append(startArgs, "--scale")
+	}
+	out := script(t, env, 3*time.Minute, false, "build-images.sh", images...)
 	t.Logf("%s", strings.TrimSpace(out))
 
-	out = script(t, env, 2*time.Minute, false, "start-cluster.sh")
+	out = script(t, env, 2*time.Minute, false, "start-cluster.sh", startArgs...)
 	if !strings.Contains(out, "start-cluster: ready in") {
 		t.Fatalf("start-cluster.sh did not report ready:\n%s", out)
 	}
@@ -272,21 +326,17 @@ func TestCompose(t *testing.T) {
 	// The users' habit: redis-cli inside the node's container, under the service's name.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	exe := exec.CommandContext(ctx, "docker-compose", "exec", "-T", "redis-7000", "redis-cli", "-p", "7000", "-a", password, "cluster", "info")
-	if _, err := exec.LookPath("docker-compose"); err != nil {
-		exe = exec.CommandContext(ctx, "docker", "compose", "exec", "-T", "redis-7000", "redis-cli", "-p", "7000", "-a", password, "cluster", "info")
-	}
-	exe.Env = append(os.Environ(), env...)
+	exe := compose(ctx, env, false, "exec", "-T", "redis-7000", "redis-cli", "-p", "7000", "-a", password, "cluster", "info")
 	if out, err := exe.CombinedOutput(); err != nil || !strings.Contains(string(out), "cluster_state:ok") {
 		t.Errorf("docker-compose exec redis-7000 redis-cli -p 7000 -a ... cluster info: %v\n%s", err, out)
 	}
 
-	// Stop the master of slots 0-5460; its replica 7001 takes over.
-	exe = exec.CommandContext(ctx, "docker-compose", "stop", "redis-7000")
-	if _, err := exec.LookPath("docker-compose"); err != nil {
-		exe = exec.CommandContext(ctx, "docker", "compose", "stop", "redis-7000")
+	if scale {
+		checkScale(t, env)
 	}
-	exe.Env = append(os.Environ(), env...)
+
+	// Stop the master of slots 0-5460; its replica 7001 takes over.
+	exe = compose(ctx, env, false, "stop", "redis-7000")
 	if out, err := exe.CombinedOutput(); err != nil {
 		t.Fatalf("docker-compose stop redis-7000: %v\n%s", err, out)
 	}
@@ -299,6 +349,123 @@ func TestCompose(t *testing.T) {
 	}
 	// The other masters were never disturbed.
 	writeRead(t, c, map[string][]string{"127.0.0.1:7002": keys["127.0.0.1:7002"], "127.0.0.1:7004": keys["127.0.0.1:7004"]}, "v2")
+}
+
+// checkScale: through HAProxy on 22120, new connections reach both slotgates and work; once
+// slotgate-2 is stopped, every new connection is served by the other, and HAProxy's health
+// check marks slotgate-2 down.
+func checkScale(t *testing.T, env []string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	conns := func(admin string) int {
+		c, err := net.DialTimeout("tcp", admin, time.Second)
+		if err != nil {
+			return -1
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(3 * time.Second))
+		fmt.Fprintf(c, "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+		b, _ := io.ReadAll(c)
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "slotgate_client_connections "); ok {
+				n, _ := strconv.Atoi(strings.TrimSpace(v))
+				return n
+			}
+		}
+		return -1
+	}
+	// A client of one connection: each is a new connection HAProxy balances.
+	client := func() *redis.Client {
+		return redis.NewClient(&redis.Options{Addr: "127.0.0.1:22120", MaxRetries: -1, PoolSize: 1, DialTimeout: 2 * time.Second})
+	}
+	setGet := func(c *redis.Client, k string) error {
+		cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
+		defer ccancel()
+		if err := c.Set(cctx, k, "through-haproxy", 0).Err(); err != nil {
+			return err
+		}
+		got, err := c.Get(cctx, k).Result()
+		if err == nil && got != "through-haproxy" {
+			err = fmt.Errorf("GET %s = %q", k, got)
+		}
+		return err
+	}
+	once := func(k string) error {
+		c := client()
+		defer c.Close()
+		return setGet(c, k)
+	}
+	// Ten connections held open at once: leastconn spreads them over both slotgates.
+	base1, base2 := conns("127.0.0.1:22122"), conns("127.0.0.1:22132")
+	var held []*redis.Client
+	for i := range 10 {
+		c := client()
+		held = append(held, c)
+		if err := setGet(c, fmt.Sprintf("composetest:haproxy:%d", i)); err != nil {
+			t.Fatalf("connection %d through HAProxy 127.0.0.1:22120: %v", i, err)
+		}
+	}
+	n1, n2 := conns("127.0.0.1:22122")-base1, conns("127.0.0.1:22132")-base2
+	t.Logf("10 connections through HAProxy: %d on slotgate, %d on slotgate-2", n1, n2)
+	if n1 < 1 || n2 < 1 {
+		t.Errorf("10 connections through HAProxy: %d on slotgate, %d on slotgate-2; want both used", n1, n2)
+	}
+	for _, c := range held {
+		c.Close()
+	}
+
+	if out, err := compose(ctx, env, true, "stop", "slotgate-2").CombinedOutput(); err != nil {
+		t.Fatalf("docker-compose stop slotgate-2: %v\n%s", err, out)
+	}
+	t0 := time.Now()
+	// Served at once or after HAProxy marks it down (2 failed checks 1 s apart); 20 in a row.
+	ok := 0
+	for i := 0; ok < 20; i++ {
+		if err := once(fmt.Sprintf("composetest:haproxy:after:%d", i)); err != nil {
+			ok = 0
+			if time.Since(t0) > 30*time.Second {
+				t.Fatalf("new connections through HAProxy still fail 30s after slotgate-2 stopped: %v", err)
+			}
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		ok++
+	}
+	t.Logf("20 new connections in a row served through HAProxy %v after slotgate-2 stopped", time.Since(t0).Round(time.Millisecond))
+	// The stats page says slotgate-2 is DOWN.
+	for {
+		status := haproxyStatus(t, "slotgate-2")
+		if status == "DOWN" {
+			break
+		}
+		if time.Since(t0) > 30*time.Second {
+			t.Fatalf("HAProxy reports slotgate-2 %q 30s after it stopped, want DOWN", status)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if s := haproxyStatus(t, "slotgate-1"); s != "UP" {
+		t.Errorf("HAProxy reports slotgate-1 %q, want UP", s)
+	}
+}
+
+// haproxyStatus returns the status column of server in backend slotgate from HAProxy's stats CSV.
+func haproxyStatus(t *testing.T, server string) string {
+	t.Helper()
+	c := &http.Client{Timeout: 3 * time.Second}
+	resp, err := c.Get("http://127.0.0.1:22190/;csv")
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Split(l, ",")
+		if len(f) > 17 && f[0] == "slotgate" && f[1] == server {
+			return f[17]
+		}
+	}
+	return "absent"
 }
 
 // TestLocalScripts runs start-cluster.sh, monitor-cluster.sh and stop-cluster.sh with --local

@@ -58,14 +58,27 @@ local_alive() {
 	pid_alive "$LOCAL_DIR/devcluster.pid" devcluster
 }
 
+# alive: fails the start when what it waits for cannot come (devcluster gone, the init failed,
+# a container restarting over and over).
+alive() {
+	local_alive || fail "devcluster exited"
+	[[ $MODE == docker ]] || return 0
+	init_failed && fail "the one-shot redis-cluster-init failed"
+	local ids crashing
+	ids=$(compose ps -q 2>/dev/null) || return 0
+	[[ -n $ids ]] || return 0
+	# shellcheck disable=SC2086
+	crashing=$(docker inspect -f '{{.Name}} {{.RestartCount}}' $ids 2>/dev/null | awk '$2 >= 3 { sub("^/", "", $1); print $1 }')
+	[[ -z $crashing ]] || fail "restarting over and over: $crashing (docker logs $crashing)"
+}
+
 wait_ready() {
 	local p info
 	for p in "${PORTS[@]}"; do
 		while :; do
 			info=$(rcli "$p" cluster info 2>/dev/null | tr -d '\r') || true
 			[[ $info == *cluster_state:ok* && $info == *cluster_known_nodes:6* ]] && break
-			init_failed && fail "the one-shot redis-cluster-init failed"
-			local_alive || fail "devcluster exited"
+			alive
 			((SECONDS < deadline)) || fail "127.0.0.1:$p did not reach cluster_state:ok with 6 nodes in ${timeout}s"
 			sleep 0.5
 		done
@@ -73,14 +86,14 @@ wait_ready() {
 	# Replicas in sync with their masters (a replica that never synced may not fail over).
 	for p in 7001 7003 7005; do
 		while [[ $(rcli "$p" info replication 2>/dev/null | tr -d '\r') != *master_link_status:up* ]]; do
-			local_alive || fail "devcluster exited"
+			alive
 			((SECONDS < deadline)) || fail "replica 127.0.0.1:$p is not linked to its master after ${timeout}s"
 			sleep 0.5
 		done
 	done
 	local probe=slotgate:start-cluster:$$
 	while [[ $(rcli "$SLOTGATE_PORT" ping 2>/dev/null) != PONG ]]; do
-		local_alive || fail "devcluster (and slotgate) exited"
+		alive
 		((SECONDS < deadline)) || fail "slotgate on 127.0.0.1:$SLOTGATE_PORT does not answer PING after ${timeout}s"
 		sleep 0.5
 	done
@@ -92,6 +105,7 @@ wait_ready() {
 	rcli "$SLOTGATE_PORT" del "$probe" >/dev/null
 	if [[ ${SCALE:-0} == 1 ]]; then
 		while [[ $(rcli 22131 ping 2>/dev/null) != PONG || $(rcli 22120 ping 2>/dev/null) != PONG ]]; do
+			alive
 			((SECONDS < deadline)) || fail "the second slotgate (22131) or HAProxy (22120) do not answer PING after ${timeout}s"
 			sleep 0.5
 		done
