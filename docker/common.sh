@@ -21,15 +21,41 @@ compose() {
 	fi
 }
 
-# rcli PORT ARGS...: redis-cli against 127.0.0.1:PORT, the host's when it has one, else the one
-# in the redis-7000 container (host network: the same 127.0.0.1).
-rcli() {
-	local port=$1
+# The compose project: the environment's, else .env's (docker-compose's own order).
+project() {
+	local p=${COMPOSE_PROJECT_NAME:-}
+	[[ -n $p ]] || p=$(sed -n 's/^COMPOSE_PROJECT_NAME=//p' .env 2>/dev/null)
+	echo "${p:-docker}"
+}
+
+# node_exec SVC ARGS...: docker exec in the running container of service SVC (found by the
+# labels compose v1 and v2 both set; plain docker exec is much faster than docker-compose exec).
+node_exec() {
+	local svc=$1 id
 	shift
-	if command -v redis-cli >/dev/null; then
+	id=$(docker ps -q --filter "label=com.docker.compose.project=$(project)" --filter "label=com.docker.compose.service=$svc" | head -n 1)
+	[[ -n $id ]] || return 1
+	docker exec "$id" "$@"
+}
+
+# rcli PORT ARGS...: redis-cli against 127.0.0.1:PORT, the host's when it has one (and
+# RCLI=container is not set), else the one in a node's container (host network: the same
+# 127.0.0.1): the node's own for its port, the first that runs for slotgate's.
+rcli() {
+	local port=$1 svc
+	shift
+	if [[ ${RCLI:-} != container ]] && command -v redis-cli >/dev/null; then
 		redis-cli -h 127.0.0.1 -p "$port" -a "$PASSWORD" --no-auth-warning "$@"
 	elif [[ ${MODE:-docker} == docker ]]; then
-		compose exec -T redis-7000 redis-cli -h 127.0.0.1 -p "$port" -a "$PASSWORD" --no-auth-warning "$@"
+		if [[ " ${PORTS[*]} " == *" $port "* ]]; then
+			node_exec "redis-$port" redis-cli -h 127.0.0.1 -p "$port" -a "$PASSWORD" --no-auth-warning "$@"
+			return
+		fi
+		for svc in "${PORTS[@]}"; do
+			# Fails on a stopped container (status 1 as from redis-cli; the cost of a retry).
+			node_exec "redis-$svc" redis-cli -h 127.0.0.1 -p "$port" -a "$PASSWORD" --no-auth-warning "$@" && return
+		done
+		return 1
 	else
 		echo "redis-cli is needed: apt-get install -y redis-tools" >&2
 		return 1
