@@ -295,6 +295,9 @@ func TestCompose(t *testing.T) {
 		if strings.Contains(out, "ERROR") {
 			t.Errorf("stop-cluster.sh -v: %s", out)
 		}
+		if out, err := exec.Command("docker", "volume", "ls", "-q", "--filter", "label=com.docker.compose.project="+testProject).Output(); err != nil || len(strings.TrimSpace(string(out))) > 0 {
+			t.Errorf("data volumes left after stop-cluster.sh -v: %v %s", err, out)
+		}
 		exec.Command("docker", "rmi", "slotgate:composetest", "redis:composetest").Run()
 		if scale {
 			exec.Command("docker", "rmi", "haproxy:composetest").Run()

@@ -25,7 +25,6 @@ mkdir -p "$rootfs/data"
 host_image "$tag" "$rootfs" \
 	'ENV PATH=/usr/local/bin:/usr/bin:/bin' \
 	'WORKDIR /data' \
-	'VOLUME /data' \
 	'EXPOSE 6379' \
 	'CMD ["redis-server"]' \
 	-- \
