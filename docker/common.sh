@@ -33,7 +33,8 @@ project() {
 node_exec() {
 	local svc=$1 id
 	shift
-	id=$(docker ps -q --filter "label=com.docker.compose.project=$(project)" --filter "label=com.docker.compose.service=$svc" | head -n 1)
+	id=$(docker ps -q --filter "label=com.docker.compose.project=$(project)" --filter "label=com.docker.compose.service=$svc")
+	id=${id%%$'\n'*} # the first (no `| head`: an early close fails the pipe under pipefail)
 	[[ -n $id ]] || return 1
 	docker exec "$id" "$@"
 }

@@ -24,5 +24,8 @@ host_image "$tag" "$rootfs" \
 	'CMD ["haproxy", "-W", "-db", "-f", "/etc/haproxy/haproxy.cfg"]' \
 	-- \
 	/usr/sbin/haproxy="$bin"
-version=$(docker run --rm --network none "$tag" haproxy -v | head -n 1)
+# The whole output, then its first line: `| head -n 1` could close the pipe early, and the
+# docker client's EPIPE fail the script under pipefail.
+version=$(docker run --rm --network none "$tag" haproxy -v)
+version=${version%%$'\n'*}
 echo "mkimage-haproxy: $tag built in $(( ($(date +%s%N) - t0) / 1000000 )) ms ($version)"

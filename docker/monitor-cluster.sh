@@ -16,7 +16,7 @@ esac
 
 status=0
 # field NAME: the value of NAME: in $info (INFO output, \r removed).
-field() { sed -n "s/^$1:\(.*\)/\1/p" <<<"$info" | head -n 1; }
+field() { awk -v k="$1" 'index($0, k ":") == 1 { print substr($0, length(k) + 2); exit }' <<<"$info"; }
 
 echo "Redis Cluster ($MODE)  $(date '+%F %T')"
 state="" 
