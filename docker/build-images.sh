@@ -25,9 +25,14 @@ for what in "$@"; do
 		(cd "$root" && CGO_ENABLED=0 "$go" build -trimpath -ldflags='-s -w' -o "$here/build/slotgate" ./cmd/slotgate)
 		# Output only on failure: where buildx is absent the legacy builder's deprecation
 		# notice is noise.
+		old=$(docker image inspect -f '{{.Id}}' "$tag" 2>/dev/null || true)
 		if ! out=$(docker build -q -t "$tag" -f "$here/Dockerfile" "$here/build" 2>&1); then
 			echo "$out" >&2
 			exit 1
+		fi
+		# The image a rebuild left untagged, unless a container still uses it.
+		if [[ -n $old && $old != "$(docker image inspect -f '{{.Id}}' "$tag")" ]]; then
+			docker rmi "$old" >/dev/null 2>&1 || true
 		fi
 		echo "build-images: $tag built in $(ms "$t0") ms"
 		;;

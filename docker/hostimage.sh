@@ -80,7 +80,15 @@ host_image() {
 		_copy_libs "$rootfs" "$src"
 	done
 	_minimal_etc "$rootfs"
+	local old new
+	old=$(docker image inspect -f '{{.Id}}' "$tag" 2>/dev/null || true)
 	# Owned by root in the image whoever runs this; --numeric-owner: no name look-ups.
 	tar -C "$rootfs" --numeric-owner --owner=0 --group=0 -c . |
 		docker import "${changes[@]}" --message "built by slotgate docker/hostimage.sh from $(hostname)'s binaries" - "$tag" >/dev/null
+	# The image the tag named before is left untagged by a rebuild: remove it unless a
+	# container still uses it.
+	new=$(docker image inspect -f '{{.Id}}' "$tag")
+	if [[ -n $old && $old != "$new" ]]; then
+		docker rmi "$old" >/dev/null 2>&1 || true
+	fi
 }
