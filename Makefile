@@ -10,7 +10,7 @@ FUZZTIME ?= 60s
 FUZZMINIMIZE ?= 5s # per new input (Go's default, 60s, can eat a short run)
 PKGS     ?= ./...
 
-.PHONY: build run test need-redis lint generate check-generate fuzz clean bench bench-quick bench-go bench-failover bench-floor soak
+.PHONY: build run test need-redis lint generate check-generate fuzz clean bench bench-quick bench-go bench-failover bench-floor soak docker-images
 
 build:
 	$(GO) build -o bin/slotgate ./cmd/slotgate
@@ -123,6 +123,12 @@ bench-go:
 	mkdir -p $(BENCHOUT)
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./codec ./router/... ./server | tee $(BENCHOUT)/go-bench.txt
 
+# docker/: the images docker/docker-compose.yml runs, built here with no registry: slotgate:local
+# (FROM scratch, the static binary built by go on this host) and redis:7.0 (this host's
+# redis-server and redis-cli, through docker import). SLOTGATE_IMAGE / REDIS_IMAGE rename them.
+docker-images:
+	GO=$(GO) docker/build-images.sh slotgate redis
+
 clean:
-	rm -rf bin
+	rm -rf bin docker/build
 	$(GO) clean -testcache

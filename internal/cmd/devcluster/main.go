@@ -51,6 +51,22 @@ func parsePorts(s string) ([]int, error) {
 	return out, nil
 }
 
+// mastersFirst orders the ports as testcluster takes them (the masters first, then replica j of
+// master j%masters) so that each group of 1+replicas consecutive ports is one shard with its
+// master on the first port: 7000-7005 gives masters 7000, 7002, 7004 and 7001 the replica of
+// 7000, 7003 of 7002, 7005 of 7004, the layout of the docker-compose cluster it stands in for.
+func mastersFirst(ps []int, replicas int) []int {
+	group := 1 + replicas
+	masters := len(ps) / group
+	out := make([]int, 0, len(ps))
+	for k := range group {
+		for m := range masters {
+			out = append(out, ps[m*group+k])
+		}
+	}
+	return out
+}
+
 func run() int {
 	log := func(format string, args ...any) { fmt.Fprintf(os.Stderr, "devcluster: "+format+"\n", args...) }
 	fs := flag.NewFlagSet("devcluster", flag.ContinueOnError)
@@ -80,6 +96,7 @@ func run() int {
 		log("%d ports cannot form masters with %d replicas each", len(ps), *replicas)
 		return 2
 	}
+	ps = mastersFirst(ps, *replicas)
 	reps := *replicas
 	if reps == 0 {
 		reps = testcluster.NoReplicas
