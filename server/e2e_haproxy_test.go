@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,46 +18,16 @@ import (
 	"github.com/slotgate/slotgate/internal/testcluster"
 )
 
-// haproxyConfig is docker/haproxy.cfg's shape for a test: TCP mode, a Redis health check on
-// each slotgate, a failed connect re-dispatched to another instance, and a stats socket the test
-// reads the servers' states from.
-func haproxyConfig(listen, stats string, backends []string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, `global
-    maxconn 4096
-    stats socket %s mode 600 level admin
-
-defaults
-    mode tcp
-    timeout connect 1s
-    timeout client 1h
-    timeout server 1h
-    retries 3
-    option redispatch
-
-listen slotgate
-    bind %s
-    balance roundrobin
-    option redis-check
-`, stats, listen)
-	for i, addr := range backends {
-		fmt.Fprintf(&b, "    server slotgate-%d %s check inter 200ms fall 2 rise 2\n", i+1, addr)
-	}
-	return b.String()
-}
-
-// haproxyStates asks HAProxy's stats socket for each server's status (UP, DOWN...).
-func haproxyStates(sock string) (map[string]string, error) {
-	c, err := net.DialTimeout("unix", sock, time.Second)
+// haproxyStates reads each slotgate server's status (UP, DOWN...) from HAProxy's stats page
+// (docker/haproxy.cfg's "listen stats", as CSV).
+func haproxyStates(stats string) (map[string]string, error) {
+	cl := http.Client{Timeout: 2 * time.Second}
+	resp, err := cl.Get("http://" + stats + "/;csv")
 	if err != nil {
 		return nil, err
 	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
-	if _, err := c.Write([]byte("show stat\n")); err != nil {
-		return nil, err
-	}
-	out, err := io.ReadAll(c)
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +41,8 @@ func haproxyStates(sock string) (map[string]string, error) {
 	return states, nil
 }
 
-// TestE2EHAProxyTwoInstances: Debian's haproxy in front of two slotgate processes. Clients work
+// TestE2EHAProxyTwoInstances: Debian's haproxy, with docker/haproxy.cfg, in front of two
+// slotgate processes. Clients work
 // through it; once one slotgate is killed, new connections and reconnecting clients are served by
 // the other, and the health check marks the dead one down.
 func TestE2EHAProxyTwoInstances(t *testing.T) {
@@ -81,13 +52,10 @@ func TestE2EHAProxyTwoInstances(t *testing.T) {
 	}
 	a := startProxyProcess(t, cluster)
 	b := startProxyProcess(t, cluster)
-	dir := t.TempDir()
-	listen, stats := freeAddr(t), filepath.Join(dir, "stats.sock")
-	cfg := filepath.Join(dir, "haproxy.cfg")
-	if err := os.WriteFile(cfg, []byte(haproxyConfig(listen, stats, []string{a.Addr, b.Addr})), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	hp := exec.Command(bin, "-db", "-f", cfg)
+	// The configuration shipped in docker/, as it is: its addresses come from the environment.
+	listen, stats := freeAddr(t), freeAddr(t)
+	hp := exec.Command(bin, "-db", "-f", filepath.Join("..", "docker", "haproxy.cfg"))
+	hp.Env = append(os.Environ(), "HAPROXY_BIND="+listen, "HAPROXY_STATS="+stats, "SLOTGATE_1="+a.Addr, "SLOTGATE_2="+b.Addr)
 	hp.Stdout, hp.Stderr = os.Stderr, os.Stderr
 	if err := testcluster.StartProcess(hp, false); err != nil {
 		t.Fatal(err)
@@ -118,7 +86,7 @@ func TestE2EHAProxyTwoInstances(t *testing.T) {
 
 	ctx := context.Background()
 	run := runID()
-	// Long-lived clients, one connection each: round robin spreads them over both instances.
+	// Long-lived clients, one connection each: leastconn spreads them over both instances.
 	const clients = 20
 	var cls []*redis.Client
 	for i := range clients {
