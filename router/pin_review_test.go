@@ -8,6 +8,31 @@ import (
 	"github.com/slotgate/slotgate/internal/fakenode"
 )
 
+// ownerOf returns the fake node that serves slot in the loop's topology.
+func ownerOf(h *harness, nodes [3]*fakenode.Node, slot int) *fakenode.Node {
+	var owner *fakenode.Node
+	h.do(func(l *Loop) {
+		for _, n := range nodes {
+			if l.Topology().Owner(uint16(slot)) == n.Addr {
+				owner = n
+			}
+		}
+	})
+	return owner
+}
+
+// timesReceived counts the commands named name that reached n, those it answers itself (AUTH)
+// included.
+func timesReceived(n *fakenode.Node, name string) int {
+	k := 0
+	for _, cmd := range n.Received() {
+		if cmd.Name() == name {
+			k++
+		}
+	}
+	return k
+}
+
 // TestPinReleasedWhileDialingNotPooledWithState: a transaction's pin released (the client sent
 // RESET) while its connection is still dialling goes to the pool with WATCH, RESET, AUTH queued.
 // If that dial fails, the WATCH is parked and the RESET (slotgate's own request) is dropped, so a
@@ -16,23 +41,8 @@ import (
 // instead be dropped, and the released client's WATCH answered with an error.
 func TestPinReleasedWhileDialingNotPooledWithState(t *testing.T) {
 	h, nodes, slots := threeFakes(t, Config{Password: "pw"})
-	var owner *fakenode.Node
-	h.do(func(l *Loop) {
-		for _, n := range nodes {
-			if l.Topology().Owner(uint16(slots[0])) == n.Addr {
-				owner = n
-			}
-		}
-	})
-	auths := func() int {
-		n := 0
-		for _, cmd := range owner.Received() {
-			if cmd.Name() == "AUTH" {
-				n++
-			}
-		}
-		return n
-	}
+	owner := ownerOf(h, nodes, slots[0])
+	auths := func() int { return timesReceived(owner, "AUTH") }
 	before := auths()
 	owner.FailAuth.Store(true)
 	rec := newRecorder()
@@ -77,23 +87,8 @@ func TestPinReleasedWhileDialingNotPooledWithState(t *testing.T) {
 // RESET is gone), on that connection or any other.
 func TestPinReleasedRequestsNotResentOnTakenConn(t *testing.T) {
 	h, nodes, slots := threeFakes(t, Config{Password: "pw"})
-	var owner *fakenode.Node
-	h.do(func(l *Loop) {
-		for _, n := range nodes {
-			if l.Topology().Owner(uint16(slots[0])) == n.Addr {
-				owner = n
-			}
-		}
-	})
-	auths := func() int {
-		n := 0
-		for _, cmd := range owner.Received() {
-			if cmd.Name() == "AUTH" {
-				n++
-			}
-		}
-		return n
-	}
+	owner := ownerOf(h, nodes, slots[0])
+	auths := func() int { return timesReceived(owner, "AUTH") }
 	before := auths()
 	owner.FailAuth.Store(true)
 	rec := newRecorder()

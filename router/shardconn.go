@@ -192,12 +192,21 @@ func (sc *ShardConn) connect() {
 	sc.connectSince = time.Now().UnixNano()
 	sc.gen++
 	gen := sc.gen
-	l := sc.loop
-	readonly := sc.replica
+	sc.loop.enrollDialled(sc.Addr, sc.replica, sc, func(err error) {
+		if sc.gen == gen && sc.state == stateConnecting {
+			sc.dialFailed(err)
+		}
+	})
+}
+
+// enrollDialled dials addr off the loop (AUTH, and READONLY for a replica link) and enrolls the
+// connection into the loop with conn as its context, so that conn's OnOpen, OnTraffic and OnClose
+// run on the loop. A failed dial or enrollment runs failed on the loop instead.
+func (l *Loop) enrollDialled(addr string, readonly bool, conn any, failed func(err error)) {
 	go func() {
-		c, err := l.router.dialer.dial(sc.Addr, readonly)
+		c, err := l.router.dialer.dial(addr, readonly)
 		if err == nil {
-			_, err = l.el.Enroll(gnet.NewContext(context.Background(), sc), c)
+			_, err = l.el.Enroll(gnet.NewContext(context.Background(), conn), c)
 			if err != nil {
 				c.Close()
 			}
@@ -205,10 +214,8 @@ func (sc *ShardConn) connect() {
 		if err != nil {
 			backendDialErrors.Inc()
 			_ = l.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
-				if sc.gen == gen && sc.state == stateConnecting {
-					sc.dialFailed(err)
-					l.endWork()
-				}
+				failed(err)
+				l.endWork()
 				return nil
 			}))
 		}

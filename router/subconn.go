@@ -1,7 +1,6 @@
 package router
 
 import (
-	"context"
 	"math/rand/v2"
 	"slices"
 	"time"
@@ -359,29 +358,14 @@ func (sc *SubConn) connect() {
 	sc.since = time.Now().UnixNano()
 	sc.gen++
 	gen := sc.gen
-	l := sc.loop
-	go func() {
-		c, err := l.router.dialer.dial(sc.Addr, false)
-		if err == nil {
-			_, err = l.el.Enroll(gnet.NewContext(context.Background(), sc), c)
-			if err != nil {
-				c.Close()
+	sc.loop.enrollDialled(sc.Addr, false, sc, func(err error) {
+		if sc.gen == gen && sc.state == stateConnecting {
+			if sc.backoff == 0 { // once per outage
+				sc.loop.router.logf("subscriber connection to %s: %v", sc.Addr, err)
 			}
+			sc.lost()
 		}
-		if err != nil {
-			backendDialErrors.Inc()
-			_ = l.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
-				if sc.gen == gen && sc.state == stateConnecting {
-					if sc.backoff == 0 { // once per outage
-						l.router.logf("subscriber connection to %s: %v", sc.Addr, err)
-					}
-					sc.lost()
-					l.endWork()
-				}
-				return nil
-			}))
-		}
-	}()
+	})
 }
 
 // lost takes every subscription off this connection (it closed or never opened) and has them

@@ -45,18 +45,27 @@ func (lp *loop) broadcastSlots(t *router.Topology) []uint16 {
 	return lp.bcastSlots
 }
 
+// masterSlots returns the topology and one slot of each master serving slots (broadcastSlots),
+// or answers the current request with the no-topology error and returns nil slots.
+func (s *session) masterSlots() (*router.Topology, []uint16) {
+	t := s.lp.rl.Topology()
+	var slots []uint16
+	if t != nil {
+		slots = s.lp.broadcastSlots(t)
+	}
+	if len(slots) == 0 {
+		s.local(errNoTopology(s.lp.scratch[:0], s.srv.rt.Seeds()))
+		return t, nil
+	}
+	return t, slots
+}
+
 // broadcast sends the current request to every master and answers with their replies merged
 // by op (see the comment at the top of this file).
 func (s *session) broadcast(raw []byte, op mergeOp, kind router.Kind) {
 	lp := s.lp
-	t := lp.rl.Topology()
-	if t == nil {
-		s.local(errNoTopology(lp.scratch[:0], s.srv.rt.Seeds()))
-		return
-	}
-	slots := lp.broadcastSlots(t)
-	if len(slots) == 0 {
-		s.local(errNoTopology(lp.scratch[:0], s.srv.rt.Seeds()))
+	_, slots := s.masterSlots()
+	if slots == nil {
 		return
 	}
 	if !s.onLane(nil) {
@@ -67,10 +76,8 @@ func (s *session) broadcast(raw []byte, op mergeOp, kind router.Kind) {
 		lp.partReq = raw
 	}
 	seq := s.alloc()
-	m := lp.getMerge()
-	m.op, m.remaining, m.limit = op, len(slots), maxMergedReply
-	m.keyPart = m.keyPart[:0]
-	m.partOff = append(m.partOff[:0], make([]int32, 2*len(slots))...)[:2*len(slots)]
+	m := lp.newMerge(op, len(slots))
+	m.limit = maxMergedReply
 	s.slot(seq).merge = m
 	for p, sl := range slots {
 		s.sendPart(int(sl), raw, int32(p), kind)

@@ -51,9 +51,8 @@ func TestBroadcastCap(t *testing.T) {
 	s := &session{lp: lp}
 	s.alloc() // a request ahead, never answered: the merged reply waits in its slot
 	seq := s.alloc()
-	m := lp.getMerge()
-	m.op, m.remaining, m.limit = mergeSame, 3, maxMergedReply
-	m.partOff = make([]int32, 6)
+	m := lp.newMerge(mergeSame, 3)
+	m.limit = maxMergedReply
 	s.slot(seq).merge = m
 	big := []byte("$60\r\n" + string(make([]byte, 60)) + "\r\n")
 	for p := int32(0); p < 3; p++ {

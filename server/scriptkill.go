@@ -25,14 +25,8 @@ const killTimeout = 5 * time.Second
 // slots, each on a fresh connection.
 func (s *session) killScripts(args [][]byte) {
 	lp := s.lp
-	t := lp.rl.Topology()
-	if t == nil {
-		s.local(errNoTopology(lp.scratch[:0], s.srv.rt.Seeds()))
-		return
-	}
-	slots := lp.broadcastSlots(t)
-	if len(slots) == 0 {
-		s.local(errNoTopology(lp.scratch[:0], s.srv.rt.Seeds()))
+	t, slots := s.masterSlots()
+	if slots == nil {
 		return
 	}
 	if killsInFlight.Add(1) > maxKillsInFlight {
@@ -49,10 +43,8 @@ func (s *session) killScripts(args [][]byte) {
 		strArgs[i] = string(a)
 	}
 	seq := s.alloc()
-	m := lp.getMerge()
-	m.op, m.remaining, m.limit = mergeAnyOK, len(slots), maxMergedReply
-	m.keyPart = m.keyPart[:0]
-	m.partOff = append(m.partOff[:0], make([]int32, 2*len(slots))...)[:2*len(slots)]
+	m := lp.newMerge(mergeAnyOK, len(slots))
+	m.limit = maxMergedReply
 	s.slot(seq).merge = m
 	// Counted in flight like parts sent through the router: Deliver uncounts each reply.
 	s.inflight += len(slots)

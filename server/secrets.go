@@ -25,11 +25,7 @@ func (s *session) configGet(raw []byte) {
 		raw = codec.AppendRequest(s.lp.scratch[:0], s.req.Args) // backends get RESP, never inline
 	}
 	seq := s.alloc()
-	m := s.lp.getMerge()
-	m.op, m.remaining = mergeRedact, 1
-	m.keyPart = m.keyPart[:0]
-	m.partOff = append(m.partOff[:0], 0, 0)
-	s.slot(seq).merge = m
+	s.slot(seq).merge = s.lp.newMerge(mergeRedact, 1)
 	s.sendPart(router.SlotAny, raw, 0, 0)
 }
 

@@ -101,13 +101,10 @@ func (s *session) split(cmd *codec.Command, args [][]byte, raw []byte) {
 	}
 
 	seq := s.alloc()
-	m := lp.getMerge()
-	m.op, m.remaining = op, parts
-	m.keyPart = m.keyPart[:0]
+	m := lp.newMerge(op, parts)
 	if op == mergeArray {
 		m.keyPart = append(m.keyPart, lp.keyPart...)
 	}
-	m.partOff = append(m.partOff[:0], make([]int32, 2*parts)...)[:2*parts]
 	s.slot(seq).merge = m
 	for p := 0; p < parts; p++ {
 		keys := lp.order[lp.partStart[p]:lp.partStart[p+1]]
@@ -234,13 +231,19 @@ func mergeArrays(dst []byte, keyPart []int32, replies [][]byte, sc *mergeScratch
 // maxIdleKeys is the most keys a pooled merge keeps room for.
 const maxIdleKeys = 4096
 
-func (lp *loop) getMerge() *merge {
+// newMerge returns an empty merge of parts replies by op, from the loop's free list.
+func (lp *loop) newMerge(op mergeOp, parts int) *merge {
+	var m *merge
 	if n := len(lp.merges); n > 0 {
-		m := lp.merges[n-1]
+		m = lp.merges[n-1]
 		lp.merges = lp.merges[:n-1]
-		return m
+	} else {
+		m = &merge{}
 	}
-	return &merge{}
+	m.op, m.remaining = op, parts
+	m.keyPart = m.keyPart[:0]
+	m.partOff = append(m.partOff[:0], make([]int32, 2*parts)...)[:2*parts]
+	return m
 }
 
 func (lp *loop) putMerge(m *merge) {
