@@ -79,6 +79,7 @@ func buildClasses() []class {
 	set(txCommands, classTx)
 	set(pubsubCommands, classPubsub)
 	set(broadcastCommands, classBroadcast)
+	set(refusedTopLevel, classRefused) // refused.go: whatever their keys
 	if cfg := codec.Lookup([]byte("config")); cfg != nil {
 		m[cfg.ID] = classLocal // CONFIG GET is forwarded to one master; the rest is refused
 	}

@@ -88,6 +88,9 @@ func errNoKeys(dst []byte, name string) []byte {
 
 // errRefused explains why a command does not go through slotgate.
 func errRefused(dst []byte, cmd *codec.Command) []byte {
+	if why := refusalReason(cmd); why != "" {
+		return errRefusedForGood(dst, cmd, why)
+	}
 	why := "is not supported by slotgate"
 	switch {
 	case cmd.Name == "select":

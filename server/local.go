@@ -64,7 +64,11 @@ func (s *session) localCommand(cmd *codec.Command, args [][]byte, raw []byte) {
 			s.configGet(raw) // redis-benchmark asks at start; any master answers alike
 			return
 		}
-		b = codec.AppendError(b, "ERR slotgate: CONFIG "+clip(args[1])+" is not supported through slotgate (send it to each node)")
+		if sub := cmd.Sub(args[1]); sub != nil && refusalReason(sub) != "" {
+			b = errRefusedForGood(b, sub, refusalReason(sub))
+		} else {
+			b = codec.AppendError(b, "ERR slotgate: CONFIG "+clip(args[1])+" is not supported through slotgate (send it to each node)")
+		}
 	default:
 		b = errRefused(b, cmd)
 	}

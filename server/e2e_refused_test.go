@@ -1,0 +1,56 @@
+package server_test
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestE2ERefusedForGood: the commands that act on one node or are the nodes' own protocol get a
+// refusal naming the command and what to do instead, and none of them reaches a node
+// (MIGRATE, PFDEBUG and RESTORE-ASKING have keys and were forwarded before).
+func TestE2ERefusedForGood(t *testing.T) {
+	p := startProxy(t, cluster, nil)
+	key := "refused:" + runID()
+	calls := func(cmd string) int {
+		n := 0
+		for _, m := range cluster.Masters() {
+			info, err := infoText(cluster, m, "commandstats")
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += cmdstat(info, cmd, "calls") + cmdstat(info, cmd, "rejected_calls") + cmdstat(info, cmd, "failed_calls")
+		}
+		return n
+	}
+	forwarded := []string{"migrate", "pfdebug", "restore-asking"}
+	before := map[string]int{}
+	for _, c := range forwarded {
+		before[c] = calls(c)
+	}
+	px := dialRaw(t, p.Addr)
+	for _, req := range [][]string{
+		{"SHUTDOWN"}, {"DEBUG", "SLEEP", "0"}, {"FAILOVER"}, {"REPLICAOF", "NO", "ONE"}, {"SLAVEOF", "NO", "ONE"},
+		{"MIGRATE", "127.0.0.1", "1", key, "0", "100"}, {"PFDEBUG", "GETREG", key}, {"RESTORE-ASKING", key, "0", "x"},
+		{"MODULE", "LIST"}, {"ACL", "SETUSER", "u"}, {"ACL", "DELUSER", "u"}, {"ACL", "SAVE"}, {"ACL", "LOAD"},
+		{"SAVE"}, {"BGSAVE"}, {"BGREWRITEAOF"}, {"CONFIG", "SET", "maxmemory", "0"}, {"CONFIG", "REWRITE"},
+		{"CONFIG", "RESETSTAT"}, {"MONITOR"}, {"SYNC"}, {"PSYNC", "?", "-1"}, {"SWAPDB", "0", "1"},
+	} {
+		name := strings.ToLower(req[0])
+		if len(req) > 1 && (name == "acl" || name == "config" || name == "module") {
+			name += " " + strings.ToLower(req[1])
+		}
+		r := px.do(req...)
+		prefix := "-ERR slotgate: '" + name + "' is refused through a proxy: "
+		if !strings.HasPrefix(r, prefix) || len(r) < len(prefix)+20 {
+			t.Errorf("%v = %q; want a refusal for good naming %q, with the reason and what to do instead", req, r, name)
+		}
+	}
+	if r := px.do("PING"); r != "+PONG\r\n" {
+		t.Fatalf("PING after the refusals = %q", r)
+	}
+	for _, c := range forwarded {
+		if n := calls(c); n != before[c] {
+			t.Errorf("%s reached the nodes (%d calls, %d before)", c, n, before[c])
+		}
+	}
+}
