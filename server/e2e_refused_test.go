@@ -54,3 +54,25 @@ func TestE2ERefusedForGood(t *testing.T) {
 		}
 	}
 }
+
+// TestE2EClientReply: CLIENT REPLY OFF, SKIP and ON drop replies at the client as Redis does
+// (the commands still run; RESET turns replies on and is answered, as in Redis), NO-EVICT/NO-TOUCH
+// are accepted, TRACKING is refused with the reason.
+func TestE2EClientReply(t *testing.T) {
+	p := startProxy(t, cluster, nil)
+	k := "reply:" + runID()
+	px := dialRaw(t, p.Addr)
+	px.write(respCmd("CLIENT", "REPLY", "OFF") + respCmd("SET", k, "1") + respCmd("INCR", k) + respCmd("PING") +
+		respCmd("CLIENT", "REPLY", "ON") + respCmd("GET", k) +
+		respCmd("CLIENT", "REPLY", "SKIP") + respCmd("INCR", k) + respCmd("GET", k) +
+		respCmd("CLIENT", "REPLY", "OFF") + respCmd("RESET") + respCmd("ECHO", "after reset") +
+		respCmd("CLIENT", "NO-EVICT", "ON") + respCmd("CLIENT", "NO-TOUCH", "OFF") + respCmd("CLIENT", "REPLY", "MAYBE"))
+	for i, want := range []string{"+OK\r\n", "$1\r\n2\r\n", "$1\r\n3\r\n", "+RESET\r\n", "$11\r\nafter reset\r\n", "+OK\r\n", "+OK\r\n", "-ERR syntax error\r\n"} {
+		if r := px.read(); r != want {
+			t.Fatalf("reply %d = %q; want %q", i, r, want)
+		}
+	}
+	if r := px.do("CLIENT", "TRACKING", "ON"); !strings.HasPrefix(r, "-ERR slotgate: CLIENT TRACKING is refused through a proxy: ") {
+		t.Fatalf("CLIENT TRACKING ON = %q", r)
+	}
+}

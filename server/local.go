@@ -42,6 +42,7 @@ func (s *session) localCommand(cmd *codec.Command, args [][]byte, raw []byte) {
 	case "reset":
 		s.pubsubReset()
 		s.proto, s.name = 2, nil
+		s.replyOff, s.skipNext = false, false
 		s.endTx()
 		s.authed = s.srv.cfg.Password == ""
 		b = codec.AppendSimple(b, "RESET")
@@ -50,6 +51,16 @@ func (s *session) localCommand(cmd *codec.Command, args [][]byte, raw []byte) {
 	case "hello":
 		b = s.hello(b, args)
 	case "client":
+		if codec.EqualFold(args[1], "reply") && len(args) == 3 {
+			if s.clientReply(args[2]) {
+				return // OFF and SKIP are not answered
+			}
+			b = codec.AppendOK(b)
+			if !codec.EqualFold(args[2], "on") {
+				b = append(b[:0], errSyntax...)
+			}
+			break
+		}
 		b = s.client(b, args)
 	case "command":
 		b = s.command(b, args)
@@ -74,6 +85,25 @@ func (s *session) localCommand(cmd *codec.Command, args [][]byte, raw []byte) {
 	}
 	s.lp.scratch = b[:0]
 	s.local(b)
+}
+
+// clientReply sets CLIENT REPLY ON|OFF|SKIP and reports whether the command itself gets no
+// reply (OFF, SKIP). Replies are dropped at the client, never at the backend: the backend
+// connection is shared and every request keeps its reply slot.
+func (s *session) clientReply(mode []byte) bool {
+	switch {
+	case codec.EqualFold(mode, "on"):
+		s.replyOff, s.skipNext = false, false
+	case codec.EqualFold(mode, "off"):
+		s.replyOff = true
+		return true
+	case codec.EqualFold(mode, "skip"):
+		if !s.replyOff {
+			s.skipNext = true
+		}
+		return true
+	}
+	return false
 }
 
 // auth checks AUTH [user] password against -password. Without -password any AUTH succeeds:
@@ -172,6 +202,16 @@ func (s *session) client(b []byte, args [][]byte) []byte {
 		return codec.AppendOK(b)
 	case codec.EqualFold(sub, "id") && len(args) == 2:
 		return codec.AppendInt(b, s.id)
+	case (codec.EqualFold(sub, "no-evict") || codec.EqualFold(sub, "no-touch")) && len(args) == 3:
+		// Harmless here: slotgate's clients are not the nodes' clients, so neither eviction
+		// of client buffers nor the LRU touch of their reads can be told apart. Accepted.
+		if !codec.EqualFold(args[2], "on") && !codec.EqualFold(args[2], "off") {
+			return append(b, errSyntax...)
+		}
+		return codec.AppendOK(b)
+	case codec.EqualFold(sub, "tracking"):
+		return codec.AppendError(b, "ERR slotgate: CLIENT TRACKING is refused through a proxy: invalidations come from "+
+			"the node that holds each key, over the connection that read it, and slotgate shares those connections between clients")
 	}
 	return codec.AppendError(b, "ERR slotgate: CLIENT "+clip(sub)+" is not supported through slotgate")
 }

@@ -50,6 +50,9 @@ type session struct {
 	lastActive int64 // the loop's idle epoch at its last read or write, for the idle timeout
 	lpIndex    int   // index in lp.sessions
 	remote     bool  // connected from another host
+
+	replyOff bool // CLIENT REPLY OFF: no reply is written until CLIENT REPLY ON
+	skipNext bool // CLIENT REPLY SKIP: the next command's reply is not written
 }
 
 // replySlot holds a reply that arrived before the replies ahead of it.
@@ -59,6 +62,7 @@ type replySlot struct {
 	merge    *merge      // split requests: the parts collected so far
 	reqBytes int         // bytes of its request (parts) kept by the router until the reply comes
 	retry    scriptRetry // an EVALSHA slotgate can reload after NOSCRIPT: buf holds what it needs (scripts.go)
+	drop     bool        // CLIENT REPLY OFF or SKIP: the reply is not written to the client
 }
 
 var _ router.Sink = (*session)(nil)
@@ -70,6 +74,10 @@ func (s *session) alloc() uint64 {
 	}
 	seq := s.next
 	s.next++
+	if s.replyOff || s.skipNext { // CLIENT REPLY: the reply is dropped here, never at the backend
+		s.slot(seq).drop = true
+		s.skipNext = false
+	}
 	return seq
 }
 
@@ -92,6 +100,12 @@ func (s *session) complete(seq uint64, reply []byte) {
 	own := s.slot(seq)
 	s.reqBytes -= own.reqBytes
 	own.reqBytes = 0
+	if own.drop {
+		reply = nil
+		if seq == s.head {
+			own.drop = false
+		}
+	}
 	if seq != s.head {
 		c := cap(own.buf)
 		own.buf = append(own.buf[:0], reply...)
@@ -122,7 +136,7 @@ func (s *session) complete(seq uint64, reply []byte) {
 		}
 		s.out = append(s.out, sl.buf...)
 		s.unsent -= len(sl.buf)
-		sl.ready = false
+		sl.ready, sl.drop = false, false
 		sl.buf = sl.buf[:0]
 		if cap(sl.buf) > maxIdleSlot {
 			s.slotCap -= cap(sl.buf)
