@@ -2,7 +2,10 @@ package server
 
 import (
 	"crypto/subtle"
+	"path"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/slotgate/slotgate/codec"
 	"github.com/slotgate/slotgate/router/slot"
@@ -246,10 +249,12 @@ func (s *session) command(b []byte, args [][]byte) []byte {
 	switch {
 	case codec.EqualFold(sub, "count") && len(args) == 2:
 		return codec.AppendInt(b, int64(len(codec.Commands)))
-	case codec.EqualFold(sub, "list") && len(args) == 2:
-		b = codec.AppendArrayLen(b, len(codec.Commands))
-		for _, c := range codec.Commands {
-			b = codec.AppendBulkString(b, c.Name)
+	case codec.EqualFold(sub, "list"):
+		return commandList(b, args[2:])
+	case codec.EqualFold(sub, "help") && len(args) == 2:
+		b = codec.AppendArrayLen(b, len(commandHelp))
+		for _, line := range commandHelp {
+			b = codec.AppendSimple(b, line)
 		}
 		return b
 	case codec.EqualFold(sub, "info"):
@@ -307,6 +312,66 @@ func (s *session) command(b []byte, args [][]byte) []byte {
 		return b
 	}
 	return errUnknownSubcommand(b, "command", sub)
+}
+
+// commandList answers COMMAND LIST [FILTERBY MODULE name | ACLCAT category | PATTERN glob]: the
+// names of the commands and their subcommands ("config|get"), as Redis 7 lists them.
+func commandList(b []byte, filter [][]byte) []byte {
+	match := func(*codec.Command) bool { return true }
+	switch {
+	case len(filter) == 0:
+	case len(filter) == 3 && codec.EqualFold(filter[0], "filterby"):
+		arg := string(filter[2])
+		switch {
+		case codec.EqualFold(filter[1], "module"):
+			match = func(*codec.Command) bool { return false } // the table has no module commands
+		case codec.EqualFold(filter[1], "aclcat"):
+			cat := "@" + strings.ToLower(arg)
+			match = func(c *codec.Command) bool { return slices.Contains(c.ACLCategories, cat) }
+		case codec.EqualFold(filter[1], "pattern"):
+			match = func(c *codec.Command) bool { ok, _ := path.Match(strings.ToLower(arg), c.Name); return ok }
+		default:
+			return append(b, errSyntax...)
+		}
+	default:
+		return append(b, errSyntax...)
+	}
+	var names []string
+	for _, c := range codec.AllCommands {
+		if match(c) {
+			names = append(names, c.Name)
+		}
+	}
+	b = codec.AppendArrayLen(b, len(names))
+	for _, n := range names {
+		b = codec.AppendBulkString(b, n)
+	}
+	return b
+}
+
+// commandHelp is COMMAND HELP's text, as Redis 7.0 gives it.
+var commandHelp = []string{
+	"COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+	"(no subcommand)",
+	"    Return details about all Redis commands.",
+	"COUNT",
+	"    Return the total number of commands in this Redis server.",
+	"LIST",
+	"    Return a list of all commands in this Redis server.",
+	"INFO [<command-name> ...]",
+	"    Return details about multiple Redis commands.",
+	"    If no command names are given, documentation details for all",
+	"    commands are returned.",
+	"DOCS [<command-name> ...]",
+	"    Return documentation details about multiple Redis commands.",
+	"    If no command names are given, documentation details for all",
+	"    commands are returned.",
+	"GETKEYS <full-command>",
+	"    Return the keys from a full Redis command.",
+	"GETKEYSANDFLAGS <full-command>",
+	"    Return the keys and the access flags from a full Redis command.",
+	"HELP",
+	"    Prints this help.",
 }
 
 // lookupFull finds "get" or "config|get".
