@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"strconv"
+	"strings"
 
 	"github.com/slotgate/slotgate/codec"
 	"github.com/slotgate/slotgate/router"
@@ -14,9 +15,9 @@ import (
 //
 // Using it from a command handler (the whole API):
 //
-//	s.broadcast(raw, op, kind)
+//	s.broadcast(cmd, raw, op, kind)
 //
-// raw is the request as the client sent it (inline requests are re-encoded here); op says how
+// cmd names the command in the error past the cap (Config.MaxMergeBytes); raw is the request as the client sent it (inline requests are re-encoded here); op says how
 // the replies combine (mergeSame, mergeAndInts, mergeSum, mergeAnyOK, mergeFirst, or a new op
 // added to mergeReplies); kind is the router.Kind of every part (usually 0). The request takes
 // one reply slot and the client gets exactly one reply. A new merge op is a new mergeOp constant
@@ -62,7 +63,12 @@ func (s *session) masterSlots() (*router.Topology, []uint16) {
 
 // broadcast sends the current request to every master and answers with their replies merged
 // by op (see the comment at the top of this file).
-func (s *session) broadcast(raw []byte, op mergeOp, kind router.Kind) {
+func (s *session) broadcast(cmd *codec.Command, raw []byte, op mergeOp, kind router.Kind) {
+	s.broadcastN(cmd, raw, op, kind, 0)
+}
+
+// broadcastN is broadcast with a count the merge needs (SLOWLOG GET's).
+func (s *session) broadcastN(cmd *codec.Command, raw []byte, op mergeOp, kind router.Kind, count int) {
 	lp := s.lp
 	_, slots := s.masterSlots()
 	if slots == nil {
@@ -77,7 +83,7 @@ func (s *session) broadcast(raw []byte, op mergeOp, kind router.Kind) {
 	}
 	seq := s.alloc()
 	m := lp.newMerge(op, len(slots))
-	m.limit = maxMergedReply
+	m.limit, m.name, m.count = s.srv.cfg.MaxMergeBytes, cmd.Name, count
 	s.slot(seq).merge = m
 	for p, sl := range slots {
 		s.sendPart(int(sl), raw, int32(p), kind)
@@ -85,14 +91,16 @@ func (s *session) broadcast(raw []byte, op mergeOp, kind router.Kind) {
 	broadcastRequests.Inc()
 }
 
-// maxMergedReply caps the parts' replies of one broadcast together (and so the merged reply):
-// past it the client gets errMergedTooLarge, and the parts still arriving are dropped. A
-// variable so that tests can lower it.
-var maxMergedReply = 64 << 20
-
-func errMergedTooLarge(dst []byte) []byte {
-	return codec.AppendError(dst, "ERR slotgate: the masters' replies to this broadcast command together pass "+
-		strconv.Itoa(maxMergedReply)+" bytes, slotgate's cap on a merged reply")
+// errMergedTooLarge answers a broadcast whose parts' replies together passed limit bytes
+// (Config.MaxMergeBytes): past it the parts still arriving are dropped. name is the command's
+// (codec.Command.Name: "keys", "slowlog|get").
+func errMergedTooLarge(dst []byte, name string, limit int) []byte {
+	if name == "keys" {
+		return codec.AppendError(dst, "ERR KEYS reply too large through slotgate; use SCAN")
+	}
+	return codec.AppendError(dst, "ERR "+strings.ToUpper(strings.ReplaceAll(name, "|", " "))+
+		" reply too large through slotgate: the masters' replies together pass "+strconv.Itoa(limit)+
+		" bytes (-max-merge-bytes)")
 }
 
 // Texts of the merges of broadcast replies.
@@ -107,6 +115,8 @@ func mergeBroadcast(dst []byte, op mergeOp, replies [][]byte, arrived []int32, s
 	switch op {
 	case mergeFirst:
 		return append(dst, replies[0]...)
+	case mergeNonNil:
+		return mergeFirstNonNil(dst, replies, arrived) // keyspace.go
 	case mergeAnyOK:
 		// OK if any master did it; else an error other than NOTBUSY (a master that could not
 		// do it tells more than one that had nothing to do), else the first to arrive.
@@ -137,6 +147,12 @@ func mergeBroadcast(dst []byte, op mergeOp, replies [][]byte, arrived []int32, s
 		return append(dst, replies[0]...)
 	case mergeAndInts:
 		return mergeAndArrays(dst, replies, sc)
+	case mergeConcat:
+		return mergeConcatArrays(dst, replies) // keyspace.go
+	case mergeMin:
+		return mergeMinInt(dst, replies)
+	case mergeSlowlog:
+		return mergeSlowlogGet(dst, replies, arrived, -1, sc) // the count is the merge's: deliverPart
 	case mergeUnion, mergePairs2, mergePairs3:
 		return mergePubsub(dst, op, replies, sc) // PUBSUB queries (pubsub.go)
 	}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"strconv"
 	"testing"
 )
 
@@ -27,6 +28,15 @@ func TestMergeBroadcast(t *testing.T) {
 		{"any ok: one killed", mergeAnyOK, []string{"-NOTBUSY No scripts\r\n", "+OK\r\n", "-NOTBUSY No scripts\r\n"}, []int32{0, 1, 2}, "+OK\r\n"},
 		{"any ok: none busy", mergeAnyOK, []string{"-NOTBUSY a\r\n", "-NOTBUSY b\r\n"}, []int32{1, 0}, "-NOTBUSY b\r\n"},
 		{"any ok: unkillable beats notbusy", mergeAnyOK, []string{"-NOTBUSY a\r\n", "-UNKILLABLE b\r\n"}, []int32{0, 1}, "-UNKILLABLE b\r\n"},
+		{"concat: in part order", mergeConcat, []string{"*1\r\n$1\r\na\r\n", "*0\r\n", "*2\r\n$1\r\nb\r\n$1\r\nc\r\n"}, []int32{2, 0, 1}, "*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n"},
+		{"concat: an error", mergeConcat, []string{"*0\r\n", "-ERR x\r\n"}, []int32{0, 1}, "-ERR x\r\n"},
+		{"concat: not an array", mergeConcat, []string{"*0\r\n", ":1\r\n"}, []int32{0, 1}, "-" + errMalformed + "\r\n"},
+		{"non-nil: first key to arrive", mergeNonNil, []string{"$1\r\na\r\n", "$-1\r\n", "$1\r\nc\r\n"}, []int32{1, 2, 0}, "$1\r\nc\r\n"},
+		{"non-nil: a key beats an error", mergeNonNil, []string{"-ERR x\r\n", "$1\r\nb\r\n"}, []int32{0, 1}, "$1\r\nb\r\n"},
+		{"non-nil: an error beats null", mergeNonNil, []string{"$-1\r\n", "-ERR x\r\n"}, []int32{0, 1}, "-ERR x\r\n"},
+		{"non-nil: all null", mergeNonNil, []string{"$-1\r\n", "$-1\r\n"}, []int32{1, 0}, "$-1\r\n"},
+		{"min", mergeMin, []string{":30\r\n", ":10\r\n", ":20\r\n"}, []int32{0, 1, 2}, ":10\r\n"},
+		{"min: an error", mergeMin, []string{":30\r\n", "-ERR x\r\n"}, []int32{0, 1}, "-ERR x\r\n"},
 		{"first: part 0 as it came", mergeFirst, []string{"*1\r\n$1\r\na\r\n", "-ERR other\r\n"}, []int32{1, 0}, "*1\r\n$1\r\na\r\n"},
 	}
 	for _, c := range cases {
@@ -44,24 +54,52 @@ func TestMergeBroadcast(t *testing.T) {
 // A broadcast whose parts' replies pass the cap answers one clear error, and the parts after the
 // cap are not kept.
 func TestBroadcastCap(t *testing.T) {
-	old := maxMergedReply
-	maxMergedReply = 100
-	defer func() { maxMergedReply = old }()
+	const limit = 100
 	lp := &loop{}
 	s := &session{lp: lp}
 	s.alloc() // a request ahead, never answered: the merged reply waits in its slot
 	seq := s.alloc()
 	m := lp.newMerge(mergeSame, 3)
-	m.limit = maxMergedReply
+	m.limit, m.name = limit, "keys"
 	s.slot(seq).merge = m
 	big := []byte("$60\r\n" + string(make([]byte, 60)) + "\r\n")
 	for p := int32(0); p < 3; p++ {
 		s.deliverPart(seq, p, big)
-		if len(m.buf) > maxMergedReply {
-			t.Fatalf("kept %d bytes of part replies, over the cap %d", len(m.buf), maxMergedReply)
+		if len(m.buf) > limit {
+			t.Fatalf("kept %d bytes of part replies, over the cap %d", len(m.buf), limit)
 		}
 	}
-	if got, want := string(s.slot(seq).buf), string(errMergedTooLarge(nil)); got != want {
+	if got, want := string(s.slot(seq).buf), "-ERR KEYS reply too large through slotgate; use SCAN\r\n"; got != want {
 		t.Fatalf("merged reply past the cap = %q, want %q", got, want)
+	}
+}
+
+// SLOWLOG GET: entries of every master, newest first by start time, at most the count.
+func TestMergeSlowlog(t *testing.T) {
+	entry := func(id, at int, cmd string) string {
+		return "*6\r\n:" + strconv.Itoa(id) + "\r\n:" + strconv.Itoa(at) + "\r\n:15\r\n*1\r\n$" +
+			strconv.Itoa(len(cmd)) + "\r\n" + cmd + "\r\n$15\r\n127.0.0.1:50000\r\n$0\r\n\r\n"
+	}
+	replies := [][]byte{
+		[]byte("*2\r\n" + entry(7, 300, "a") + entry(6, 100, "b")),
+		[]byte("*0\r\n"),
+		[]byte("*2\r\n" + entry(2, 400, "c") + entry(1, 200, "d")),
+	}
+	var sc mergeScratch
+	arrived := []int32{0, 1, 2}
+	if got, want := string(mergeSlowlogGet(nil, replies, arrived, -1, &sc)),
+		"*4\r\n"+entry(2, 400, "c")+entry(7, 300, "a")+entry(1, 200, "d")+entry(6, 100, "b"); got != want {
+		t.Errorf("all: got %q, want %q", got, want)
+	}
+	if got, want := string(mergeSlowlogGet(nil, replies, arrived, 2, &sc)), "*2\r\n"+entry(2, 400, "c")+entry(7, 300, "a"); got != want {
+		t.Errorf("count 2: got %q, want %q", got, want)
+	}
+	replies[1] = []byte("-ERR x\r\n")
+	if got := string(mergeSlowlogGet(nil, replies, arrived, -1, &sc)); got != "-ERR x\r\n" {
+		t.Errorf("an error: got %q", got)
+	}
+	replies[1] = []byte("*1\r\n:1\r\n")
+	if got := string(mergeSlowlogGet(nil, replies, arrived, -1, &sc)); got != "-"+errMalformed+"\r\n" {
+		t.Errorf("an entry that is not one: got %q", got)
 	}
 }

@@ -14,7 +14,7 @@ const (
 	classSplit                  // MGET/MSET/DEL/UNLINK/EXISTS/TOUCH: one part per slot, merged in key order
 	classPubsub                 // (P|S)SUBSCRIBE and unsubscribes, PUBLISH/SPUBLISH by channel slot, PUBSUB: pubsub.go
 	classTx                     // MULTI, EXEC, DISCARD, WATCH, UNWATCH: a dedicated connection while the state lasts (tx.go)
-	classBroadcast              // SCRIPT, FUNCTION: per subcommand, to every master merged, or to one master (scripts.go)
+	classBroadcast              // SCRIPT, FUNCTION, the whole keyspace (KEYS, DBSIZE...): to every master merged, or to one master (scripts.go, keyspace.go)
 )
 
 // classes is indexed by codec.Command.ID of top-level commands.
@@ -40,8 +40,11 @@ var statefulCommands = []string{
 var pubsubCommands = []string{"publish", "spublish", "pubsub",
 	"subscribe", "unsubscribe", "psubscribe", "punsubscribe", "ssubscribe", "sunsubscribe"}
 
-// broadcastCommands are containers whose subcommands scripts.go routes (broadcast or one master).
-var broadcastCommands = []string{"script", "function"}
+// broadcastCommands go to every master, their replies merged (or to one master): containers
+// whose subcommands scripts.go and keyspace.go route, and the keyless commands of the whole
+// keyspace (keyspace.go).
+var broadcastCommands = []string{"script", "function", "slowlog", "latency",
+	"dbsize", "keys", "flushall", "flushdb", "randomkey", "lastsave"}
 
 // subClass classifies a subcommand of a container that slotgate does not answer itself.
 func subClass(sub *codec.Command) class {

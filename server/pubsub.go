@@ -386,15 +386,15 @@ const (
 func (s *session) pubsubQuery(cmd *codec.Command, args [][]byte, raw []byte) {
 	switch cmd.Name {
 	case "pubsub|channels", "pubsub|shardchannels":
-		s.broadcast(raw, mergeUnion, 0)
+		s.broadcast(cmd, raw, mergeUnion, 0)
 	case "pubsub|numsub", "pubsub|shardnumsub":
 		op := mergePairs2
 		if s.proto == 3 {
 			op = mergePairs3
 		}
-		s.broadcast(raw, op, 0)
+		s.broadcast(cmd, raw, op, 0)
 	case "pubsub|numpat":
-		s.broadcast(raw, mergeSum, 0)
+		s.broadcast(cmd, raw, mergeSum, 0)
 	default:
 		s.send(cmd, router.SlotAny, raw)
 	}

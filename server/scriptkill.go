@@ -44,7 +44,10 @@ func (s *session) killScripts(args [][]byte) {
 	}
 	seq := s.alloc()
 	m := lp.newMerge(mergeAnyOK, len(slots))
-	m.limit = maxMergedReply
+	m.limit, m.name = s.srv.cfg.MaxMergeBytes, "script|kill"
+	if codec.EqualFold(args[0], "function") {
+		m.name = "function|kill"
+	}
 	s.slot(seq).merge = m
 	// Counted in flight like parts sent through the router: Deliver uncounts each reply.
 	s.inflight += len(slots)

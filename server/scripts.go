@@ -33,16 +33,16 @@ func (s *session) scriptCommand(cmd *codec.Command, args [][]byte, raw []byte) {
 	switch cmd.Name {
 	case "script|load":
 		s.srv.scripts.add(args[2]) // kept for reloading after NOSCRIPT, whatever the masters say
-		s.broadcast(raw, mergeSame, 0)
+		s.broadcast(cmd, raw, mergeSame, 0)
 	case "function|load", "function|delete", "function|restore":
-		s.broadcast(raw, mergeSame, 0)
+		s.broadcast(cmd, raw, mergeSame, 0)
 	case "script|flush":
 		s.srv.scripts.flush()
-		s.broadcast(raw, mergeSame, 0)
+		s.broadcast(cmd, raw, mergeSame, 0)
 	case "function|flush":
-		s.broadcast(raw, mergeSame, 0)
+		s.broadcast(cmd, raw, mergeSame, 0)
 	case "script|exists":
-		s.broadcast(raw, mergeAndInts, 0)
+		s.broadcast(cmd, raw, mergeAndInts, 0)
 	case "script|kill", "function|kill":
 		s.killScripts(args) // on connections of their own (scriptkill.go)
 	case "function|list", "function|dump", "function|stats", "script|help", "function|help":

@@ -36,7 +36,11 @@ type Config struct {
 	// on a node that answers an EVALSHA with NOSCRIPT (scriptcache.go); 0: DefaultScriptCache,
 	// negative: none.
 	ScriptCache int
-	Logf        func(format string, args ...any)
+	// MaxMergeBytes caps the masters' replies to one broadcast command (KEYS, SLOWLOG GET...)
+	// together, and so the merged reply: past it the client gets an error naming the command;
+	// 0: DefaultMaxMergeBytes.
+	MaxMergeBytes int
+	Logf          func(format string, args ...any)
 }
 
 // Defaults for the limits.
@@ -45,6 +49,8 @@ const (
 	DefaultHardLimit   = 64 << 20
 	DefaultMaxInflight = 1024
 	DefaultMaxRequest  = 1 << 30
+	// DefaultMaxMergeBytes is Config.MaxMergeBytes's default.
+	DefaultMaxMergeBytes = 64 << 20
 )
 
 // Server is the gnet event handler.
@@ -148,6 +154,9 @@ func New(cfg Config, rt *router.Router) *Server {
 	}
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
+	}
+	if cfg.MaxMergeBytes <= 0 {
+		cfg.MaxMergeBytes = DefaultMaxMergeBytes
 	}
 	if cfg.ScriptCache == 0 {
 		cfg.ScriptCache = DefaultScriptCache

@@ -546,7 +546,7 @@ func (s *session) dispatch(raw []byte) {
 	case classPubsub:
 		s.pubsub(cmd, args, raw)
 	case classBroadcast:
-		s.scriptCommand(cmd, args, raw)
+		s.keyspaceCommand(cmd, args, raw)
 	default:
 		s.local(errRefused(s.lp.scratch[:0], cmd))
 	}

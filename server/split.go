@@ -20,6 +20,10 @@ const (
 	mergeAndInts // arrays of integers: 1 where every master answered non-zero (SCRIPT EXISTS)
 	mergeAnyOK   // the first non-error reply by part; else the first error other than NOTBUSY; else the first error (SCRIPT KILL)
 	mergeFirst   // the reply of part 0 (the master of the lowest slot) as it came, the others ignored
+	mergeConcat  // arrays' elements concatenated in part order (KEYS, LATENCY LATEST)
+	mergeNonNil  // the first non-null reply to arrive, else the first error, else null (RANDOMKEY)
+	mergeMin     // the least integer (LASTSAVE: the oldest save)
+	mergeSlowlog // SLOWLOG GET: every master's entries, newest first, at most merge.count (keyspace.go)
 )
 
 // merge collects the parts of one split request. It is owned by one reply slot and returned to
@@ -33,6 +37,8 @@ type merge struct {
 	arrived   []int32 // part numbers in arrival order
 	limit     int     // broadcasts: most bytes of part replies kept (0: no cap)
 	over      bool    // a part reply did not fit under limit: the answer is errMergedTooLarge
+	name      string  // broadcasts: the command's name, for errMergedTooLarge
+	count     int     // SLOWLOG GET: most entries in the merged reply (-1: all)
 }
 
 // split sends a multi-key command as one part per slot. Keys of one slot go in one part in their
@@ -151,9 +157,11 @@ func (s *session) deliverPart(seq uint64, part int32, reply []byte) {
 	var out []byte
 	switch {
 	case m.over:
-		out = errMergedTooLarge(lp.scratch[:0])
+		out = errMergedTooLarge(lp.scratch[:0], m.name, m.limit)
 	case m.op == mergeRedact:
 		out = redactConfig(lp.scratch[:0], sc.replies[0])
+	case m.op == mergeSlowlog:
+		out = mergeSlowlogGet(lp.scratch[:0], sc.replies, m.arrived, m.count, sc)
 	default:
 		out = mergeReplies(lp.scratch[:0], m.op, m.keyPart, sc.replies, m.arrived, sc)
 	}
@@ -254,6 +262,6 @@ func (lp *loop) putMerge(m *merge) {
 		m.keyPart, m.partOff, m.arrived = nil, nil, nil // an MGET of many keys does not pin its index arrays
 	}
 	m.buf, m.arrived = m.buf[:0], m.arrived[:0]
-	m.limit, m.over = 0, false
+	m.limit, m.over, m.name, m.count = 0, false, "", 0
 	lp.merges = append(lp.merges, m)
 }

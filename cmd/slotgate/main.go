@@ -63,6 +63,7 @@ func run(argv []string) error {
 		maxMemory    = fs.String("max-memory", "", "all client buffers together (e.g. 512mb, 2gb; default a quarter of the machine's or container's memory): past it slotgate reads only from clients under their fair share and then disconnects the largest")
 		maxDedicated = fs.Int("max-dedicated", router.DefaultMaxDedicated, "dedicated backend connections per master for the process (transactions, blocking commands); past it: -ERR max dedicated backend connections reached")
 		scriptCache  = fs.Int("script-cache", server.DefaultScriptCache, "scripts loaded through slotgate (SCRIPT LOAD) kept to reload on a node that answers EVALSHA with NOSCRIPT, e.g. after a failover (0: none)")
+		maxMerge     = fs.Int("max-merge-bytes", server.DefaultMaxMergeBytes, "the masters' replies to one command sent to every master (KEYS, SLOWLOG GET...) together, in bytes: past it the client gets an error (for KEYS: use SCAN)")
 		readFrom     = fs.String("read-from", "master", "where read-only commands go: master, replica (replicas, the master when none is healthy) or prefer-replica (replicas and the master alike)")
 	)
 	if err := fs.Parse(argv); err != nil {
@@ -121,7 +122,7 @@ func run(argv []string) error {
 		Listen: *listen, Loops: *loops, Password: *password,
 		SoftLimit: *softLimit, HardLimit: *hardLimit, MaxInflight: *maxInflight, MaxRequest: *queryLimit,
 		MaxClients: *maxClients, IdleTimeout: *idleTimeout, Protected: *protected, MaxMemory: budget,
-		ScriptCache: *scriptCache, Logf: logf,
+		ScriptCache: *scriptCache, MaxMergeBytes: *maxMerge, Logf: logf,
 	}, rt)
 
 	if *admin != "" {
