@@ -36,7 +36,10 @@ type Config struct {
 	// on a node that answers an EVALSHA with NOSCRIPT (scriptcache.go); 0: DefaultScriptCache,
 	// negative: none.
 	ScriptCache int
-	Logf        func(format string, args ...any)
+	// Announce is the HOST:PORT CLUSTER SLOTS/SHARDS/NODES name as the one node owning every slot;
+	// empty: the local address of the asking client's connection.
+	Announce string
+	Logf     func(format string, args ...any)
 }
 
 // Defaults for the limits.
