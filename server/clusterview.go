@@ -59,64 +59,11 @@ func (s *session) clusterCommand(b []byte, args [][]byte, raw []byte) ([]byte, b
 	case codec.EqualFold(sub, "myid") && len(args) == 2:
 		return codec.AppendBulkString(b, s.self().id), true
 	case codec.EqualFold(sub, "slots") && len(args) == 2:
-		me := s.self()
-		b = codec.AppendArrayLen(b, 1)
-		b = codec.AppendArrayLen(b, 3)
-		b = codec.AppendInt(b, 0)
-		b = codec.AppendInt(b, slot.Count-1)
-		b = codec.AppendArrayLen(b, 4)
-		b = codec.AppendBulkString(b, me.host)
-		b = codec.AppendInt(b, int64(me.port))
-		b = codec.AppendBulkString(b, me.id)
-		if me.hostname != "" { // the endpoint is the name; Redis adds the IP to the metadata
-			b = codec.AppendMapLen(b, p, 1)
-			b = codec.AppendBulkString(b, "ip")
-			return codec.AppendBulkString(b, me.ip), true
-		}
-		return codec.AppendMapLen(b, p, 0), true
+		return appendClusterSlots(b, p, s.self()), true
 	case codec.EqualFold(sub, "shards") && len(args) == 2:
-		me := s.self()
-		b = codec.AppendArrayLen(b, 1)
-		b = codec.AppendMapLen(b, p, 2)
-		b = codec.AppendBulkString(b, "slots")
-		b = codec.AppendArrayLen(b, 2)
-		b = codec.AppendInt(b, 0)
-		b = codec.AppendInt(b, slot.Count-1)
-		b = codec.AppendBulkString(b, "nodes")
-		b = codec.AppendArrayLen(b, 1)
-		n := 7
-		if me.hostname != "" {
-			n++
-		}
-		b = codec.AppendMapLen(b, p, n)
-		b = codec.AppendBulkString(b, "id")
-		b = codec.AppendBulkString(b, me.id)
-		b = codec.AppendBulkString(b, "port")
-		b = codec.AppendInt(b, int64(me.port))
-		b = codec.AppendBulkString(b, "ip")
-		b = codec.AppendBulkString(b, me.ip)
-		b = codec.AppendBulkString(b, "endpoint")
-		b = codec.AppendBulkString(b, me.host)
-		if me.hostname != "" {
-			b = codec.AppendBulkString(b, "hostname")
-			b = codec.AppendBulkString(b, me.hostname)
-		}
-		b = codec.AppendBulkString(b, "role")
-		b = codec.AppendBulkString(b, "master")
-		b = codec.AppendBulkString(b, "replication-offset")
-		b = codec.AppendInt(b, 0)
-		b = codec.AppendBulkString(b, "health")
-		return codec.AppendBulkString(b, "online"), true
+		return appendClusterShards(b, p, s.self()), true
 	case codec.EqualFold(sub, "nodes") && len(args) == 2:
-		// "<id> <ip>:<port>@<cport>[,<hostname>] myself,master - <ping> <pong> <config-epoch>
-		// connected 0-16383": no cluster bus behind slotgate, so cport 0.
-		me := s.self()
-		line := me.id + " " + net.JoinHostPort(me.ip, strconv.Itoa(me.port)) + "@0"
-		if me.hostname != "" {
-			line += "," + me.hostname
-		}
-		line += " myself,master - 0 0 " + strconv.Itoa(clusterEpoch) + " connected 0-" + strconv.Itoa(slot.Count-1) + "\n"
-		return codec.AppendVerbatim(b, p, "txt", []byte(line)), true
+		return appendClusterNodes(b, p, s.self()), true
 	case codec.EqualFold(sub, "info") && len(args) == 2:
 		return codec.AppendVerbatim(b, p, "txt", []byte(clusterInfo)), true
 	case codec.EqualFold(sub, "countkeysinslot") && len(args) == 3,
@@ -160,3 +107,68 @@ var clusterInfo = "cluster_state:ok\r\n" +
 	"cluster_stats_messages_sent:0\r\n" +
 	"cluster_stats_messages_received:0\r\n" +
 	"total_cluster_links_buffer_limit_exceeded:0\r\n"
+
+// appendClusterSlots is CLUSTER SLOTS: one range, one node.
+func appendClusterSlots(b []byte, p int, me clusterSelf) []byte {
+	b = codec.AppendArrayLen(b, 1)
+	b = codec.AppendArrayLen(b, 3)
+	b = codec.AppendInt(b, 0)
+	b = codec.AppendInt(b, slot.Count-1)
+	b = codec.AppendArrayLen(b, 4)
+	b = codec.AppendBulkString(b, me.host)
+	b = codec.AppendInt(b, int64(me.port))
+	b = codec.AppendBulkString(b, me.id)
+	if me.hostname != "" { // the endpoint is the name; Redis adds the IP to the metadata
+		b = codec.AppendMapLen(b, p, 1)
+		b = codec.AppendBulkString(b, "ip")
+		return codec.AppendBulkString(b, me.ip)
+	}
+	return codec.AppendMapLen(b, p, 0)
+}
+
+// appendClusterShards is CLUSTER SHARDS: one shard of one master (maps in RESP3).
+func appendClusterShards(b []byte, p int, me clusterSelf) []byte {
+	b = codec.AppendArrayLen(b, 1)
+	b = codec.AppendMapLen(b, p, 2)
+	b = codec.AppendBulkString(b, "slots")
+	b = codec.AppendArrayLen(b, 2)
+	b = codec.AppendInt(b, 0)
+	b = codec.AppendInt(b, slot.Count-1)
+	b = codec.AppendBulkString(b, "nodes")
+	b = codec.AppendArrayLen(b, 1)
+	n := 7
+	if me.hostname != "" {
+		n++
+	}
+	b = codec.AppendMapLen(b, p, n)
+	b = codec.AppendBulkString(b, "id")
+	b = codec.AppendBulkString(b, me.id)
+	b = codec.AppendBulkString(b, "port")
+	b = codec.AppendInt(b, int64(me.port))
+	b = codec.AppendBulkString(b, "ip")
+	b = codec.AppendBulkString(b, me.ip)
+	b = codec.AppendBulkString(b, "endpoint")
+	b = codec.AppendBulkString(b, me.host)
+	if me.hostname != "" {
+		b = codec.AppendBulkString(b, "hostname")
+		b = codec.AppendBulkString(b, me.hostname)
+	}
+	b = codec.AppendBulkString(b, "role")
+	b = codec.AppendBulkString(b, "master")
+	b = codec.AppendBulkString(b, "replication-offset")
+	b = codec.AppendInt(b, 0)
+	b = codec.AppendBulkString(b, "health")
+	return codec.AppendBulkString(b, "online")
+}
+
+// appendClusterNodes is CLUSTER NODES (verbatim text in RESP3).
+func appendClusterNodes(b []byte, p int, me clusterSelf) []byte {
+	// "<id> <ip>:<port>@<cport>[,<hostname>] myself,master - <ping> <pong> <config-epoch>
+	// connected 0-16383": no cluster bus behind slotgate, so cport 0.
+	line := me.id + " " + net.JoinHostPort(me.ip, strconv.Itoa(me.port)) + "@0"
+	if me.hostname != "" {
+		line += "," + me.hostname
+	}
+	line += " myself,master - 0 0 " + strconv.Itoa(clusterEpoch) + " connected 0-" + strconv.Itoa(slot.Count-1) + "\n"
+	return codec.AppendVerbatim(b, p, "txt", []byte(line))
+}

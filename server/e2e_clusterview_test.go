@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/slotgate/slotgate/internal/testcluster"
 	"github.com/slotgate/slotgate/server"
 )
 
@@ -319,5 +320,39 @@ func TestE2EClusterViewRedisCli(t *testing.T) {
 	}
 	if out := run("cluster", "info"); !strings.Contains(out, "cluster_state:ok") {
 		t.Fatalf("cluster info: %q", out)
+	}
+}
+
+// TestE2EClusterViewSameAsOneNode compares slotgate's replies with those of a real one-node
+// Redis 7.0 cluster owning every slot, byte for byte in RESP2 and RESP3 where nothing differs
+// (SLOTS, SHARDS) and in type and framing otherwise (NODES and INFO: verbatim text in RESP3).
+func TestE2EClusterViewSameAsOneNode(t *testing.T) {
+	one := testcluster.StartT(t, testcluster.Options{Masters: 1, Replicas: testcluster.NoReplicas})
+	n := one.Masters()[0]
+	_, portS, _ := net.SplitHostPort(n.Addr)
+	port, _ := strconv.Atoi(portS)
+	for _, proto := range []int{2, 3} {
+		rc := dialRaw(t, n.Addr)
+		if one.Password != "" {
+			rc.do("AUTH", one.Password)
+		}
+		if proto == 3 {
+			if r := rc.do("HELLO", "3"); !strings.HasPrefix(r, "%") {
+				t.Fatalf("HELLO 3 = %q", r)
+			}
+		}
+		id := strings.TrimSpace(strings.SplitN(rc.do("CLUSTER", "MYID"), "\r\n", 3)[1])
+		want := server.ClusterView(proto, "", port, id) // a lone node has met no peer that told it its IP
+		for _, sub := range []string{"SLOTS", "SHARDS"} {
+			if got := rc.do("CLUSTER", sub); got != want[sub] {
+				t.Errorf("RESP%d CLUSTER %s:\n redis    %q\n slotgate %q", proto, sub, got, want[sub])
+			}
+		}
+		for _, sub := range []string{"NODES", "INFO"} {
+			got := rc.do("CLUSTER", sub)
+			if got[0] != want[sub][0] || (proto == 3) != strings.Contains(got, "\r\ntxt:") || (proto == 3) != strings.Contains(want[sub], "\r\ntxt:") {
+				t.Errorf("RESP%d CLUSTER %s framing:\n redis    %q\n slotgate %q", proto, sub, got, want[sub])
+			}
+		}
 	}
 }
