@@ -21,7 +21,8 @@ const (
 var classes = buildClasses()
 
 // local commands answered by slotgate.
-var localCommands = []string{"ping", "echo", "quit", "select", "command", "hello", "auth", "client", "cluster", "reset"}
+var localCommands = []string{"ping", "echo", "quit", "select", "command", "hello", "auth", "client", "cluster", "reset",
+	"readonly", "readwrite"}
 
 // split commands: per-slot parts merged in key order.
 var splitCommands = []string{"mget", "mset", "del", "unlink", "exists", "touch"}
@@ -33,7 +34,7 @@ var txCommands = []string{"multi", "exec", "discard", "watch", "unwatch"}
 // reason.
 var statefulCommands = []string{
 	"monitor", "sync", "psync", "wait", "waitaof", "shutdown", "debug",
-	"readonly", "readwrite", "asking", "failover", "replicaof", "slaveof",
+	"asking", "failover", "replicaof", "slaveof",
 }
 
 // pubsubCommands are multiplexed or routed by channel (pubsub.go).

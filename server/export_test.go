@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/panjf2000/gnet/v2"
+	"github.com/slotgate/slotgate/codec"
 	"github.com/slotgate/slotgate/router"
 )
 
@@ -45,4 +46,16 @@ func (srv *Server) RequestCopies() router.CopyStats {
 func ScriptCached(srv *Server, sha string) bool {
 	k, ok := parseSha([]byte(sha))
 	return ok && srv.scripts.has(k)
+}
+
+// ClusterView returns slotgate's CLUSTER SLOTS, SHARDS, NODES and INFO replies in protocol proto
+// for a node at ip:port with id, to compare with a real one-node cluster's.
+func ClusterView(proto int, ip string, port int, id string) map[string]string {
+	me := clusterSelf{host: ip, ip: ip, port: port, id: id}
+	return map[string]string{
+		"SLOTS":  string(appendClusterSlots(nil, proto, me)),
+		"SHARDS": string(appendClusterShards(nil, proto, me)),
+		"NODES":  string(appendClusterNodes(nil, proto, me)),
+		"INFO":   string(codec.AppendVerbatim(nil, proto, "txt", []byte(clusterInfo))),
+	}
 }

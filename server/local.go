@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/slotgate/slotgate/codec"
-	"github.com/slotgate/slotgate/router/slot"
 )
 
 // localCommand answers the commands slotgate serves itself (connection state, introspection).
@@ -68,11 +67,13 @@ func (s *session) localCommand(cmd *codec.Command, args [][]byte, raw []byte) {
 	case "command":
 		b = s.command(b, args)
 	case "cluster":
-		if len(args) == 3 && codec.EqualFold(args[1], "keyslot") {
-			b = codec.AppendInt(b, int64(slot.Of(args[2])))
-		} else {
-			b = codec.AppendError(b, "ERR slotgate: CLUSTER "+clip(args[1])+" is not supported: slotgate presents the cluster as one Redis (CLUSTER KEYSLOT is)")
+		var answered bool
+		if b, answered = s.clusterCommand(b, args, raw); !answered {
+			s.lp.scratch = b[:0]
+			return
 		}
+	case "readonly", "readwrite":
+		b = codec.AppendOK(b) // cluster clients' replica reads: slotgate's -read-from decides
 	case "config":
 		if codec.EqualFold(args[1], "get") && len(args) >= 3 {
 			s.configGet(raw) // redis-benchmark asks at start; any master answers alike

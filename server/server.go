@@ -40,7 +40,10 @@ type Config struct {
 	// together, and so the merged reply: past it the client gets an error naming the command;
 	// 0: DefaultMaxMergeBytes.
 	MaxMergeBytes int
-	Logf          func(format string, args ...any)
+	// Announce is the HOST:PORT CLUSTER SLOTS/SHARDS/NODES name as the one node owning every slot;
+	// empty: the local address of the asking client's connection.
+	Announce string
+	Logf     func(format string, args ...any)
 }
 
 // Defaults for the limits.

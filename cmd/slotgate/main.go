@@ -64,6 +64,7 @@ func run(argv []string) error {
 		maxDedicated = fs.Int("max-dedicated", router.DefaultMaxDedicated, "dedicated backend connections per master for the process (transactions, blocking commands); past it: -ERR max dedicated backend connections reached")
 		scriptCache  = fs.Int("script-cache", server.DefaultScriptCache, "scripts loaded through slotgate (SCRIPT LOAD) kept to reload on a node that answers EVALSHA with NOSCRIPT, e.g. after a failover (0: none)")
 		maxMerge     = fs.Int("max-merge-bytes", server.DefaultMaxMergeBytes, "the masters' replies to one command sent to every master (KEYS, SLOWLOG GET...) together, in bytes: past it the client gets an error (for KEYS: use SCAN)")
+		announce     = fs.String("announce", "", "HOST:PORT that CLUSTER SLOTS/SHARDS/NODES give cluster-aware clients as the one node owning every slot (empty: the address each client connected to)")
 		readFrom     = fs.String("read-from", "master", "where read-only commands go: master, replica (replicas, the master when none is healthy) or prefer-replica (replicas and the master alike)")
 	)
 	if err := fs.Parse(argv); err != nil {
@@ -93,6 +94,13 @@ func run(argv []string) error {
 		startTuning(sys, false, logf) // after fitClients: the open-file limit as raised
 	}
 
+	if *announce != "" {
+		if _, port, err := net.SplitHostPort(*announce); err != nil {
+			return fmt.Errorf("-announce: %w", err)
+		} else if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 {
+			return fmt.Errorf("-announce: bad port %q", port)
+		}
+	}
 	rf, err := router.ParseReadFrom(*readFrom)
 	if err != nil {
 		return err
@@ -122,7 +130,7 @@ func run(argv []string) error {
 		Listen: *listen, Loops: *loops, Password: *password,
 		SoftLimit: *softLimit, HardLimit: *hardLimit, MaxInflight: *maxInflight, MaxRequest: *queryLimit,
 		MaxClients: *maxClients, IdleTimeout: *idleTimeout, Protected: *protected, MaxMemory: budget,
-		ScriptCache: *scriptCache, MaxMergeBytes: *maxMerge, Logf: logf,
+		ScriptCache: *scriptCache, MaxMergeBytes: *maxMerge, Announce: *announce, Logf: logf,
 	}, rt)
 
 	if *admin != "" {
