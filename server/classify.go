@@ -45,7 +45,7 @@ var pubsubCommands = []string{"publish", "spublish", "pubsub",
 // whose subcommands scripts.go and keyspace.go route, and the keyless commands of the whole
 // keyspace (keyspace.go).
 var broadcastCommands = []string{"script", "function", "slowlog", "latency",
-	"dbsize", "keys", "flushall", "flushdb", "randomkey", "lastsave"}
+	"dbsize", "keys", "flushall", "flushdb", "randomkey", "lastsave", "info"}
 
 // subClass classifies a subcommand of a container that slotgate does not answer itself.
 func subClass(sub *codec.Command) class {

@@ -1,8 +1,13 @@
 package server_test
 
 import (
+	"context"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/slotgate/slotgate/internal/testcluster"
 )
 
 // TestE2ERefusedForGood: the commands that act on one node or are the nodes' own protocol get a
@@ -74,5 +79,47 @@ func TestE2EClientReply(t *testing.T) {
 	}
 	if r := px.do("CLIENT", "TRACKING", "ON"); !strings.HasPrefix(r, "-ERR slotgate: CLIENT TRACKING is refused through a proxy: ") {
 		t.Fatalf("CLIENT TRACKING ON = %q", r)
+	}
+}
+
+// TestE2EInfoMerged: INFO answers as one Redis would for the whole cluster: the masters' keys
+// added up (equal to DBSIZE), the lowest redis_version, slotgate's own process, clients and
+// replication, cluster_enabled, and slotgate's Proxy section; INFO <section> gives that section.
+func TestE2EInfoMerged(t *testing.T) {
+	p := startProxy(t, cluster, nil)
+	ctx := context.Background()
+	cl := p.client(t, nil)
+	info, err := cl.Info(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := cl.DBSize(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	field := func(text, name string) string { return testcluster.InfoField(text, name) }
+	for _, sec := range []string{"# Server", "# Clients", "# Memory", "# Stats", "# Replication", "# Keyspace", "# Cluster", "# Proxy"} {
+		if !strings.Contains(info, sec+"\r\n") {
+			t.Errorf("INFO has no %q section", sec)
+		}
+	}
+	if db0 := field(info, "db0"); !strings.HasPrefix(db0, "keys="+strconv.FormatInt(n, 10)+",") {
+		t.Errorf("INFO db0 = %q; want the keys DBSIZE counts (%d)", db0, n)
+	}
+	if v := field(info, "redis_version"); v != "7.0.15" {
+		t.Errorf("redis_version = %q", v)
+	}
+	if v := field(info, "process_id"); v != strconv.Itoa(os.Getpid()) {
+		t.Errorf("process_id = %q; want slotgate's %d", v, os.Getpid())
+	}
+	if field(info, "cluster_enabled") != "1" || field(info, "role") != "master" || field(info, "connected_slaves") != "0" {
+		t.Errorf("cluster_enabled %q role %q connected_slaves %q", field(info, "cluster_enabled"), field(info, "role"), field(info, "connected_slaves"))
+	}
+	if c, _ := strconv.Atoi(field(info, "connected_clients")); c < 1 || c > 100 {
+		t.Errorf("connected_clients = %d; want slotgate's own clients", c)
+	}
+	ks, err := cl.Info(ctx, "keyspace").Result()
+	if err != nil || strings.Contains(ks, "# Server") || !strings.Contains(ks, "# Keyspace") || strings.Contains(ks, "# Proxy") {
+		t.Errorf("INFO keyspace = %q, %v", ks, err)
 	}
 }

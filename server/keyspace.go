@@ -44,6 +44,8 @@ func (s *session) keyspaceCommand(cmd *codec.Command, args [][]byte, raw []byte)
 		s.broadcast(cmd, raw, mergeOK, 0)
 	case "lastsave":
 		s.broadcast(cmd, raw, mergeMin, 0)
+	case "info":
+		s.info(cmd, args, raw)
 	case "slowlog|len":
 		s.broadcast(cmd, raw, mergeSum, 0)
 	case "slowlog|get":

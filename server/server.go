@@ -63,6 +63,7 @@ type Server struct {
 	rt       *router.Router
 	eng      gnet.Engine
 	booted   chan struct{}
+	started  time.Time // for INFO's uptime
 	mu       sync.Mutex
 	loops    []*loop
 	nextID   atomic.Int64
@@ -164,7 +165,7 @@ func New(cfg Config, rt *router.Router) *Server {
 	if cfg.ScriptCache == 0 {
 		cfg.ScriptCache = DefaultScriptCache
 	}
-	srv := &Server{cfg: cfg, rt: rt, booted: make(chan struct{}), scripts: newScriptCache(cfg.ScriptCache)}
+	srv := &Server{cfg: cfg, rt: rt, booted: make(chan struct{}), scripts: newScriptCache(cfg.ScriptCache), started: time.Now()}
 	srv.fairShare.Store(int64(cfg.SoftLimit))
 	srv.pressureAt = cfg.MaxMemory * pressurePercent / 100
 	return srv

@@ -24,6 +24,7 @@ const (
 	mergeNonNil  // the first non-null reply to arrive, else the first error, else null (RANDOMKEY)
 	mergeMin     // the least integer (LASTSAVE: the oldest save)
 	mergeSlowlog // SLOWLOG GET: every master's entries, newest first, at most merge.count (keyspace.go)
+	mergeInfo    // INFO: the masters' sections merged as one Redis's, with slotgate's own fields (info.go)
 )
 
 // merge collects the parts of one split request. It is owned by one reply slot and returned to
@@ -38,7 +39,7 @@ type merge struct {
 	limit     int     // broadcasts: most bytes of part replies kept (0: no cap)
 	over      bool    // a part reply did not fit under limit: the answer is errMergedTooLarge
 	name      string  // broadcasts: the command's name, for errMergedTooLarge
-	count     int     // SLOWLOG GET: most entries in the merged reply (-1: all)
+	count     int     // SLOWLOG GET: most entries in the merged reply (-1: all); INFO: 1 with slotgate's own section
 }
 
 // split sends a multi-key command as one part per slot. Keys of one slot go in one part in their
@@ -162,6 +163,8 @@ func (s *session) deliverPart(seq uint64, part int32, reply []byte) {
 		out = redactConfig(lp.scratch[:0], sc.replies[0])
 	case m.op == mergeSlowlog:
 		out = mergeSlowlogGet(lp.scratch[:0], sc.replies, m.arrived, m.count, sc)
+	case m.op == mergeInfo:
+		out = s.mergeInfo(lp.scratch[:0], sc.replies, m.count == 1) // count: the proxy section is wanted
 	default:
 		out = mergeReplies(lp.scratch[:0], m.op, m.keyPart, sc.replies, m.arrived, sc)
 	}
