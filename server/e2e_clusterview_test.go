@@ -379,17 +379,8 @@ func TestE2EClusterViewRedisPy(t *testing.T) {
 import os
 from redis.cluster import RedisCluster
 host, port = os.environ["SLOTGATE_ADDR"].rsplit(":", 1)
-try:
-    rc = RedisCluster(host=host, port=int(port), decode_responses=True)
-except Exception as e:
-    if "'info' has no key" not in str(e):
-        raise
-    # redis-py 4.x reads cluster_enabled from INFO before CLUSTER SLOTS; until slotgate answers
-    # INFO, say it for slotgate and go on.
-    print("NEEDS-INFO")
-    import redis
-    redis.Redis.info = lambda self, *a, **k: {"cluster_enabled": 1}
-    rc = RedisCluster(host=host, port=int(port), decode_responses=True)
+# redis-py 4.x reads cluster_enabled from INFO before CLUSTER SLOTS: slotgate's merged INFO.
+rc = RedisCluster(host=host, port=int(port), decode_responses=True)
 nodes = [n.name for n in rc.get_nodes()]
 assert nodes == [host + ":" + port], nodes
 for i, k in enumerate(KEYS):
@@ -402,9 +393,6 @@ for i, k in enumerate(KEYS):
 assert [n.name for n in rc.get_nodes()] == nodes
 print("ok", nodes)
 `)
-	if strings.Contains(out, "NEEDS-INFO") {
-		t.Log("redis-py RedisCluster asks INFO first; slotgate does not answer INFO yet (issue 13): the script answered cluster_enabled itself")
-	}
 	if !strings.Contains(out, "ok") {
 		t.Fatalf("redis-py RedisCluster: %s", out)
 	}
