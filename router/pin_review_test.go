@@ -33,6 +33,19 @@ func timesReceived(n *fakenode.Node, name string) int {
 	return k
 }
 
+// failingDial runs f on the loop while owner refuses AUTH, and waits until a dial has been
+// refused that way (the connection f's requests wait on has failed) before letting AUTH pass.
+func failingDial(h *harness, owner *fakenode.Node, f func(l *Loop)) {
+	before := timesReceived(owner, "AUTH")
+	owner.FailAuth.Store(true)
+	h.do(f)
+	deadline := time.Now().Add(5 * time.Second)
+	for timesReceived(owner, "AUTH") == before && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	owner.FailAuth.Store(false)
+}
+
 // TestPinReleasedWhileDialingNotPooledWithState: a transaction's pin released (the client sent
 // RESET) while its connection is still dialling goes to the pool with WATCH, RESET, AUTH queued.
 // If that dial fails, the WATCH is parked and the RESET (slotgate's own request) is dropped, so a
@@ -41,21 +54,13 @@ func timesReceived(n *fakenode.Node, name string) int {
 // instead be dropped, and the released client's WATCH answered with an error.
 func TestPinReleasedWhileDialingNotPooledWithState(t *testing.T) {
 	h, nodes, slots := threeFakes(t, Config{Password: "pw"})
-	owner := ownerOf(h, nodes, slots[0])
-	auths := func() int { return timesReceived(owner, "AUTH") }
-	before := auths()
-	owner.FailAuth.Store(true)
 	rec := newRecorder()
-	h.do(func(l *Loop) {
+	owner := ownerOf(h, nodes, slots[0])
+	failingDial(h, owner, func(l *Loop) {
 		p1 := l.Pin(slots[0], false)
 		p1.Send(req("WATCH", "a"), rec, 1, -1, 0)
 		p1.Release()
 	})
-	deadline := time.Now().Add(5 * time.Second)
-	for auths() == before && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	owner.FailAuth.Store(false)
 	if r := rec.wait(t, 5*time.Second, 1)[1]; !strings.HasPrefix(r, "-ERR") {
 		t.Errorf("the released pin's WATCH, never sent, = %q; want the pin's error", r)
 	}
@@ -87,23 +92,15 @@ func TestPinReleasedWhileDialingNotPooledWithState(t *testing.T) {
 // RESET is gone), on that connection or any other.
 func TestPinReleasedRequestsNotResentOnTakenConn(t *testing.T) {
 	h, nodes, slots := threeFakes(t, Config{Password: "pw"})
-	owner := ownerOf(h, nodes, slots[0])
-	auths := func() int { return timesReceived(owner, "AUTH") }
-	before := auths()
-	owner.FailAuth.Store(true)
 	rec := newRecorder()
-	h.do(func(l *Loop) {
+	owner := ownerOf(h, nodes, slots[0])
+	failingDial(h, owner, func(l *Loop) {
 		p1 := l.Pin(slots[0], false)
 		p1.Send(req("WATCH", "a"), rec, 1, -1, 0)
 		p1.Release()
 		p2 := l.Pin(slots[0], false)
 		p2.Send(req("GET", "b"), rec, 2, -1, 0)
 	})
-	deadline := time.Now().Add(5 * time.Second)
-	for auths() == before && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	owner.FailAuth.Store(false)
 	got := rec.wait(t, 5*time.Second, 1, 2)
 	if !strings.HasPrefix(got[1], "-ERR") {
 		t.Errorf("the released pin's WATCH, never sent, = %q; want the pin's error", got[1])
