@@ -34,7 +34,7 @@ var txCommands = []string{"multi", "exec", "discard", "watch", "unwatch"}
 // reason.
 var statefulCommands = []string{
 	"monitor", "sync", "psync", "wait", "waitaof", "shutdown", "debug",
-	"asking", "failover", "replicaof", "slaveof",
+	"failover", "replicaof", "slaveof",
 }
 
 // pubsubCommands are multiplexed or routed by channel (pubsub.go).
@@ -52,6 +52,8 @@ func subClass(sub *codec.Command) class {
 	switch {
 	case sub.Parent != nil && classes[sub.Parent.ID] == classBroadcast:
 		return classBroadcast
+	case isHelp(sub):
+		return classLocal // static text from one master (keyless.go)
 	case sub.Flags&codec.FlagBlocking != 0:
 		return classRefused
 	case sub.FirstKey > 0 || len(sub.KeySpecs) > 0:
@@ -78,6 +80,7 @@ func buildClasses() []class {
 		}
 	}
 	set(localCommands, classLocal)
+	set(keylessLocal, classLocal) // keyless.go
 	set(splitCommands, classSplit)
 	set(statefulCommands, classRefused)
 	set(txCommands, classTx)

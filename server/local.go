@@ -79,13 +79,17 @@ func (s *session) localCommand(cmd *codec.Command, args [][]byte, raw []byte) {
 			s.configGet(raw) // redis-benchmark asks at start; any master answers alike
 			return
 		}
-		if sub := cmd.Sub(args[1]); sub != nil && refusalReason(sub) != "" {
+		if sub := cmd.Sub(args[1]); sub != nil && isHelp(sub) {
+			s.keylessCommand(sub, args, raw)
+			return
+		} else if sub != nil && refusalReason(sub) != "" {
 			b = errRefusedForGood(b, sub, refusalReason(sub))
 		} else {
 			b = codec.AppendError(b, "ERR slotgate: CONFIG "+clip(args[1])+" is not supported through slotgate (send it to each node)")
 		}
 	default:
-		b = errRefused(b, cmd)
+		s.keylessCommand(cmd, args, raw) // keyless.go
+		return
 	}
 	s.lp.scratch = b[:0]
 	s.local(b)

@@ -36,6 +36,13 @@ var refusedForGood = map[string]string{
 	"sync":             "is replication between nodes, not for clients",
 	"psync":            "is replication between nodes, not for clients",
 	"swapdb":           "a cluster node has database 0 only",
+	"replconf":         "is replication between nodes, not for clients",
+	"pfselftest":       "tests one node's HyperLogLog implementation: send it to a node directly",
+	"acl|list":         "shows one node's users: slotgate's clients authenticate with its -password; run it on a node directly",
+	"acl|users":        "shows one node's users: slotgate's clients authenticate with its -password; run it on a node directly",
+	"acl|getuser":      "shows one node's users: slotgate's clients authenticate with its -password; run it on a node directly",
+	"acl|dryrun":       "checks one node's users: slotgate's clients authenticate with its -password; run it on a node directly",
+	"acl|log":          "shows one node's refused logins and commands: run it on each node directly",
 }
 
 // refusedTopLevel are the commands refused whatever their keys (MIGRATE, PFDEBUG and
