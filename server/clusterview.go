@@ -85,7 +85,7 @@ func (s *session) clusterCommand(b []byte, args [][]byte, raw []byte) ([]byte, b
 		s.send(clusterCmd.Sub(sub), int(n), raw) // to the slot's owner, by the slot named
 		return b, false
 	}
-	return codec.AppendError(b, "ERR slotgate: CLUSTER "+clip(sub)+" is not supported: slotgate presents the cluster as one node (CLUSTER KEYSLOT, SLOTS, SHARDS, NODES, INFO, MYID, COUNTKEYSINSLOT, GETKEYSINSLOT are)"), true
+	return errClusterUnsupported(b, clip(sub)), true
 }
 
 // clusterCmd is CLUSTER in the command table (its subcommands carry the flags send uses).

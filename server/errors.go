@@ -102,7 +102,7 @@ func errRefused(dst []byte, cmd *codec.Command) []byte {
 	case cmd.FirstKey == 0 && len(cmd.KeySpecs) == 0:
 		why = "has no key, so slotgate cannot route it to one node of the cluster"
 	}
-	return codec.AppendError(dst, "ERR slotgate: '"+cmd.Name+"' "+why)
+	return codec.AppendError(dst, "ERR slotgate: '"+strings.ReplaceAll(cmd.Name, "|", " ")+"' "+why)
 }
 
 func isStateful(name string) bool {
@@ -112,4 +112,32 @@ func isStateful(name string) bool {
 		}
 	}
 	return false
+}
+
+// errClientUnsupported refuses a CLIENT subcommand slotgate does not answer.
+func errClientUnsupported(dst []byte, sub string) []byte {
+	return codec.AppendError(dst, "ERR slotgate: CLIENT "+sub+" is not supported through slotgate")
+}
+
+// errClientTracking refuses CLIENT TRACKING for good.
+func errClientTracking(dst []byte) []byte {
+	return codec.AppendError(dst, "ERR slotgate: CLIENT TRACKING is refused through a proxy: invalidations come from "+
+		"the node that holds each key, over the connection that read it, and slotgate shares those connections between clients")
+}
+
+// errClusterUnsupported refuses a CLUSTER subcommand the one-node view does not answer.
+func errClusterUnsupported(dst []byte, sub string) []byte {
+	return codec.AppendError(dst, "ERR slotgate: CLUSTER "+sub+" is not supported: slotgate presents the cluster as one node "+
+		"(CLUSTER KEYSLOT, SLOTS, SHARDS, NODES, INFO, MYID, COUNTKEYSINSLOT, GETKEYSINSLOT are)")
+}
+
+// errConfigUnsupported refuses a CONFIG subcommand other than GET that is not refused for good.
+func errConfigUnsupported(dst []byte, sub string) []byte {
+	return codec.AppendError(dst, "ERR slotgate: CONFIG "+sub+" is not supported through slotgate (send it to each node)")
+}
+
+// errScriptDebug refuses SCRIPT DEBUG.
+func errScriptDebug(dst []byte) []byte {
+	return codec.AppendError(dst, "ERR slotgate: SCRIPT DEBUG is not available through slotgate: "+
+		"it turns the backend connection into a debugging session, and slotgate shares it between clients (debug on a node directly)")
 }

@@ -85,7 +85,7 @@ func (s *session) localCommand(cmd *codec.Command, args [][]byte, raw []byte) {
 		} else if sub != nil && refusalReason(sub) != "" {
 			b = errRefusedForGood(b, sub, refusalReason(sub))
 		} else {
-			b = codec.AppendError(b, "ERR slotgate: CONFIG "+clip(args[1])+" is not supported through slotgate (send it to each node)")
+			b = errConfigUnsupported(b, clip(args[1]))
 		}
 	default:
 		s.keylessCommand(cmd, args, raw) // keyless.go
@@ -218,10 +218,9 @@ func (s *session) client(b []byte, args [][]byte) []byte {
 		}
 		return codec.AppendOK(b)
 	case codec.EqualFold(sub, "tracking"):
-		return codec.AppendError(b, "ERR slotgate: CLIENT TRACKING is refused through a proxy: invalidations come from "+
-			"the node that holds each key, over the connection that read it, and slotgate shares those connections between clients")
+		return errClientTracking(b)
 	}
-	return codec.AppendError(b, "ERR slotgate: CLIENT "+clip(sub)+" is not supported through slotgate")
+	return errClientUnsupported(b, clip(sub))
 }
 
 // validName is Redis's rule for client names: printable ASCII without spaces.

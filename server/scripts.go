@@ -48,8 +48,7 @@ func (s *session) scriptCommand(cmd *codec.Command, args [][]byte, raw []byte) {
 	case "function|list", "function|dump", "function|stats", "script|help", "function|help":
 		s.send(cmd, keylessScriptSlot, raw)
 	case "script|debug":
-		s.local(codec.AppendError(s.lp.scratch[:0], "ERR slotgate: SCRIPT DEBUG is not available through slotgate: "+
-			"it turns the backend connection into a debugging session, and slotgate shares it between clients (debug on a node directly)"))
+		s.local(errScriptDebug(s.lp.scratch[:0]))
 	default:
 		s.local(errRefused(s.lp.scratch[:0], cmd))
 	}
