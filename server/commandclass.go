@@ -62,6 +62,10 @@ var topRoutes = map[string]route{
 	"reset":     {ClassLocal, "ends subscriptions, transaction, name, CLIENT REPLY state"},
 	"readonly":  {ClassLocal, "OK: slotgate's -read-from decides replica reads"},
 	"readwrite": {ClassLocal, "OK: slotgate's -read-from decides replica reads"},
+	"time":      {ClassLocal, "slotgate's clock (inside MULTI the transaction's node answers)"},
+	"role":      {ClassLocal, "a master with no replicas, as INFO replication says"},
+	"asking":    {ClassLocal, "OK, no effect: slotgate follows ASK itself"},
+	"lolwut":    {ClassOneMaster, "the master of slot 0"},
 
 	"mget":   {ClassSplit, "per-slot parts; values back in the original key order"},
 	"mset":   {ClassSplit, "per-slot parts; OK when every part said OK (not atomic across slots)"},
@@ -119,7 +123,12 @@ var subRoutes = map[string]route{
 	"command|info":    {ClassLocal, "from the generated command table"},
 	"command|list":    {ClassLocal, "from the generated command table"},
 
-	"config|get": {ClassOneMaster, "any master (they agree); secret values (passwords) removed"},
+	"acl|whoami":  {ClassLocal, "default: the user slotgate's clients are"},
+	"acl|cat":     {ClassOneMaster, "the master of slot 0 (the same on every node)"},
+	"acl|genpass": {ClassOneMaster, "the master of slot 0"},
+
+	"config|help": {ClassOneMaster, "the master of slot 0 (static text)"},
+	"config|get":  {ClassOneMaster, "any master (they agree); secret values (passwords) removed"},
 
 	"pubsub|channels":      {ClassBroadcast, "the names, each once"},
 	"pubsub|shardchannels": {ClassBroadcast, "the names, each once"},
@@ -204,6 +213,10 @@ func describe(cmd *codec.Command) CommandClass {
 			return refused(errScriptDebug(nil))
 		}
 	}
+	if isHelp(cmd) {
+		cc.Class, cc.Note = ClassOneMaster, "the master of slot 0 (static text)"
+		return cc
+	}
 	switch subClass(cmd) {
 	case classSingle:
 		cc.Class, cc.Note = singleNote(cmd)
@@ -227,6 +240,8 @@ func compatible(doc string, c class) bool {
 		return c == classSingle || c == classPubsub // PUBLISH: by the channel's slot
 	case ClassPinned:
 		return c == classTx || c == classPubsub
+	case ClassOneMaster:
+		return c == classLocal // keyless.go sends LOLWUT on
 	}
 	return false
 }

@@ -25,21 +25,21 @@ import (
 // {ct} keys share one slot; cmdtable:o* keys are elsewhere (split commands).
 const commandRuns = `
 acl                    container -  p acl NOSUCH
-acl|cat                refused   !  p acl CAT
+acl|cat                one-master * p acl CAT
 acl|deluser            refused   !  p acl DELUSER u
 acl|dryrun             refused   !  p acl DRYRUN u get
-acl|genpass            refused   !  p acl GENPASS
+acl|genpass            one-master $ p acl GENPASS
 acl|getuser            refused   !  p acl GETUSER u
-acl|help               refused   !  p acl HELP
+acl|help               one-master * p acl HELP
 acl|list               refused   !  p acl LIST
 acl|load               refused   !  p acl LOAD
 acl|log                refused   !  p acl LOG
 acl|save               refused   !  p acl SAVE
 acl|setuser            refused   !  p acl SETUSER u
 acl|users              refused   !  p acl USERS
-acl|whoami             refused   !  p acl WHOAMI
+acl|whoami             local     $  p acl WHOAMI
 append                 single-slot : p append {ct}ap x
-asking                 refused   !  p asking
+asking                 local     +  p asking
 auth                   local     +  p auth anything
 bgrewriteaof           refused   !  p bgrewriteaof
 bgsave                 refused   !  p bgsave
@@ -111,7 +111,7 @@ command|info           local     *  p command INFO get
 command|list           local     *  p command LIST
 config                 container -  p config NOSUCH
 config|get             one-master * p config GET maxmemory
-config|help            refused   !  p config HELP
+config|help            one-master * p config HELP
 config|resetstat       refused   !  p config RESETSTAT
 config|rewrite         refused   !  p config REWRITE
 config|set             refused   !  p config SET maxmemory 0
@@ -204,7 +204,7 @@ linsert                single-slot : p linsert {ct}l BEFORE a z
 llen                   single-slot : p llen {ct}l
 lmove                  single-slot $ p lmove {ct}l {ct}l RIGHT LEFT
 lmpop                  single-slot * p lmpop 1 {ct}l LEFT
-lolwut                 refused   !  p lolwut
+lolwut                 one-master $ p lolwut
 lpop                   single-slot $ p lpop {ct}l
 lpos                   single-slot $ p lpos {ct}l nosuch
 lpush                  single-slot : p lpush {ct}l a
@@ -215,7 +215,7 @@ lset                   single-slot + p lset {ct}l 0 x
 ltrim                  single-slot + p ltrim {ct}lt 0 -1
 memory                 container -  p memory NOSUCH
 memory|doctor          refused   !  p memory DOCTOR
-memory|help            refused   !  p memory HELP
+memory|help            one-master * p memory HELP
 memory|malloc-stats    refused   !  p memory MALLOC-STATS
 memory|purge           refused   !  p memory PURGE
 memory|stats           refused   !  p memory STATS
@@ -223,7 +223,7 @@ memory|usage           single-slot : p memory USAGE {ct}s
 mget                   split     *  p mget {ct}s cmdtable:o1
 migrate                refused   !  p migrate 127.0.0.1 1 k 0 1
 module                 container -  p module NOSUCH
-module|help            refused   !  p module HELP
+module|help            one-master * p module HELP
 module|list            refused   !  p module LIST
 module|load            refused   !  p module LOAD x
 module|loadex          refused   !  p module LOADEX x
@@ -236,7 +236,7 @@ multi                  pinned    +  c multi
 object                 container -  p object NOSUCH
 object|encoding        single-slot $ p object ENCODING {ct}s
 object|freq            single-slot - p object FREQ {ct}s
-object|help            refused   !  p object HELP
+object|help            one-master * p object HELP
 object|idletime        single-slot : p object IDLETIME {ct}s
 object|refcount        single-slot : p object REFCOUNT {ct}s
 persist                single-slot : p persist {ct}ex
@@ -273,7 +273,7 @@ replicaof              refused   !  p replicaof no one
 reset                  local     +  c reset
 restore                single-slot + p restore {ct}rs 0 @dump REPLACE
 restore-asking         refused   !  p restore-asking {ct}ra 0 x
-role                   refused   !  p role
+role                   local     *  p role
 rpop                   single-slot $ p rpop {ct}l
 rpoplpush              single-slot $ p rpoplpush {ct}l {ct}l
 rpush                  single-slot : p rpush {ct}l c
@@ -327,7 +327,7 @@ sunionstore            single-slot : p sunionstore {ct}su {ct}st {ct}st2
 sunsubscribe           pinned    *  c sunsubscribe
 swapdb                 refused   !  p swapdb 0 1
 sync                   refused   !  p sync
-time                   refused   !  p time
+time                   local     *  p time
 touch                  split     :  p touch {ct}s cmdtable:o1
 ttl                    single-slot : p ttl {ct}s
 type                   single-slot + p type {ct}s
@@ -346,12 +346,12 @@ xgroup|create          single-slot + p xgroup CREATE {ct}x2 g $ MKSTREAM
 xgroup|createconsumer  single-slot : p xgroup CREATECONSUMER {ct}x g c2
 xgroup|delconsumer     single-slot : p xgroup DELCONSUMER {ct}x g c2
 xgroup|destroy         single-slot : p xgroup DESTROY {ct}x2 g
-xgroup|help            refused   !  p xgroup HELP
+xgroup|help            one-master * p xgroup HELP
 xgroup|setid           single-slot + p xgroup SETID {ct}x g $
 xinfo                  container -  p xinfo NOSUCH
 xinfo|consumers        single-slot * p xinfo CONSUMERS {ct}x g
 xinfo|groups           single-slot * p xinfo GROUPS {ct}x
-xinfo|help             refused   !  p xinfo HELP
+xinfo|help             one-master * p xinfo HELP
 xinfo|stream           single-slot * p xinfo STREAM {ct}x
 xlen                   single-slot : p xlen {ct}x
 xpending               single-slot * p xpending {ct}x g
