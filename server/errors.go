@@ -127,8 +127,9 @@ func errClientTracking(dst []byte) []byte {
 
 // errClusterUnsupported refuses a CLUSTER subcommand the one-node view does not answer.
 func errClusterUnsupported(dst []byte, sub string) []byte {
-	return codec.AppendError(dst, "ERR slotgate: CLUSTER "+sub+" is not supported: slotgate presents the cluster as one node "+
-		"(CLUSTER KEYSLOT, SLOTS, SHARDS, NODES, INFO, MYID, COUNTKEYSINSLOT, GETKEYSINSLOT are)")
+	return codec.AppendError(dst, "ERR slotgate: CLUSTER "+sub+" is refused through a proxy: slotgate presents the cluster as one node "+
+		"(CLUSTER KEYSLOT, SLOTS, SHARDS, NODES, INFO, MYID, COUNTKEYSINSLOT, GETKEYSINSLOT are answered); "+
+		"manage the cluster on its nodes directly")
 }
 
 // errConfigUnsupported refuses a CONFIG subcommand other than GET that is not refused for good.

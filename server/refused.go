@@ -36,6 +36,7 @@ var refusedForGood = map[string]string{
 	"sync":             "is replication between nodes, not for clients",
 	"psync":            "is replication between nodes, not for clients",
 	"swapdb":           "a cluster node has database 0 only",
+	"module|list":      "lists one node's modules: run it on each node directly",
 	"replconf":         "is replication between nodes, not for clients",
 	"pfselftest":       "tests one node's HyperLogLog implementation: send it to a node directly",
 	"acl|list":         "shows one node's users: slotgate's clients authenticate with its -password; run it on a node directly",
