@@ -1,0 +1,277 @@
+package server
+
+import (
+	"strconv"
+
+	"github.com/slotgate/slotgate/codec"
+	"github.com/slotgate/slotgate/router"
+	"github.com/slotgate/slotgate/router/slot"
+)
+
+// SCAN through slotgate walks the slots in order, one owner's contiguous range at a time, with
+// Redis's guarantee across failovers and resharding: every key present for the whole scan is
+// returned at least once (maybe more). The cursor is stateless (any slotgate continues any
+// other's scan) and is a decimal uint64, like Redis's:
+//
+//	bits  0-13  s      first slot of the current range
+//	bits 14-27  e      last slot of the range: the contiguous range the owner N of s served when
+//	                   N's pass began (fixed: slots N gains later are not N's to return)
+//	bit  28     phase  1 scanning N, 0 checking N after its pass
+//	bits 29-36  tag    N's config epoch, low 8 bits: a failover or a slot moved to s changes the
+//	                   owner's epoch (a new master takes a new, highest epoch), so a node cursor
+//	                   is never handed to a node it does not belong to
+//	bits 37-63  c      N's own SCAN cursor (27 bits: a dict of 2^27 buckets); 1 while checking
+//
+// A page sends "SCAN c [MATCH..] [COUNT..] [TYPE..]" to the owner of s and keeps the keys whose
+// slot is in [s..e] (N's other ranges come in their own turn). When N's cursor comes back 0
+// the next page is a check: CLUSTER NODES asked of N itself, whose own line must still name the
+// same epoch, every slot of [s..e], and no slot of it migrating. A slot that left N (or is
+// leaving: some of its keys may have moved before N's cursor reached them) restarts the walk at
+// that slot with its new owner; a changed epoch restarts the range at s. Then the walk goes on
+// at e+1, and cursor 0 after slot 16383. A node cursor that does not fit is an error, never a
+// wrong cursor. Like Redis, a page may be empty with a non-zero cursor (the check's always is).
+// Not covered, as in Redis: a node restarted (same ID and epoch, a new hash seed) mid-scan.
+
+const (
+	scanSlotBits = 14
+	scanTagBits  = 8
+	scanNodeBits = 64 - 2*scanSlotBits - 1 - scanTagBits // 27
+	scanMaxNode  = 1<<scanNodeBits - 1
+	scanSlotMask = 1<<scanSlotBits - 1
+	scanTagMask  = 1<<scanTagBits - 1
+	errBadCursor = "ERR invalid cursor"
+)
+
+// scanCursor is the decoded client cursor.
+type scanCursor struct {
+	s, e  uint16 // the range
+	check bool   // checking N after its pass (node is unused)
+	tag   uint8  // N's config epoch, low bits
+	node  uint64 // N's SCAN cursor
+}
+
+func (c scanCursor) encode() uint64 {
+	v := uint64(c.s) | uint64(c.e)<<scanSlotBits | uint64(c.tag)<<(2*scanSlotBits+1)
+	if c.check {
+		return v | 1<<(64-scanNodeBits) // never 0, even for the range [0..0] of epoch 0
+	}
+	return v | 1<<(2*scanSlotBits) | c.node<<(64-scanNodeBits)
+}
+
+// decodeScanCursor parses a client's cursor; ok is false for one slotgate never made.
+func decodeScanCursor(b []byte) (c scanCursor, zero, ok bool) {
+	v, err := strconv.ParseUint(string(b), 10, 64)
+	if err != nil {
+		return c, false, false
+	}
+	if v == 0 {
+		return c, true, true
+	}
+	c.s = uint16(v & scanSlotMask)
+	c.e = uint16(v >> scanSlotBits & scanSlotMask)
+	c.check = v>>(2*scanSlotBits)&1 == 0
+	c.tag = uint8(v >> (2*scanSlotBits + 1) & scanTagMask)
+	c.node = v >> (64 - scanNodeBits)
+	if c.e < c.s || c.check && c.node != 1 {
+		return c, false, false
+	}
+	return c, false, true
+}
+
+// scanTag is the tag of shard's master: the low bits of its config epoch.
+func scanTag(t *router.Topology, shard int) uint8 { return uint8(t.Epoch(shard) & scanTagMask) }
+
+// scanStart is the cursor that begins a pass at slot s: the owner's contiguous range from s and
+// its tag, node cursor 0. A slot with no owner gives the range [s..s], tag 0: the page that
+// uses it looks again.
+func scanStart(t *router.Topology, s uint16) scanCursor {
+	c := scanCursor{s: s, e: s}
+	if t == nil {
+		return c
+	}
+	sh := t.Shard(s)
+	if sh < 0 {
+		return c
+	}
+	for int(c.e)+1 < slot.Count && t.Shard(c.e+1) == sh {
+		c.e++
+	}
+	c.tag = scanTag(t, sh)
+	return c
+}
+
+// scan answers SCAN cursor [MATCH pattern] [COUNT count] [TYPE type] with one request to one
+// master (see the top of this file).
+func (s *session) scan(cmd *codec.Command, args [][]byte) {
+	lp := s.lp
+	c, zero, ok := decodeScanCursor(args[1])
+	if !ok {
+		s.local(codec.AppendError(lp.scratch[:0], errBadCursor))
+		return
+	}
+	t := lp.rl.Topology()
+	if t == nil {
+		s.local(errNoTopology(lp.scratch[:0], s.srv.rt.Seeds()))
+		return
+	}
+	if zero {
+		c = scanStart(t, 0)
+	}
+	sh := t.Shard(c.s)
+	if sh < 0 {
+		s.local(codec.AppendError(lp.scratch[:0], "CLUSTERDOWN Hash slot "+strconv.Itoa(int(c.s))+
+			" not served: SCAN can go on with the same cursor once it is"))
+		return
+	}
+	if scanTag(t, sh) != c.tag {
+		if c.node != 0 || c.check {
+			scanRestarts.Inc()
+		}
+		c = scanStart(t, c.s) // another node owns s now: its pass begins at 0
+	}
+	if !s.onLane(nil) {
+		return
+	}
+	var b []byte
+	if c.check {
+		b = codec.AppendCommand(lp.partReq[:0], []byte("CLUSTER"), []byte("NODES"))
+	} else {
+		b = codec.AppendArrayLen(lp.partReq[:0], len(args))
+		b = codec.AppendBulk(b, args[0])
+		b = codec.AppendBulk(b, strconv.AppendUint(lp.scratch[:0], c.node, 10))
+		for _, a := range args[2:] {
+			b = codec.AppendBulk(b, a)
+		}
+	}
+	lp.partReq = b
+	seq := s.alloc()
+	m := lp.newMerge(mergeScan, 1)
+	m.limit, m.name, m.scan = s.srv.cfg.MaxMergeBytes, cmd.Name, c
+	s.slot(seq).merge = m
+	s.sendPart(int(c.s), b, 0, 0) // masters only: a replica's cursor would be another dict's
+	scanRequests.Inc()
+}
+
+// mergeScan makes the client's page from the node's reply to the request that cursor c sent.
+func (s *session) mergeScan(dst []byte, reply []byte, c scanCursor, sc *mergeScratch) []byte {
+	if codec.IsError(reply) {
+		return append(dst, reply...) // the node's own (a bad MATCH/COUNT/TYPE): the cursor still holds
+	}
+	t := s.lp.rl.Topology()
+	if c.check {
+		next, ok := scanChecked(t, reply, c)
+		if !ok {
+			scanRestarts.Inc()
+			s.srv.rt.Refresh() // slotgate's map may still give the slot to N: the restart goes there until it learns
+		}
+		return appendScanPage(dst, next, nil)
+	}
+	var err error
+	for len(sc.elems) < 2 {
+		sc.elems = append(sc.elems, nil)
+	}
+	sc.elems[0], err = codec.ArrayElems(reply, sc.elems[0][:0])
+	if err != nil || len(sc.elems[0]) != 2 {
+		return codec.AppendError(dst, "ERR slotgate: a master answered SCAN with a malformed reply")
+	}
+	text, ok := codec.BulkText(sc.elems[0][0])
+	node, err := strconv.ParseUint(string(text), 10, 64)
+	if !ok || err != nil {
+		return codec.AppendError(dst, "ERR slotgate: a master answered SCAN with a malformed cursor")
+	}
+	if node > scanMaxNode {
+		return codec.AppendError(dst, "ERR slotgate: the master of slot "+strconv.Itoa(int(c.s))+" answered SCAN cursor "+
+			strconv.FormatUint(node, 10)+", past the "+strconv.Itoa(scanNodeBits)+" bits slotgate's cursor keeps for it")
+	}
+	next := c
+	next.node = node
+	switch {
+	case t == nil || t.Shard(c.s) < 0 || scanTag(t, t.Shard(c.s)) != c.tag:
+		next.node = 0 // the owner changed while the page was on its way: whoever answered, start s over
+		scanRestarts.Inc()
+	case node == 0:
+		next.check, next.node = true, 1
+	}
+	sc.elems[1], err = codec.ArrayElems(sc.elems[0][1], sc.elems[1][:0])
+	keys := sc.elems[1]
+	if err != nil {
+		return codec.AppendError(dst, "ERR slotgate: a master answered SCAN with a malformed reply")
+	}
+	n := 0
+	for _, k := range keys {
+		if inScanRange(k, c) {
+			keys[n] = k
+			n++
+		}
+	}
+	return appendScanPage(dst, next.encode(), keys[:n])
+}
+
+// inScanRange reports whether key (a bulk reply) is in one of the slots [c.s..c.e].
+func inScanRange(key []byte, c scanCursor) bool {
+	k, ok := codec.BulkText(key)
+	if !ok {
+		return false
+	}
+	sl := slot.Of(k)
+	return sl >= c.s && sl <= c.e
+}
+
+// scanChecked reads N's CLUSTER NODES after its pass over [c.s..c.e] and returns the next
+// cursor: the next range, or a restart where N's own line says keys may have been missed. ok
+// is false when it restarts.
+func scanChecked(t *router.Topology, reply []byte, c scanCursor) (next uint64, ok bool) {
+	text, isText := codec.BulkText(reply)
+	var me *router.NodeInfo
+	if isText {
+		nodes, err := router.ParseClusterNodes(string(text), "")
+		if err == nil {
+			for i := range nodes {
+				if nodes[i].Myself {
+					me = &nodes[i]
+				}
+			}
+		}
+	}
+	if me == nil || !me.Master || uint8(me.Epoch&scanTagMask) != c.tag {
+		return scanStart(t, c.s).encode(), false // another node, or N changed: [s..e] again
+	}
+	// The first slot of [s..e] that N does not serve, or is migrating away.
+	bad := -1
+	for sl := int(c.s); sl <= int(c.e) && bad < 0; sl++ {
+		served := false
+		for _, r := range me.Slots {
+			if sl >= r[0] && sl <= r[1] {
+				served = true
+				break
+			}
+		}
+		if !served {
+			bad = sl
+		}
+	}
+	for _, m := range me.Migrating {
+		if m.Slot >= int(c.s) && m.Slot <= int(c.e) && (bad < 0 || m.Slot < bad) {
+			bad = m.Slot
+		}
+	}
+	switch {
+	case bad >= 0:
+		return scanStart(t, uint16(bad)).encode(), false
+	case int(c.e) == slot.Count-1:
+		return 0, true // the last range: the scan is complete
+	}
+	return scanStart(t, c.e+1).encode(), true
+}
+
+// appendScanPage appends SCAN's reply: the cursor and the keys (bulk replies as the node sent them).
+func appendScanPage(dst []byte, cursor uint64, keys [][]byte) []byte {
+	dst = codec.AppendArrayLen(dst, 2)
+	var num [20]byte
+	dst = codec.AppendBulk(dst, strconv.AppendUint(num[:0], cursor, 10))
+	dst = codec.AppendArrayLen(dst, len(keys))
+	for _, k := range keys {
+		dst = append(dst, k...)
+	}
+	return dst
+}
