@@ -13,30 +13,36 @@ import (
 // returned at least once (maybe more). The cursor is stateless (any slotgate continues any
 // other's scan) and is a decimal uint64, like Redis's:
 //
-//	bits  0-13  s      first slot of the current range
-//	bits 14-27  e      last slot of the range: the contiguous range the owner N of s served when
-//	                   N's pass began (fixed: slots N gains later are not N's to return)
-//	bit  28     phase  1 scanning N, 0 checking N after its pass
-//	bits 29-36  tag    N's config epoch, low 8 bits: a failover or a slot moved to s changes the
-//	                   owner's epoch (a new master takes a new, highest epoch), so a node cursor
-//	                   is never handed to a node it does not belong to
-//	bits 37-63  c      N's own SCAN cursor (27 bits: a dict of 2^27 buckets); 1 while checking
+//	bits  0-13  s     first slot of the current range
+//	bits 14-27  e     last slot of the range: the contiguous range the owner N of s served when
+//	                  N's pass began (fixed: slots N gains later are not N's to return)
+//	bits 28-35  tag   N's config epoch, low 8 bits: a failover or a slot moved to s changes the
+//	                  owner's epoch (a new master takes a new, highest epoch), so a node cursor
+//	                  is never handed to a node it does not belong to
+//	bits 36-63  node  N's own SCAN cursor, 28 bits; all ones: N's pass is over, check it
 //
-// A page sends "SCAN c [MATCH..] [COUNT..] [TYPE..]" to the owner of s and keeps the keys whose
-// slot is in [s..e] (N's other ranges come in their own turn). When N's cursor comes back 0
-// the next page is a check: CLUSTER NODES asked of N itself, whose own line must still name the
-// same epoch, every slot of [s..e], and no slot of it migrating. A slot that left N (or is
+// A page sends "SCAN node [MATCH..] [COUNT..] [TYPE..]" to the owner of s and keeps the keys
+// whose slot is in [s..e] (N's other ranges come in their own turn). When N's cursor comes back
+// 0 the next page is a check: CLUSTER NODES asked of N itself, whose own line must still name
+// the same epoch, every slot of [s..e], and no slot of it migrating. A slot that left N (or is
 // leaving: some of its keys may have moved before N's cursor reached them) restarts the walk at
 // that slot with its new owner; a changed epoch restarts the range at s. Then the walk goes on
-// at e+1, and cursor 0 after slot 16383. A node cursor that does not fit is an error, never a
-// wrong cursor. Like Redis, a page may be empty with a non-zero cursor (the check's always is).
-// Not covered, as in Redis: a node restarted (same ID and epoch, a new hash seed) mid-scan.
+// at e+1, and cursor 0 after slot 16383. Like Redis, a page may be empty with a non-zero cursor
+// (the check's always is). A slot left MIGRATING for good (an abandoned resharding) holds the
+// walk at that slot, one pass of N after another, until it is fixed: leaving it would lose keys.
+//
+// A node cursor of 2^28-1 or more is an error, never a wrong cursor: a Redis before 7.4 counts
+// buckets of one dict (2^28 buckets: some 268M keys on one master); Redis 7.4+ and Valkey 8
+// keep a dict per slot and put the slot in the low 14 bits, leaving 14 bits of buckets (a slot
+// of over 16K keys may fail). Not covered, as in Redis: a node restarted mid-scan (same ID and
+// epoch, a new hash seed).
 
 const (
 	scanSlotBits = 14
 	scanTagBits  = 8
-	scanNodeBits = 64 - 2*scanSlotBits - 1 - scanTagBits // 27
-	scanMaxNode  = 1<<scanNodeBits - 1
+	scanTagShift = 2 * scanSlotBits
+	scanNodeBits = 64 - scanTagShift - scanTagBits // 28
+	scanChecking = 1<<scanNodeBits - 1             // the node field of a check; node cursors stay below
 	scanSlotMask = 1<<scanSlotBits - 1
 	scanTagMask  = 1<<scanTagBits - 1
 	errBadCursor = "ERR invalid cursor"
@@ -44,18 +50,21 @@ const (
 
 // scanCursor is the decoded client cursor.
 type scanCursor struct {
-	s, e  uint16 // the range
-	check bool   // checking N after its pass (node is unused)
-	tag   uint8  // N's config epoch, low bits
-	node  uint64 // N's SCAN cursor
+	s, e uint16 // the range
+	tag  uint8  // N's config epoch, low bits
+	node uint64 // N's SCAN cursor, or scanChecking
 }
 
+func (c scanCursor) check() bool { return c.node == scanChecking }
+
 func (c scanCursor) encode() uint64 {
-	v := uint64(c.s) | uint64(c.e)<<scanSlotBits | uint64(c.tag)<<(2*scanSlotBits+1)
-	if c.check {
-		return v | 1<<(64-scanNodeBits) // never 0, even for the range [0..0] of epoch 0
+	v := uint64(c.s) | uint64(c.e)<<scanSlotBits | uint64(c.tag)<<scanTagShift | c.node<<(64-scanNodeBits)
+	if v == 0 {
+		// Slot 0 alone, epoch 0, pass not begun: 0 would end the scan. Another tag makes the next
+		// page begin the same pass.
+		v = 1 << scanTagShift
 	}
-	return v | 1<<(2*scanSlotBits) | c.node<<(64-scanNodeBits)
+	return v
 }
 
 // decodeScanCursor parses a client's cursor; ok is false for one slotgate never made.
@@ -69,10 +78,9 @@ func decodeScanCursor(b []byte) (c scanCursor, zero, ok bool) {
 	}
 	c.s = uint16(v & scanSlotMask)
 	c.e = uint16(v >> scanSlotBits & scanSlotMask)
-	c.check = v>>(2*scanSlotBits)&1 == 0
-	c.tag = uint8(v >> (2*scanSlotBits + 1) & scanTagMask)
+	c.tag = uint8(v >> scanTagShift & scanTagMask)
 	c.node = v >> (64 - scanNodeBits)
-	if c.e < c.s || c.check && c.node != 1 {
+	if c.e < c.s {
 		return c, false, false
 	}
 	return c, false, true
@@ -124,7 +132,7 @@ func (s *session) scan(cmd *codec.Command, args [][]byte) {
 		return
 	}
 	if scanTag(t, sh) != c.tag {
-		if c.node != 0 || c.check {
+		if c.node != 0 {
 			scanRestarts.Inc()
 		}
 		c = scanStart(t, c.s) // another node owns s now: its pass begins at 0
@@ -133,7 +141,7 @@ func (s *session) scan(cmd *codec.Command, args [][]byte) {
 		return
 	}
 	var b []byte
-	if c.check {
+	if c.check() {
 		b = codec.AppendCommand(lp.partReq[:0], []byte("CLUSTER"), []byte("NODES"))
 	} else {
 		b = codec.AppendArrayLen(lp.partReq[:0], len(args))
@@ -158,7 +166,7 @@ func (s *session) mergeScan(dst []byte, reply []byte, c scanCursor, sc *mergeScr
 		return append(dst, reply...) // the node's own (a bad MATCH/COUNT/TYPE): the cursor still holds
 	}
 	t := s.lp.rl.Topology()
-	if c.check {
+	if c.check() {
 		next, ok := scanChecked(t, reply, c)
 		if !ok {
 			scanRestarts.Inc()
@@ -179,7 +187,7 @@ func (s *session) mergeScan(dst []byte, reply []byte, c scanCursor, sc *mergeScr
 	if !ok || err != nil {
 		return codec.AppendError(dst, "ERR slotgate: a master answered SCAN with a malformed cursor")
 	}
-	if node > scanMaxNode {
+	if node >= scanChecking {
 		return codec.AppendError(dst, "ERR slotgate: the master of slot "+strconv.Itoa(int(c.s))+" answered SCAN cursor "+
 			strconv.FormatUint(node, 10)+", past the "+strconv.Itoa(scanNodeBits)+" bits slotgate's cursor keeps for it")
 	}
@@ -190,7 +198,7 @@ func (s *session) mergeScan(dst []byte, reply []byte, c scanCursor, sc *mergeScr
 		next.node = 0 // the owner changed while the page was on its way: whoever answered, start s over
 		scanRestarts.Inc()
 	case node == 0:
-		next.check, next.node = true, 1
+		next.node = scanChecking
 	}
 	sc.elems[1], err = codec.ArrayElems(sc.elems[0][1], sc.elems[1][:0])
 	keys := sc.elems[1]

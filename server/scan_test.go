@@ -1,19 +1,22 @@
 package server
 
 import (
+	"fmt"
 	"strconv"
+	"strings"
 	"testing"
+
+	"github.com/slotgate/slotgate/router"
 )
 
 // SCAN cursors: every field survives the round trip, a live cursor is never 0, and cursors
 // slotgate never makes are invalid.
 func TestScanCursor(t *testing.T) {
 	for _, c := range []scanCursor{
-		{},
-		{s: 0, e: 0, check: true, node: 1},
-		{s: 16383, e: 16383, tag: 255, node: scanMaxNode},
+		{s: 0, e: 0, node: scanChecking},
+		{s: 16383, e: 16383, tag: 255, node: scanChecking - 1},
 		{s: 5461, e: 10922, tag: 7, node: 123456},
-		{s: 100, e: 200, tag: 1, check: true, node: 1},
+		{s: 100, e: 200, tag: 1, node: scanChecking},
 	} {
 		v := c.encode()
 		if v == 0 {
@@ -27,13 +30,67 @@ func TestScanCursor(t *testing.T) {
 	if _, zero, ok := decodeScanCursor([]byte("0")); !zero || !ok {
 		t.Fatal("cursor 0 is the start")
 	}
+	// Slot 0 alone, epoch 0, pass not begun: not 0, and a cursor that begins slot 0 again.
+	if v := (scanCursor{}).encode(); v == 0 {
+		t.Fatal("a cursor of the scan's first range encodes as 0")
+	} else if c, _, ok := decodeScanCursor([]byte(strconv.FormatUint(v, 10))); !ok || c.s != 0 || c.e != 0 || c.node != 0 {
+		t.Fatalf("%d decodes as %+v", v, c)
+	}
 	bad := []string{"", "abc", "-1", "1.5", "18446744073709551616",
-		strconv.FormatUint(scanCursor{s: 10, e: 5}.encode(), 10),                                  // a range that ends before it begins
-		strconv.FormatUint(scanCursor{s: 1, e: 2, check: true}.encode()|5<<(64-scanNodeBits), 10), // a check carries node 1
+		strconv.FormatUint(scanCursor{s: 10, e: 5}.encode(), 10), // a range that ends before it begins
 	}
 	for _, b := range bad {
 		if _, _, ok := decodeScanCursor([]byte(b)); ok {
 			t.Fatalf("cursor %q accepted", b)
+		}
+	}
+}
+
+// The check after a master's pass: the walk goes on only when the master's own line still
+// names the cursor's epoch, serves every slot of the range and migrates none of them.
+func TestScanChecked(t *testing.T) {
+	const nodes = "a 127.0.0.1:7000@17000 %s - 0 0 %s connected 0-5460%s\n" +
+		"b 127.0.0.1:7001@17001 master - 0 0 2 connected 5461-10922\n" +
+		"c 127.0.0.1:7002@17002 master - 0 0 3 connected 10923-16383\n"
+	view := func(me, flags, epoch, extra string) string {
+		lines := strings.Split(fmt.Sprintf(nodes, flags, epoch, extra), "\n")
+		for i, l := range lines {
+			if strings.HasPrefix(l, me+" ") {
+				f := strings.Fields(l)
+				f[2] = "myself," + f[2]
+				lines[i] = strings.Join(f, " ")
+			}
+		}
+		text := strings.Join(lines, "\n")
+		return "$" + strconv.Itoa(len(text)) + "\r\n" + text + "\r\n"
+	}
+	parsed, err := router.ParseClusterNodes(fmt.Sprintf(nodes, "myself,master", "1", ""), "127.0.0.1:7000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	top := router.BuildTopology(parsed)
+	first := scanCursor{s: 0, e: 5460, tag: 1, node: scanChecking}
+	next := func(c scanCursor) uint64 { return scanStart(top, c.e+1).encode() }
+	for _, tc := range []struct {
+		name  string
+		c     scanCursor
+		reply string
+		want  uint64
+		ok    bool
+	}{
+		{"done: the next range", first, view("a", "master", "1", ""), next(first), true},
+		{"the last range: the end", scanCursor{s: 10923, e: 16383, tag: 3, node: scanChecking}, view("c", "master", "1", ""), 0, true},
+		{"a slot left", first, strings.Replace(view("a", "master", "1", ""), "0-5460", "0-99 101-5460", 1), scanStart(top, 100).encode(), false},
+		{"a slot migrating", first, view("a", "master", "1", " [200->-b]"), scanStart(top, 200).encode(), false},
+		{"a slot importing elsewhere: fine", first, view("a", "master", "1", " [6000-<-b]"), next(first), true},
+		{"a new epoch", first, view("a", "master", "9", ""), scanStart(top, 0).encode(), false},
+		{"a replica now", first, strings.Replace(view("a", "slave", "1", ""), "slave -", "slave b", 1), scanStart(top, 0).encode(), false},
+		{"another node answered", first, view("b", "master", "1", ""), scanStart(top, 0).encode(), false},
+		{"not CLUSTER NODES", first, ":1\r\n", scanStart(top, 0).encode(), false},
+	} {
+		got, ok := scanChecked(top, []byte(tc.reply), tc.c)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("%s: next %d ok %v, want %d ok %v", tc.name, got, ok, tc.want, tc.ok)
 		}
 	}
 }
