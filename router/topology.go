@@ -210,10 +210,17 @@ func BuildTopology(views ...[]NodeInfo) *Topology {
 	var epoch [slot.Count]uint64
 	owner := make([]string, slot.Count)
 	byAddr := map[string]NodeInfo{}
+	epochOf := map[string]uint64{} // a node's own epoch; without its own line, the highest seen
+	own := map[string]bool{}
 	for _, v := range views {
 		for _, n := range v {
 			if _, seen := byAddr[n.Addr]; !seen || n.Myself {
 				byAddr[n.Addr] = n
+			}
+			if n.Myself {
+				own[n.Addr], epochOf[n.Addr] = true, n.Epoch
+			} else if !own[n.Addr] {
+				epochOf[n.Addr] = max(epochOf[n.Addr], n.Epoch)
 			}
 			if !n.Master || failed[n.Addr] {
 				continue
@@ -251,7 +258,7 @@ func BuildTopology(views ...[]NodeInfo) *Topology {
 	}
 	sort.Slice(t.Nodes, func(i, j int) bool { return t.Nodes[i].Addr < t.Nodes[j].Addr })
 	for _, m := range t.Masters {
-		t.epochs = append(t.epochs, byAddr[m].Epoch)
+		t.epochs = append(t.epochs, epochOf[m]) // the same whatever order the views came in
 	}
 	// Replicas: by the master's ID, as the replica itself (or the majority) reports it.
 	idAddr := map[string]string{}

@@ -135,6 +135,13 @@ func TestTopologyEpochs(t *testing.T) {
 	if top.Equal(BuildTopology(bumped)) || !top.Equal(BuildTopology(view)) {
 		t.Fatal("a master's new epoch must make a different topology, the same one the same")
 	}
+	// Without the master's own line, the highest epoch any view gives, whatever their order.
+	v1, _ := ParseClusterNodes("x 127.0.0.1:7100@1 myself,master - 0 0 4 connected 0-99\nm 127.0.0.1:7200@1 master - 0 0 5 connected 100-16383\n", "127.0.0.1:7100")
+	v2, _ := ParseClusterNodes("y 127.0.0.1:7300@1 myself,slave x 0 0 4 connected\nm 127.0.0.1:7200@1 master - 0 0 6 connected 100-16383\n", "127.0.0.1:7300")
+	a, b := BuildTopology(v1, v2), BuildTopology(v2, v1)
+	if got := a.Epoch(a.Shard(100)); got != 6 || !a.Equal(b) {
+		t.Fatalf("epoch of a master seen by others = %d (want 6), topologies equal %v", got, a.Equal(b))
+	}
 	moved := top.WithOwner(0, "127.0.0.1:7009")
 	if got := moved.Epoch(moved.Shard(0)); got != 0 || top.Epoch(-1) != 0 || top.Epoch(99) != 0 {
 		t.Fatalf("epoch of a master learned from MOVED = %d, want 0", got)
