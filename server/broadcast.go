@@ -135,10 +135,8 @@ func mergeBroadcast(dst []byte, op mergeOp, replies [][]byte, arrived []int32, s
 		}
 		return append(dst, replies[arrived[0]]...)
 	}
-	for _, p := range arrived {
-		if codec.IsError(replies[p]) {
-			return append(dst, replies[p]...)
-		}
+	if e := firstError(replies, arrived); e != nil {
+		return append(dst, e...)
 	}
 	switch op {
 	case mergeSame:

@@ -144,10 +144,8 @@ func mergeFirstNonNil(dst []byte, replies [][]byte, arrived []int32) []byte {
 			return append(dst, r...)
 		}
 	}
-	for _, p := range arrived {
-		if codec.IsError(replies[p]) {
-			return append(dst, replies[p]...)
-		}
+	if e := firstError(replies, arrived); e != nil {
+		return append(dst, e...)
 	}
 	return append(dst, replies[arrived[0]]...)
 }
@@ -179,10 +177,8 @@ type slowEntry struct {
 // first), at most count (-1: all). Entries keep Redis's shape; with addrs (each part's master),
 // their client-name names the master (appendSlowlogEntry).
 func mergeSlowlogGet(dst []byte, replies [][]byte, arrived []int32, count int, addrs []string, sc *mergeScratch) []byte {
-	for _, p := range arrived {
-		if codec.IsError(replies[p]) {
-			return append(dst, replies[p]...)
-		}
+	if e := firstError(replies, arrived); e != nil {
+		return append(dst, e...)
 	}
 	var entries []slowEntry
 	var fields [][]byte
@@ -261,10 +257,8 @@ func appendSlowlogEntry(dst []byte, fields [][]byte, addr string) []byte {
 // error to arrive, else one text of every master's in part (slot) order, each after a line
 // "HOST:PORT:", separated by a blank line (a verbatim string in RESP3, as Redis answers).
 func mergeNodeTexts(dst []byte, proto int, replies [][]byte, arrived []int32, addrs []string) []byte {
-	for _, p := range arrived {
-		if codec.IsError(replies[p]) {
-			return append(dst, replies[p]...)
-		}
+	if e := firstError(replies, arrived); e != nil {
+		return append(dst, e...)
 	}
 	var text []byte
 	for p, r := range replies {
@@ -284,10 +278,8 @@ func mergeNodeTexts(dst []byte, proto int, replies [][]byte, arrived []int32, ad
 // mergeNodeMaps merges MEMORY STATS: the first error to arrive, else a map of each master's
 // address to its reply as it came (in the client's protocol: it came on its pipeline).
 func mergeNodeMaps(dst []byte, proto int, replies [][]byte, arrived []int32, addrs []string) []byte {
-	for _, p := range arrived {
-		if codec.IsError(replies[p]) {
-			return append(dst, replies[p]...)
-		}
+	if e := firstError(replies, arrived); e != nil {
+		return append(dst, e...)
 	}
 	if len(addrs) < len(replies) {
 		return codec.AppendError(dst, errMalformed)

@@ -205,10 +205,8 @@ func mergeReplies(dst []byte, op mergeOp, keyPart []int32, replies [][]byte, arr
 	if op >= mergeSame {
 		return mergeBroadcast(dst, op, replies, arrived, sc)
 	}
-	for _, p := range arrived {
-		if codec.IsError(replies[p]) {
-			return append(dst, replies[p]...)
-		}
+	if e := firstError(replies, arrived); e != nil {
+		return append(dst, e...)
 	}
 	switch op {
 	case mergeSum:
@@ -222,6 +220,17 @@ func mergeReplies(dst []byte, op mergeOp, keyPart []int32, replies [][]byte, arr
 		return codec.AppendOK(dst)
 	}
 	return mergeArrays(dst, keyPart, replies, sc)
+}
+
+// firstError returns the first error reply to arrive (arrived: part numbers in arrival order),
+// or nil: the answer of most merges when a part failed.
+func firstError(replies [][]byte, arrived []int32) []byte {
+	for _, p := range arrived {
+		if codec.IsError(replies[p]) {
+			return replies[p]
+		}
+	}
+	return nil
 }
 
 // mergeArrays puts MGET's part elements back in key order.
