@@ -32,11 +32,17 @@ func setMany(t *testing.T, cl *redis.Client, keys []string) {
 // and the pages; each (if not nil) runs after every page with the cursor of the next.
 func scanAll(t *testing.T, cl *redis.Client, args []any, each func(page int, cursor uint64)) (map[string]int, int) {
 	t.Helper()
+	return scanAlternating(t, []*redis.Client{cl}, args, each)
+}
+
+// scanAlternating is scanAll with the pages asked of each client in turn.
+func scanAlternating(t *testing.T, cls []*redis.Client, args []any, each func(page int, cursor uint64)) (map[string]int, int) {
+	t.Helper()
 	ctx := context.Background()
 	seen := map[string]int{}
 	cursor := uint64(0)
 	for page := 1; ; page++ {
-		r, err := cl.Do(ctx, append([]any{"SCAN", strconv.FormatUint(cursor, 10)}, args...)...).Slice()
+		r, err := cls[page%len(cls)].Do(ctx, append([]any{"SCAN", strconv.FormatUint(cursor, 10)}, args...)...).Slice()
 		if err != nil {
 			t.Fatalf("SCAN %d %v (page %d): %v", cursor, args, page, err)
 		}
@@ -79,7 +85,7 @@ func missing(want []string, seen map[string]int) (int, []string) {
 }
 
 // TestE2EScan on the shared cluster: SCAN COUNT 10 returns every one of 10,000 keys on three
-// masters; MATCH, TYPE and COUNT reach the masters and are honoured; go-redis's Scan iterator
+// masters, and so do two slotgates asked in turn; MATCH, TYPE and COUNT reach the masters and are honoured; go-redis's Scan iterator
 // goes through slotgate's cursors; cursors slotgate never made are "invalid cursor", a bad
 // option is the node's error.
 func TestE2EScan(t *testing.T) {
@@ -106,6 +112,13 @@ func TestE2EScan(t *testing.T) {
 		t.Fatalf("SCAN COUNT 10 missed %d of %d keys, e.g. %v", n, len(keys)+len(hashes), some)
 	}
 	t.Logf("SCAN COUNT 10: %d keys in %d pages, %v", len(seen), pages, time.Since(t0).Round(time.Millisecond))
+
+	// Two slotgates (behind a load balancer) continue each other's scan.
+	other := startProxy(t, cluster, nil).client(t, nil)
+	seen, _ = scanAlternating(t, []*redis.Client{cl, other}, []any{"MATCH", prefix + ":*", "COUNT", "50"}, nil)
+	if n, some := missing(append(keys, hashes...), seen); n > 0 {
+		t.Fatalf("SCAN through two slotgates in turn missed %d keys, e.g. %v", n, some)
+	}
 
 	// MATCH: exactly the hashes (a key may come twice, never one that does not match).
 	seen, _ = scanAll(t, cl, []any{"MATCH", prefix + ":h:*", "COUNT", "100"}, nil)
