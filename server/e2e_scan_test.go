@@ -169,8 +169,10 @@ func TestE2EScan(t *testing.T) {
 
 // TestE2EScanTopology, on a 3+3 cluster of its own: SCAN COUNT 10 over 10,000 keys returns
 // every key while, in the middle of the scan, the master being scanned fails over to its
-// replica, and again while 100 slots of the master being scanned move (keys and all) to
-// another master: the range starts over where its owner changed or its slots left.
+// replica; again while 100 slots of the master being scanned move (keys and all) to another
+// master; and again while a slot is half migrated when the master's pass ends (the range
+// starts over at the slot, and the migration is finished then): the range starts over where its
+// owner changed or its slots left or were leaving.
 func TestE2EScanTopology(t *testing.T) {
 	c := startTopologyCluster(t, testcluster.Options{NodeTimeout: time.Second})
 	p := startProxyRouter(t, c, router.Config{})
@@ -279,4 +281,52 @@ func TestE2EScanTopology(t *testing.T) {
 	if restarts == 0 {
 		t.Fatal("no range begun again across the resharding")
 	}
+	// A slot of the first master's range, with 20 keys, half migrated 50 pages into the range:
+	// the master's pass ends while it is MIGRATING; the migration ends after the first restart.
+	shards, err = c.Topology()
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, to = shards[0].Master, shards[1].Master
+	mid := (shards[0].Slots[0][0] + shards[0].Slots[0][1]) / 2
+	base := keyInSlot("st:half", uint16(mid))
+	for j := range 20 {
+		keys = append(keys, "{"+base+"}:"+strconv.Itoa(j))
+	}
+	setMany(t, cl, keys[len(keys)-20:])
+	restarts0 = counter("slotgate_scan_restarts_total")
+	inRange, step := 0, 0
+	seen, pages = scanAll(t, cl, []any{"COUNT", "10"}, func(page int, cursor uint64) {
+		switch {
+		case step == 0 && cursor&(1<<14-1) == uint64(shards[0].Slots[0][0]):
+			if inRange++; inRange < 50 {
+				return
+			}
+			step = 1
+			if err := c.BeginMigration(mid, from, to); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := c.MigrateKeys(mid, from, to, 10); err != nil || n != 10 {
+				t.Fatalf("%d keys migrated, %v", n, err)
+			}
+			t.Logf("page %d: slot %d migrating %s -> %s, 10 of its keys moved", page, mid, from, to)
+		case step == 1 && counter("slotgate_scan_restarts_total") > restarts0:
+			step = 2
+			if _, err := c.MigrateKeys(mid, from, to, 0); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.FinishMigration(mid, to); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("page %d: the range began again; slot %d moved", page, mid)
+		}
+	})
+	if step != 2 {
+		t.Fatalf("step %d: the pass never ended on the migrating slot", step)
+	}
+	if n, some := missing(keys, seen); n > 0 {
+		t.Fatalf("SCAN across a slot migration missed %d of %d keys, e.g. %v", n, len(keys), some)
+	}
+	restarts = counter("slotgate_scan_restarts_total") - restarts0
+	t.Logf("SCAN across a slot migration: %d keys in %d pages, %d ranges begun again", len(seen), pages, restarts)
 }
