@@ -85,9 +85,10 @@ func missing(want []string, seen map[string]int) (int, []string) {
 }
 
 // TestE2EScan on the shared cluster: SCAN COUNT 10 returns every one of 10,000 keys on three
-// masters, and so do two slotgates asked in turn; MATCH, TYPE and COUNT reach the masters and are honoured; go-redis's Scan iterator
-// goes through slotgate's cursors; cursors slotgate never made are "invalid cursor", a bad
-// option is the node's error.
+// masters, and so do two slotgates asked in turn; MATCH, TYPE and COUNT reach the masters and
+// are honoured (a MATCH with a hash tag walks one slot); go-redis's Scan iterator goes through
+// slotgate's cursors; cursors slotgate never made are "invalid cursor", a bad option is the
+// node's error.
 func TestE2EScan(t *testing.T) {
 	ctx := context.Background()
 	p := startProxy(t, cluster, nil)
@@ -130,6 +131,23 @@ func TestE2EScan(t *testing.T) {
 	if n, _ := missing(hashes, seen); n > 0 || len(seen) != len(hashes) {
 		t.Fatalf("SCAN TYPE hash = %d keys, missing %d; want the %d hashes", len(seen), n, len(hashes))
 	}
+	// MATCH with a hash tag walks the tag's slot only: one master's pass, not three.
+	tag := "{" + prefix + "t}"
+	var tagged []string
+	for i := range 300 {
+		tagged = append(tagged, tag+":"+strconv.Itoa(i))
+	}
+	setMany(t, cl, tagged)
+	seen, pinned := scanAll(t, cl, []any{"MATCH", tag + ":*", "COUNT", "10"}, nil)
+	if n, some := missing(tagged, seen); n > 0 || len(seen) != len(tagged) {
+		t.Fatalf("SCAN MATCH %s:* = %d keys, missing %d (%v); want the %d tagged keys", tag, len(seen), n, some, len(tagged))
+	}
+	seen, whole := scanAll(t, cl, []any{"MATCH", "[{]" + tag[1:] + ":*", "COUNT", "10"}, nil) // the same keys, no tag to pin
+	if n, _ := missing(tagged, seen); n > 0 || len(seen) != len(tagged) || pinned*2 > whole {
+		t.Fatalf("SCAN MATCH [{]...: %d keys, missing %d, in %d pages; the pinned walk took %d: want under half", len(seen), n, whole, pinned)
+	}
+	t.Logf("SCAN MATCH %s:* COUNT 10: %d pages; the whole walk %d", tag, pinned, whole)
+
 	// COUNT: a larger count takes fewer pages.
 	_, small := scanAll(t, cl, []any{"MATCH", prefix + ":h:*", "COUNT", "10"}, nil)
 	_, large := scanAll(t, cl, []any{"MATCH", prefix + ":h:*", "COUNT", "1000"}, nil)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"strconv"
 
 	"github.com/slotgate/slotgate/codec"
@@ -28,7 +29,8 @@ import (
 // leaving: some of its keys may have moved before N's cursor reached them) restarts the walk at
 // that slot with its new owner; a changed epoch restarts the range at s. Then the walk goes on
 // at e+1, and cursor 0 after slot 16383. Like Redis, a page may be empty with a non-zero cursor
-// (the check's always is). A slot left MIGRATING for good (an abandoned resharding) holds the
+// (the check's always is). A MATCH pattern that pins one slot ("{user42}:*") walks that slot
+// only (scanPinned). A slot left MIGRATING for good (an abandoned resharding) holds the
 // walk at that slot, one pass of N after another, until it is fixed: leaving it would lose keys.
 //
 // A node cursor of 2^28-1 or more is an error, never a wrong cursor: a Redis before 7.4 counts
@@ -89,10 +91,10 @@ func decodeScanCursor(b []byte) (c scanCursor, zero, ok bool) {
 // scanTag is the tag of shard's master: the low bits of its config epoch.
 func scanTag(t *router.Topology, shard int) uint8 { return uint8(t.Epoch(shard) & scanTagMask) }
 
-// scanStart is the cursor that begins a pass at slot s: the owner's contiguous range from s and
-// its tag, node cursor 0. A slot with no owner gives the range [s..s], tag 0: the page that
-// uses it looks again.
-func scanStart(t *router.Topology, s uint16) scanCursor {
+// scanStart is the cursor that begins a pass at slot s: the owner's contiguous range from s (to
+// the walk's last slot at most) and its tag, node cursor 0. A slot with no owner gives the
+// range [s..s], tag 0: the page that uses it looks again.
+func scanStart(t *router.Topology, s, last uint16) scanCursor {
 	c := scanCursor{s: s, e: s}
 	if t == nil {
 		return c
@@ -101,11 +103,34 @@ func scanStart(t *router.Topology, s uint16) scanCursor {
 	if sh < 0 {
 		return c
 	}
-	for int(c.e)+1 < slot.Count && t.Shard(c.e+1) == sh {
+	for c.e < last && t.Shard(c.e+1) == sh {
 		c.e++
 	}
 	c.tag = scanTag(t, sh)
 	return c
+}
+
+// scanPinned returns the one slot every key matching SCAN's MATCH pattern is in, when the
+// pattern begins with a literal hash tag ("{user42}:*", "a{b}c?"): a key's slot is its first
+// {...}'s, and a pattern without glob characters up to its first "}" gives every match the
+// same one. The walk then covers that slot only, on one master (Redis 7.4 does the same within
+// a node, redis/redis#12754; a glob or a backslash before the "}" keeps the whole walk).
+func scanPinned(args [][]byte) (uint16, bool) {
+	var pattern []byte
+	for i := 2; i+1 < len(args); i += 2 {
+		if codec.EqualFold(args[i], "match") {
+			pattern = args[i+1] // the last MATCH counts, as in Redis
+		}
+	}
+	open := bytes.IndexByte(pattern, '{')
+	if open < 0 {
+		return 0, false
+	}
+	end := bytes.IndexByte(pattern[open+1:], '}')
+	if end <= 0 || bytes.ContainsAny(pattern[:open+1+end], "*?[\\") {
+		return 0, false // no tag, an empty one, or a glob that may change where the tag is
+	}
+	return slot.Of(pattern[:open+2+end]), true
 }
 
 // scan answers SCAN cursor [MATCH pattern] [COUNT count] [TYPE type] with one request to one
@@ -122,8 +147,12 @@ func (s *session) scan(cmd *codec.Command, args [][]byte) {
 		s.local(errNoTopology(lp.scratch[:0], s.srv.rt.Seeds()))
 		return
 	}
+	first, last := uint16(0), uint16(slot.Count-1)
+	if sl, ok := scanPinned(args); ok {
+		first, last = sl, sl
+	}
 	if zero {
-		c = scanStart(t, 0)
+		c = scanStart(t, first, last)
 	}
 	sh := t.Shard(c.s)
 	if sh < 0 {
@@ -135,7 +164,7 @@ func (s *session) scan(cmd *codec.Command, args [][]byte) {
 		if c.node != 0 {
 			scanRestarts.Inc()
 		}
-		c = scanStart(t, c.s) // another node owns s now: its pass begins at 0
+		c = scanStart(t, c.s, last) // another node owns s now: its pass begins at 0
 	}
 	if !s.onLane(nil) {
 		return
@@ -154,20 +183,21 @@ func (s *session) scan(cmd *codec.Command, args [][]byte) {
 	lp.partReq = b
 	seq := s.alloc()
 	m := lp.newMerge(mergeScan, 1)
-	m.limit, m.name, m.scan = s.srv.cfg.MaxMergeBytes, cmd.Name, c
+	m.limit, m.name, m.scan, m.scanLast = s.srv.cfg.MaxMergeBytes, cmd.Name, c, last
 	s.slot(seq).merge = m
 	s.sendPart(int(c.s), b, 0, 0) // masters only: a replica's cursor would be another dict's
 	scanRequests.Inc()
 }
 
 // mergeScan makes the client's page from the node's reply to the request that cursor c sent.
-func (s *session) mergeScan(dst []byte, reply []byte, c scanCursor, sc *mergeScratch) []byte {
+// last is the walk's last slot.
+func (s *session) mergeScan(dst []byte, reply []byte, c scanCursor, last uint16, sc *mergeScratch) []byte {
 	if codec.IsError(reply) {
 		return append(dst, reply...) // the node's own (a bad MATCH/COUNT/TYPE): the cursor still holds
 	}
 	t := s.lp.rl.Topology()
 	if c.check() {
-		next, ok := scanChecked(t, reply, c)
+		next, ok := scanChecked(t, reply, c, last)
 		if !ok {
 			scanRestarts.Inc()
 			s.srv.rt.Refresh() // slotgate's map may still give the slot to N: the restart goes there until it learns
@@ -226,9 +256,10 @@ func inScanRange(key []byte, c scanCursor) bool {
 }
 
 // scanChecked reads N's CLUSTER NODES after its pass over [c.s..c.e] and returns the next
-// cursor: the next range, or a restart where N's own line says keys may have been missed. ok
-// is false when it restarts.
-func scanChecked(t *router.Topology, reply []byte, c scanCursor) (next uint64, ok bool) {
+// cursor: the next range (0 past the walk's last slot), or a restart where N's own line says
+// keys may have been missed. ok is false when it restarts.
+func scanChecked(t *router.Topology, reply []byte, c scanCursor, last uint16) (next uint64, ok bool) {
+	last = max(last, c.e) // a cursor of another MATCH's walk: this range is still checked
 	text, isText := codec.BulkText(reply)
 	var me *router.NodeInfo
 	if isText {
@@ -242,7 +273,7 @@ func scanChecked(t *router.Topology, reply []byte, c scanCursor) (next uint64, o
 		}
 	}
 	if me == nil || !me.Master || uint8(me.Epoch&scanTagMask) != c.tag {
-		return scanStart(t, c.s).encode(), false // another node, or N changed: [s..e] again
+		return scanStart(t, c.s, last).encode(), false // another node, or N changed: [s..e] again
 	}
 	// The first slot of [s..e] that N does not serve, or is migrating away.
 	bad := -1
@@ -265,11 +296,11 @@ func scanChecked(t *router.Topology, reply []byte, c scanCursor) (next uint64, o
 	}
 	switch {
 	case bad >= 0:
-		return scanStart(t, uint16(bad)).encode(), false
-	case int(c.e) == slot.Count-1:
+		return scanStart(t, uint16(bad), last).encode(), false
+	case c.e == last:
 		return 0, true // the last range: the scan is complete
 	}
-	return scanStart(t, c.e+1).encode(), true
+	return scanStart(t, c.e+1, last).encode(), true
 }
 
 // appendScanPage appends SCAN's reply: the cursor and the keys (bulk replies as the node sent them).

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/slotgate/slotgate/router"
+	"github.com/slotgate/slotgate/router/slot"
 )
 
 // SCAN cursors: every field survives the round trip, a live cursor is never 0, and cursors
@@ -70,7 +71,7 @@ func TestScanChecked(t *testing.T) {
 	}
 	top := router.BuildTopology(parsed)
 	first := scanCursor{s: 0, e: 5460, tag: 1, node: scanChecking}
-	next := func(c scanCursor) uint64 { return scanStart(top, c.e+1).encode() }
+	next := func(c scanCursor) uint64 { return scanStart(top, c.e+1, 16383).encode() }
 	for _, tc := range []struct {
 		name  string
 		c     scanCursor
@@ -80,17 +81,53 @@ func TestScanChecked(t *testing.T) {
 	}{
 		{"done: the next range", first, view("a", "master", "1", ""), next(first), true},
 		{"the last range: the end", scanCursor{s: 10923, e: 16383, tag: 3, node: scanChecking}, view("c", "master", "1", ""), 0, true},
-		{"a slot left", first, strings.Replace(view("a", "master", "1", ""), "0-5460", "0-99 101-5460", 1), scanStart(top, 100).encode(), false},
-		{"a slot migrating", first, view("a", "master", "1", " [200->-b]"), scanStart(top, 200).encode(), false},
+		{"a slot left", first, strings.Replace(view("a", "master", "1", ""), "0-5460", "0-99 101-5460", 1), scanStart(top, 100, 16383).encode(), false},
+		{"a slot migrating", first, view("a", "master", "1", " [200->-b]"), scanStart(top, 200, 16383).encode(), false},
 		{"a slot importing elsewhere: fine", first, view("a", "master", "1", " [6000-<-b]"), next(first), true},
-		{"a new epoch", first, view("a", "master", "9", ""), scanStart(top, 0).encode(), false},
-		{"a replica now", first, strings.Replace(view("a", "slave", "1", ""), "slave -", "slave b", 1), scanStart(top, 0).encode(), false},
-		{"another node answered", first, view("b", "master", "1", ""), scanStart(top, 0).encode(), false},
-		{"not CLUSTER NODES", first, ":1\r\n", scanStart(top, 0).encode(), false},
+		{"a new epoch", first, view("a", "master", "9", ""), scanStart(top, 0, 16383).encode(), false},
+		{"a replica now", first, strings.Replace(view("a", "slave", "1", ""), "slave -", "slave b", 1), scanStart(top, 0, 16383).encode(), false},
+		{"another node answered", first, view("b", "master", "1", ""), scanStart(top, 0, 16383).encode(), false},
+		{"not CLUSTER NODES", first, ":1\r\n", scanStart(top, 0, 16383).encode(), false},
 	} {
-		got, ok := scanChecked(top, []byte(tc.reply), tc.c)
+		got, ok := scanChecked(top, []byte(tc.reply), tc.c, 16383)
 		if got != tc.want || ok != tc.ok {
 			t.Errorf("%s: next %d ok %v, want %d ok %v", tc.name, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+// A MATCH pattern pins the walk to one slot only when every key it matches has the same hash
+// tag; the last MATCH counts.
+func TestScanPinned(t *testing.T) {
+	args := func(a ...string) [][]byte {
+		out := [][]byte{[]byte("SCAN"), []byte("0")}
+		for _, s := range a {
+			out = append(out, []byte(s))
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		args []string
+		tag  string // "" for no pin
+	}{
+		{[]string{"MATCH", "{user42}:*"}, "user42"},
+		{[]string{"match", "a{b}c?", "COUNT", "10"}, "b"},
+		{[]string{"MATCH", "{x}*", "MATCH", "{y}*"}, "y"},
+		{[]string{"COUNT", "10", "MATCH", "p{q}"}, "q"},
+		{[]string{"MATCH", "*{user42}"}, ""},
+		{[]string{"MATCH", "{us*er}:1"}, ""},
+		{[]string{"MATCH", "a?{b}"}, ""},
+		{[]string{"MATCH", "[a]{b}"}, ""},
+		{[]string{"MATCH", "\\{b}"}, ""},
+		{[]string{"MATCH", "{}x"}, ""},
+		{[]string{"MATCH", "{open"}, ""},
+		{[]string{"MATCH", "plain*"}, ""},
+		{[]string{"TYPE", "{t}"}, ""},
+		{nil, ""},
+	} {
+		sl, ok := scanPinned(args(tc.args...))
+		if ok != (tc.tag != "") || ok && sl != slot.Of([]byte(tc.tag)) {
+			t.Errorf("%q: slot %d pinned %v, want the slot of %q", tc.args, sl, ok, tc.tag)
 		}
 	}
 }

@@ -44,6 +44,7 @@ type merge struct {
 	name      string     // broadcasts: the command's name, for errMergedTooLarge
 	count     int        // SLOWLOG GET: most entries in the merged reply (-1: all); INFO: 1 with slotgate's own section
 	scan      scanCursor // SCAN: the cursor the request was sent for
+	scanLast  uint16     // SCAN: the walk's last slot (its MATCH pattern's slot, or 16383)
 	addrs     []string   // broadcasts: the master each part was sent to, by part
 }
 
@@ -173,7 +174,7 @@ func (s *session) deliverPart(seq uint64, part int32, reply []byte) {
 	case m.op == mergeNodeMap:
 		out = mergeNodeMaps(lp.scratch[:0], int(s.proto), sc.replies, m.arrived, m.addrs)
 	case m.op == mergeScan:
-		out = s.mergeScan(lp.scratch[:0], sc.replies[0], m.scan, sc)
+		out = s.mergeScan(lp.scratch[:0], sc.replies[0], m.scan, m.scanLast, sc)
 	case m.op == mergeInfo:
 		out = s.mergeInfo(lp.scratch[:0], sc.replies, m.count == 1) // count: the proxy section is wanted
 	default:
