@@ -47,8 +47,20 @@ const (
 	scanChecking = 1<<scanNodeBits - 1             // the node field of a check; node cursors stay below
 	scanSlotMask = 1<<scanSlotBits - 1
 	scanTagMask  = 1<<scanTagBits - 1
-	errBadCursor = "ERR invalid cursor"
+	errBadCursor = "ERR invalid cursor" // Redis's text
+	errScanReply = "ERR slotgate: a master answered SCAN with a malformed reply"
 )
+
+// errScanNoOwner answers a page whose range starts at a slot no master serves.
+func errScanNoOwner(dst []byte, sl uint16) []byte {
+	return codec.AppendError(dst, "CLUSTERDOWN Hash slot "+strconv.Itoa(int(sl))+" not served: SCAN can go on with the same cursor once it is")
+}
+
+// errScanTooLarge answers a page whose master's cursor does not fit in slotgate's.
+func errScanTooLarge(dst []byte, sl uint16, node uint64) []byte {
+	return codec.AppendError(dst, "ERR slotgate: the master of slot "+strconv.Itoa(int(sl))+" answered SCAN cursor "+
+		strconv.FormatUint(node, 10)+", past the "+strconv.Itoa(scanNodeBits)+" bits slotgate's cursor keeps for it")
+}
 
 // scanCursor is the decoded client cursor.
 type scanCursor struct {
@@ -156,8 +168,7 @@ func (s *session) scan(cmd *codec.Command, args [][]byte) {
 	}
 	sh := t.Shard(c.s)
 	if sh < 0 {
-		s.local(codec.AppendError(lp.scratch[:0], "CLUSTERDOWN Hash slot "+strconv.Itoa(int(c.s))+
-			" not served: SCAN can go on with the same cursor once it is"))
+		s.local(errScanNoOwner(lp.scratch[:0], c.s))
 		return
 	}
 	if scanTag(t, sh) != c.tag {
@@ -189,20 +200,32 @@ func (s *session) scan(cmd *codec.Command, args [][]byte) {
 	scanRequests.Inc()
 }
 
-// mergeScan makes the client's page from the node's reply to the request that cursor c sent.
-// last is the walk's last slot.
+// mergeScan makes the client's page from the node's reply to the request that cursor c sent
+// (scanPage); last is the walk's last slot.
 func (s *session) mergeScan(dst []byte, reply []byte, c scanCursor, last uint16, sc *mergeScratch) []byte {
-	if codec.IsError(reply) {
-		return append(dst, reply...) // the node's own (a bad MATCH/COUNT/TYPE): the cursor still holds
-	}
-	t := s.lp.rl.Topology()
-	if c.check() {
-		next, ok := scanChecked(t, reply, c, last)
-		if !ok {
-			scanRestarts.Inc()
+	out, restarted := scanPage(dst, s.lp.rl.Topology(), reply, c, last, sc)
+	if restarted {
+		scanRestarts.Inc()
+		if c.check() {
 			s.srv.rt.Refresh() // slotgate's map may still give the slot to N: the restart goes there until it learns
 		}
-		return appendScanPage(dst, next, nil)
+	}
+	return out
+}
+
+// scanPage appends the client's page for the node's reply to the request cursor c sent, t
+// being the topology now: the node's error as it came (a bad MATCH/COUNT/TYPE: the cursor
+// still holds); after a check, an empty page and the next range's cursor (scanChecked); else
+// the keys of [c.s..c.e] and the node's cursor in slotgate's, 0 turned into the check, or the
+// range's pass begun again when s changed owner while the page was on its way. restarted
+// says a range begins again.
+func scanPage(dst []byte, t *router.Topology, reply []byte, c scanCursor, last uint16, sc *mergeScratch) (out []byte, restarted bool) {
+	if codec.IsError(reply) {
+		return append(dst, reply...), false
+	}
+	if c.check() {
+		next, ok := scanChecked(t, reply, c, last)
+		return appendScanPage(dst, next, nil), !ok
 	}
 	var err error
 	for len(sc.elems) < 2 {
@@ -210,30 +233,28 @@ func (s *session) mergeScan(dst []byte, reply []byte, c scanCursor, last uint16,
 	}
 	sc.elems[0], err = codec.ArrayElems(reply, sc.elems[0][:0])
 	if err != nil || len(sc.elems[0]) != 2 {
-		return codec.AppendError(dst, "ERR slotgate: a master answered SCAN with a malformed reply")
+		return codec.AppendError(dst, errScanReply), false
 	}
 	text, ok := codec.BulkText(sc.elems[0][0])
 	node, err := strconv.ParseUint(string(text), 10, 64)
 	if !ok || err != nil {
-		return codec.AppendError(dst, "ERR slotgate: a master answered SCAN with a malformed cursor")
+		return codec.AppendError(dst, errScanReply), false
 	}
 	if node >= scanChecking {
-		return codec.AppendError(dst, "ERR slotgate: the master of slot "+strconv.Itoa(int(c.s))+" answered SCAN cursor "+
-			strconv.FormatUint(node, 10)+", past the "+strconv.Itoa(scanNodeBits)+" bits slotgate's cursor keeps for it")
+		return errScanTooLarge(dst, c.s, node), false
+	}
+	sc.elems[1], err = codec.ArrayElems(sc.elems[0][1], sc.elems[1][:0])
+	keys := sc.elems[1]
+	if err != nil {
+		return codec.AppendError(dst, errScanReply), false
 	}
 	next := c
 	next.node = node
 	switch {
 	case t == nil || t.Shard(c.s) < 0 || scanTag(t, t.Shard(c.s)) != c.tag:
-		next.node = 0 // the owner changed while the page was on its way: whoever answered, start s over
-		scanRestarts.Inc()
+		next.node, restarted = 0, true // whoever answered, s starts over with its owner
 	case node == 0:
 		next.node = scanChecking
-	}
-	sc.elems[1], err = codec.ArrayElems(sc.elems[0][1], sc.elems[1][:0])
-	keys := sc.elems[1]
-	if err != nil {
-		return codec.AppendError(dst, "ERR slotgate: a master answered SCAN with a malformed reply")
 	}
 	n := 0
 	for _, k := range keys {
@@ -242,7 +263,7 @@ func (s *session) mergeScan(dst []byte, reply []byte, c scanCursor, last uint16,
 			n++
 		}
 	}
-	return appendScanPage(dst, next.encode(), keys[:n])
+	return appendScanPage(dst, next.encode(), keys[:n]), restarted
 }
 
 // inScanRange reports whether key (a bulk reply) is in one of the slots [c.s..c.e].

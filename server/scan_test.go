@@ -131,3 +131,58 @@ func TestScanPinned(t *testing.T) {
 		}
 	}
 }
+
+// The pages slotgate makes of a node's SCAN reply: keys outside the cursor's range dropped,
+// the node's cursor in slotgate's, 0 turned into the check, a cursor past its bits or a
+// malformed reply an error, the node's error as it came, a page of a node that lost s a
+// restart of the range.
+func TestScanPage(t *testing.T) {
+	parsed, _ := router.ParseClusterNodes("a 127.0.0.1:7000@1 myself,master - 0 0 1 connected 0-5460\n"+
+		"b 127.0.0.1:7001@1 master - 0 0 2 connected 5461-16383\n", "127.0.0.1:7000")
+	top := router.BuildTopology(parsed)
+	in, out := keyIn(0, 5460), keyIn(5461, 16383)
+	bulk := func(s string) string { return "$" + strconv.Itoa(len(s)) + "\r\n" + s + "\r\n" }
+	reply := func(cursor string, keys ...string) string {
+		r := "*2\r\n" + bulk(cursor) + "*" + strconv.Itoa(len(keys)) + "\r\n"
+		for _, k := range keys {
+			r += bulk(k)
+		}
+		return r
+	}
+	page := func(cursor uint64, keys ...string) string { return reply(strconv.FormatUint(cursor, 10), keys...) }
+	c := scanCursor{s: 0, e: 5460, tag: 1, node: 0}
+	next := func(node uint64) uint64 { n := c; n.node = node; return n.encode() }
+	var sc mergeScratch
+	for _, tc := range []struct {
+		name    string
+		top     *router.Topology
+		c       scanCursor
+		reply   string
+		want    string
+		restart bool
+	}{
+		{"keys of the range kept", top, c, reply("17", in, out, in), page(next(17), in, in), false},
+		{"the pass is over: check next", top, c, reply("0", out), page(next(scanChecking)), false},
+		{"s changed owner on the way", top, scanCursor{s: 0, e: 5460, tag: 9, node: 5}, reply("17", in), page(scanCursor{s: 0, e: 5460, tag: 9}.encode(), in), true},
+		{"the node's error", top, c, "-ERR syntax error\r\n", "-ERR syntax error\r\n", false},
+		{"a cursor past 28 bits", top, c, reply(strconv.Itoa(scanChecking)),
+			string(errScanTooLarge(nil, 0, scanChecking)), false},
+		{"not a cursor", top, c, reply("x1", in), "-" + errScanReply + "\r\n", false},
+		{"not a page", top, c, ":1\r\n", "-" + errScanReply + "\r\n", false},
+	} {
+		got, restarted := scanPage(nil, tc.top, []byte(tc.reply), tc.c, 16383, &sc)
+		if string(got) != tc.want || restarted != tc.restart {
+			t.Errorf("%s: got %q restart %v, want %q restart %v", tc.name, got, restarted, tc.want, tc.restart)
+		}
+	}
+}
+
+// keyIn returns a key whose slot is in [lo..hi].
+func keyIn(lo, hi uint16) string {
+	for i := 0; ; i++ {
+		k := "k" + strconv.Itoa(i)
+		if sl := slot.Of([]byte(k)); sl >= lo && sl <= hi {
+			return k
+		}
+	}
+}
