@@ -98,8 +98,12 @@ func (s *session) broadcastN(cmd *codec.Command, raw []byte, op mergeOp, kind ro
 // (Config.MaxMergeBytes): past it the parts still arriving are dropped. name is the command's
 // (codec.Command.Name: "keys", "slowlog|get").
 func errMergedTooLarge(dst []byte, name string, limit int) []byte {
-	if name == "keys" {
+	switch name {
+	case "keys":
 		return codec.AppendError(dst, "ERR KEYS reply too large through slotgate; use SCAN")
+	case "scan":
+		return codec.AppendError(dst, "ERR SCAN page too large through slotgate: the master's reply passes "+strconv.Itoa(limit)+
+			" bytes (-max-merge-bytes); use a smaller COUNT")
 	}
 	return codec.AppendError(dst, "ERR "+strings.ToUpper(strings.ReplaceAll(name, "|", " "))+
 		" reply too large through slotgate: the masters' replies together pass "+strconv.Itoa(limit)+

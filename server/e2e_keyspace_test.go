@@ -148,7 +148,7 @@ func matchGlob(pattern, s string) (bool, error) {
 // empty cluster and finds a key only the last master has; FLUSHDB and FLUSHALL [ASYNC|SYNC]
 // empty every master; SLOWLOG GET merges every master's entries newest first, LEN adds them,
 // RESET empties every master's log, each entry's client-name names its master; LATENCY LATEST lists every master's events; a lowered
-// Config.MaxMergeBytes caps KEYS and names SLOWLOG GET past it.
+// Config.MaxMergeBytes caps KEYS and names SLOWLOG GET past it, and a SCAN page too large.
 func TestE2EKeyspaceOwnCluster(t *testing.T) {
 	ctx := context.Background()
 	c := startTopologyCluster(t, testcluster.Options{Replicas: testcluster.NoReplicas,
@@ -291,6 +291,13 @@ func TestE2EKeyspaceOwnCluster(t *testing.T) {
 	}
 	if err := sc.Do(ctx, "SLOWLOG", "GET", "-1").Err(); err == nil || !strings.HasPrefix(err.Error(), "ERR SLOWLOG GET reply too large through slotgate") {
 		t.Fatalf("SLOWLOG GET -1 past the cap = %v", err)
+	}
+	setSpread(t, cl, "own:scancap", 300)
+	if err := sc.Do(ctx, "SCAN", "0", "COUNT", "1000").Err(); err == nil || !strings.Contains(err.Error(), "use a smaller COUNT") {
+		t.Fatalf("SCAN 0 COUNT 1000 past the cap = %v", err)
+	}
+	if err := sc.Do(ctx, "SCAN", "0", "COUNT", "5").Err(); err != nil {
+		t.Fatalf("SCAN 0 COUNT 5 under the cap: %v", err)
 	}
 	if n, err := sc.DBSize(ctx).Result(); err != nil || n != directSum(t, c, "DBSIZE") || n < 100 {
 		t.Fatalf("DBSIZE under the cap = %d, %v; want the masters' sum, at least 100", n, err)
