@@ -20,6 +20,7 @@ type Topology struct {
 	Replicas [][]string        // shard index -> addresses of its healthy replicas
 	Nodes    []NodeInfo        // every node seen, for logging and later refreshes
 	owner    [slot.Count]int16 // slot -> shard index, -1 when no master serves it
+	epochs   []uint64          // shard index -> its master's config epoch, as the master itself reports it
 	// migrating maps a slot being migrated to the address of the node importing it, as the
 	// slot's owner reports it: what makes an ASK from a script's reply believable.
 	migrating map[uint16]string
@@ -47,6 +48,16 @@ type Migration struct {
 
 // Shard returns the index into Masters of the master serving slot s, or -1.
 func (t *Topology) Shard(s uint16) int { return int(t.owner[s]) }
+
+// Epoch returns the config epoch of shard's master, as the master itself reported it (another
+// node's view when it did not answer; 0 when not known yet). A failover or an imported slot
+// gives a master a new epoch: SCAN's cursor carries it (server/scan.go).
+func (t *Topology) Epoch(shard int) uint64 {
+	if shard < 0 || shard >= len(t.epochs) {
+		return 0
+	}
+	return t.epochs[shard]
+}
 
 // Covered reports how many slots have an owner.
 func (t *Topology) Covered() int {
@@ -199,10 +210,17 @@ func BuildTopology(views ...[]NodeInfo) *Topology {
 	var epoch [slot.Count]uint64
 	owner := make([]string, slot.Count)
 	byAddr := map[string]NodeInfo{}
+	epochOf := map[string]uint64{} // a node's own epoch; without its own line, the highest seen
+	own := map[string]bool{}
 	for _, v := range views {
 		for _, n := range v {
 			if _, seen := byAddr[n.Addr]; !seen || n.Myself {
 				byAddr[n.Addr] = n
+			}
+			if n.Myself {
+				own[n.Addr], epochOf[n.Addr] = true, n.Epoch
+			} else if !own[n.Addr] {
+				epochOf[n.Addr] = max(epochOf[n.Addr], n.Epoch)
 			}
 			if !n.Master || failed[n.Addr] {
 				continue
@@ -239,6 +257,9 @@ func BuildTopology(views ...[]NodeInfo) *Topology {
 		t.Nodes = append(t.Nodes, n)
 	}
 	sort.Slice(t.Nodes, func(i, j int) bool { return t.Nodes[i].Addr < t.Nodes[j].Addr })
+	for _, m := range t.Masters {
+		t.epochs = append(t.epochs, epochOf[m]) // the same whatever order the views came in
+	}
 	// Replicas: by the master's ID, as the replica itself (or the majority) reports it.
 	idAddr := map[string]string{}
 	for _, n := range t.Nodes {
@@ -289,7 +310,8 @@ func (t *Topology) Equal(u *Topology) bool {
 		return t == u
 	}
 	return t.owner == u.owner && slices.Equal(t.Masters, u.Masters) &&
-		slices.EqualFunc(t.Replicas, u.Replicas, slices.Equal[[]string]) && maps.Equal(t.migrating, u.migrating)
+		slices.EqualFunc(t.Replicas, u.Replicas, slices.Equal[[]string]) && maps.Equal(t.migrating, u.migrating) &&
+		slices.Equal(t.epochs, u.epochs) // a master's new epoch alone is news: SCAN cursors carry it
 }
 
 // WithOwner returns a copy of t in which addr serves slot s: what a MOVED reply teaches before
@@ -298,11 +320,13 @@ func (t *Topology) WithOwner(s uint16, addr string) *Topology {
 	u := &Topology{Nodes: t.Nodes, owner: t.owner, migrating: t.migrating}
 	u.Masters = append([]string(nil), t.Masters...)
 	u.Replicas = append([][]string(nil), t.Replicas...)
+	u.epochs = append([]uint64(nil), t.epochs...)
 	i := slices.Index(u.Masters, addr)
 	if i < 0 {
 		i = len(u.Masters)
 		u.Masters = append(u.Masters, addr)
 		u.Replicas = append(u.Replicas, nil)
+		u.epochs = append(u.epochs, 0) // not known until the refresh the MOVED asks for
 	}
 	u.owner[s] = int16(i)
 	return u

@@ -120,3 +120,30 @@ aaa 127.0.0.1:7000@17000 master - 0 0 1 connected 0-8191
 		t.Fatal("a map with a migration equals one without")
 	}
 }
+
+// Each master's epoch is its own line's; a new epoch alone makes a different topology (SCAN
+// cursors carry it); a MOVED to a new master leaves its epoch unknown.
+func TestTopologyEpochs(t *testing.T) {
+	view, _ := ParseClusterNodes(nodesText, "127.0.0.1:7000")
+	top := BuildTopology(view)
+	for s, want := range map[uint16]uint64{0: 1, 5461: 2, 16383: 3} {
+		if got := top.Epoch(top.Shard(s)); got != want {
+			t.Fatalf("epoch of slot %d's master = %d, want %d", s, got, want)
+		}
+	}
+	bumped, _ := ParseClusterNodes(strings.Replace(nodesText, "1700000000000 2 connected", "1700000000000 8 connected", 1), "127.0.0.1:7000")
+	if top.Equal(BuildTopology(bumped)) || !top.Equal(BuildTopology(view)) {
+		t.Fatal("a master's new epoch must make a different topology, the same one the same")
+	}
+	// Without the master's own line, the highest epoch any view gives, whatever their order.
+	v1, _ := ParseClusterNodes("x 127.0.0.1:7100@1 myself,master - 0 0 4 connected 0-99\nm 127.0.0.1:7200@1 master - 0 0 5 connected 100-16383\n", "127.0.0.1:7100")
+	v2, _ := ParseClusterNodes("y 127.0.0.1:7300@1 myself,slave x 0 0 4 connected\nm 127.0.0.1:7200@1 master - 0 0 6 connected 100-16383\n", "127.0.0.1:7300")
+	a, b := BuildTopology(v1, v2), BuildTopology(v2, v1)
+	if got := a.Epoch(a.Shard(100)); got != 6 || !a.Equal(b) {
+		t.Fatalf("epoch of a master seen by others = %d (want 6), topologies equal %v", got, a.Equal(b))
+	}
+	moved := top.WithOwner(0, "127.0.0.1:7009")
+	if got := moved.Epoch(moved.Shard(0)); got != 0 || top.Epoch(-1) != 0 || top.Epoch(99) != 0 {
+		t.Fatalf("epoch of a master learned from MOVED = %d, want 0", got)
+	}
+}

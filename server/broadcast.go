@@ -70,7 +70,7 @@ func (s *session) broadcast(cmd *codec.Command, raw []byte, op mergeOp, kind rou
 // broadcastN is broadcast with a count the merge needs (SLOWLOG GET's).
 func (s *session) broadcastN(cmd *codec.Command, raw []byte, op mergeOp, kind router.Kind, count int) {
 	lp := s.lp
-	_, slots := s.masterSlots()
+	t, slots := s.masterSlots()
 	if slots == nil {
 		return
 	}
@@ -85,6 +85,9 @@ func (s *session) broadcastN(cmd *codec.Command, raw []byte, op mergeOp, kind ro
 	m := lp.newMerge(op, len(slots))
 	m.limit, m.name, m.count = s.srv.cfg.MaxMergeBytes, cmd.Name, count
 	s.slot(seq).merge = m
+	for _, sl := range slots {
+		m.addrs = append(m.addrs, t.Masters[t.Shard(sl)])
+	}
 	for p, sl := range slots {
 		s.sendPart(int(sl), raw, int32(p), kind)
 	}
@@ -95,8 +98,12 @@ func (s *session) broadcastN(cmd *codec.Command, raw []byte, op mergeOp, kind ro
 // (Config.MaxMergeBytes): past it the parts still arriving are dropped. name is the command's
 // (codec.Command.Name: "keys", "slowlog|get").
 func errMergedTooLarge(dst []byte, name string, limit int) []byte {
-	if name == "keys" {
+	switch name {
+	case "keys":
 		return codec.AppendError(dst, "ERR KEYS reply too large through slotgate; use SCAN")
+	case "scan":
+		return codec.AppendError(dst, "ERR SCAN page too large through slotgate: the master's reply passes "+strconv.Itoa(limit)+
+			" bytes (-max-merge-bytes); use a smaller COUNT")
 	}
 	return codec.AppendError(dst, "ERR "+strings.ToUpper(strings.ReplaceAll(name, "|", " "))+
 		" reply too large through slotgate: the masters' replies together pass "+strconv.Itoa(limit)+
@@ -132,10 +139,8 @@ func mergeBroadcast(dst []byte, op mergeOp, replies [][]byte, arrived []int32, s
 		}
 		return append(dst, replies[arrived[0]]...)
 	}
-	for _, p := range arrived {
-		if codec.IsError(replies[p]) {
-			return append(dst, replies[p]...)
-		}
+	if e := firstError(replies, arrived); e != nil {
+		return append(dst, e...)
 	}
 	switch op {
 	case mergeSame:
@@ -152,7 +157,7 @@ func mergeBroadcast(dst []byte, op mergeOp, replies [][]byte, arrived []int32, s
 	case mergeMin:
 		return mergeMinInt(dst, replies)
 	case mergeSlowlog:
-		return mergeSlowlogGet(dst, replies, arrived, -1, sc) // the count is the merge's: deliverPart
+		return mergeSlowlogGet(dst, replies, arrived, -1, nil, sc) // the count and addresses are the merge's: deliverPart
 	case mergeUnion, mergePairs2, mergePairs3:
 		return mergePubsub(dst, op, replies, sc) // PUBSUB queries (pubsub.go)
 	}

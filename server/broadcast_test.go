@@ -87,19 +87,62 @@ func TestMergeSlowlog(t *testing.T) {
 	}
 	var sc mergeScratch
 	arrived := []int32{0, 1, 2}
-	if got, want := string(mergeSlowlogGet(nil, replies, arrived, -1, &sc)),
+	if got, want := string(mergeSlowlogGet(nil, replies, arrived, -1, nil, &sc)),
 		"*4\r\n"+entry(2, 400, "c")+entry(7, 300, "a")+entry(1, 200, "d")+entry(6, 100, "b"); got != want {
 		t.Errorf("all: got %q, want %q", got, want)
 	}
-	if got, want := string(mergeSlowlogGet(nil, replies, arrived, 2, &sc)), "*2\r\n"+entry(2, 400, "c")+entry(7, 300, "a"); got != want {
+	if got, want := string(mergeSlowlogGet(nil, replies, arrived, 2, nil, &sc)), "*2\r\n"+entry(2, 400, "c")+entry(7, 300, "a"); got != want {
 		t.Errorf("count 2: got %q, want %q", got, want)
 	}
 	replies[1] = []byte("-ERR x\r\n")
-	if got := string(mergeSlowlogGet(nil, replies, arrived, -1, &sc)); got != "-ERR x\r\n" {
+	if got := string(mergeSlowlogGet(nil, replies, arrived, -1, nil, &sc)); got != "-ERR x\r\n" {
 		t.Errorf("an error: got %q", got)
 	}
 	replies[1] = []byte("*1\r\n:1\r\n")
-	if got := string(mergeSlowlogGet(nil, replies, arrived, -1, &sc)); got != "-"+errMalformed+"\r\n" {
+	if got := string(mergeSlowlogGet(nil, replies, arrived, -1, nil, &sc)); got != "-"+errMalformed+"\r\n" {
 		t.Errorf("an entry that is not one: got %q", got)
+	}
+}
+
+// SLOWLOG GET entries name their master in client-name; MEMORY DOCTOR's texts follow their
+// master's address; MEMORY STATS maps each address to its master's reply.
+func TestMergeNamesNodes(t *testing.T) {
+	var sc mergeScratch
+	entry := func(id, at int, name string) string {
+		return "*6\r\n:" + strconv.Itoa(id) + "\r\n:" + strconv.Itoa(at) + "\r\n:15\r\n*1\r\n$3\r\nget\r\n$15\r\n127.0.0.1:50000\r\n$" +
+			strconv.Itoa(len(name)) + "\r\n" + name + "\r\n"
+	}
+	replies := [][]byte{[]byte("*1\r\n" + entry(7, 300, "")), []byte("*1\r\n" + entry(2, 400, "app"))}
+	addrs := []string{"10.0.0.1:7000", "10.0.0.2:7000"}
+	got := string(mergeSlowlogGet(nil, replies, []int32{0, 1}, -1, addrs, &sc))
+	if want := "*2\r\n" + entry(2, 400, "node=10.0.0.2:7000 app") + entry(7, 300, "node=10.0.0.1:7000"); got != want {
+		t.Errorf("SLOWLOG GET: got %q, want %q", got, want)
+	}
+	old := [][]byte{[]byte("*1\r\n*4\r\n:1\r\n:5\r\n:9\r\n*1\r\n$3\r\nget\r\n")} // before Redis 4: no client fields
+	if got, want := string(mergeSlowlogGet(nil, old, []int32{0}, -1, addrs, &sc)),
+		"*1\r\n*6\r\n:1\r\n:5\r\n:9\r\n*1\r\n$3\r\nget\r\n$0\r\n\r\n$18\r\nnode=10.0.0.1:7000\r\n"; got != want {
+		t.Errorf("SLOWLOG GET of 4 fields: got %q, want %q", got, want)
+	}
+
+	texts := [][]byte{[]byte("$9\r\nall good\n\r\n"), []byte("=12\r\ntxt:not good\r\n")}
+	if got, want := string(mergeNodeTexts(nil, 2, texts, []int32{1, 0}, addrs)),
+		"$48\r\n10.0.0.1:7000:\nall good\n\n10.0.0.2:7000:\nnot good\r\n"; got != want {
+		t.Errorf("MEMORY DOCTOR: got %q, want %q", got, want)
+	}
+	if got, want := string(mergeNodeTexts(nil, 3, texts, []int32{1, 0}, addrs)),
+		"=52\r\ntxt:10.0.0.1:7000:\nall good\n\n10.0.0.2:7000:\nnot good\r\n"; got != want {
+		t.Errorf("MEMORY DOCTOR in RESP3: got %q, want %q", got, want)
+	}
+	stats := [][]byte{[]byte("*2\r\n$1\r\na\r\n:1\r\n"), []byte("*2\r\n$1\r\na\r\n:2\r\n")}
+	if got, want := string(mergeNodeMaps(nil, 2, stats, []int32{0, 1}, addrs)),
+		"*4\r\n$13\r\n10.0.0.1:7000\r\n*2\r\n$1\r\na\r\n:1\r\n$13\r\n10.0.0.2:7000\r\n*2\r\n$1\r\na\r\n:2\r\n"; got != want {
+		t.Errorf("MEMORY STATS: got %q, want %q", got, want)
+	}
+	if got, want := string(mergeNodeMaps(nil, 3, stats, []int32{0, 1}, addrs)), "%2\r\n"; got[:4] != want {
+		t.Errorf("MEMORY STATS in RESP3: got %q, want a map", got)
+	}
+	stats[1] = []byte("-ERR oom\r\n")
+	if got := string(mergeNodeMaps(nil, 2, stats, []int32{0, 1}, addrs)); got != "-ERR oom\r\n" {
+		t.Errorf("MEMORY STATS with an error: got %q", got)
 	}
 }

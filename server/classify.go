@@ -45,19 +45,19 @@ var pubsubCommands = []string{"publish", "spublish", "pubsub",
 // whose subcommands scripts.go and keyspace.go route, and the keyless commands of the whole
 // keyspace (keyspace.go).
 var broadcastCommands = []string{"script", "function", "slowlog", "latency",
-	"dbsize", "keys", "flushall", "flushdb", "randomkey", "lastsave", "info"}
+	"dbsize", "keys", "flushall", "flushdb", "randomkey", "lastsave", "info", "scan", "memory"}
 
 // subClass classifies a subcommand of a container that slotgate does not answer itself.
 func subClass(sub *codec.Command) class {
 	switch {
+	case sub.Flags&codec.FlagBlocking != 0:
+		return classRefused
+	case sub.FirstKey > 0 || len(sub.KeySpecs) > 0:
+		return classSingle // MEMORY USAGE key: to the key's master, in a broadcast container
 	case sub.Parent != nil && classes[sub.Parent.ID] == classBroadcast:
 		return classBroadcast
 	case isHelp(sub):
 		return classLocal // static text from one master (keyless.go)
-	case sub.Flags&codec.FlagBlocking != 0:
-		return classRefused
-	case sub.FirstKey > 0 || len(sub.KeySpecs) > 0:
-		return classSingle
 	}
 	return classRefused
 }

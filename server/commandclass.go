@@ -95,6 +95,7 @@ var topRoutes = map[string]route{
 	"flushall":  {ClassBroadcast, "OK when every master said OK, else the first error (not atomic)"},
 	"flushdb":   {ClassBroadcast, "OK when every master said OK, else the first error (not atomic)"},
 	"lastsave":  {ClassBroadcast, "the oldest"},
+	"scan":      {ClassOneMaster, "one master's page at a time: a stateless cursor of slot range, owner epoch and node cursor; every key present for the whole scan returned, through failover and resharding"},
 	"info":      {ClassBroadcast, "merged as one Redis's: counters and keyspace added, lowest version, slotgate's own process, clients and Proxy sections"},
 }
 
@@ -152,12 +153,21 @@ var subRoutes = map[string]route{
 	"function|stats":   {ClassOneMaster, "the master of slot 0 (its running script only)"},
 	"function|help":    {ClassOneMaster, "the master of slot 0"},
 
-	"slowlog|get":    {ClassBroadcast, "every master's entries, newest first, at most count"},
-	"slowlog|len":    {ClassBroadcast, "the sum"},
-	"slowlog|reset":  {ClassBroadcast, "OK when every master said OK"},
-	"slowlog|help":   {ClassOneMaster, "the master of slot 0"},
-	"latency|latest": {ClassBroadcast, "every master's events concatenated"},
-	"latency|help":   {ClassOneMaster, "the master of slot 0"},
+	"slowlog|get":         {ClassBroadcast, "every master's entries, newest first, at most count"},
+	"slowlog|len":         {ClassBroadcast, "the sum"},
+	"slowlog|reset":       {ClassBroadcast, "OK when every master said OK"},
+	"slowlog|help":        {ClassOneMaster, "the master of slot 0"},
+	"latency|latest":      {ClassBroadcast, "every master's events concatenated"},
+	"latency|history":     {ClassBroadcast, "every master's samples concatenated"},
+	"latency|reset":       {ClassBroadcast, "the sum"},
+	"latency|doctor":      {ClassBroadcast, "each master's text after a HOST:PORT: line"},
+	"latency|graph":       {ClassBroadcast, "each master's text after a HOST:PORT: line"},
+	"latency|histogram":   {ClassBroadcast, "a map of each master's address to its reply"},
+	"memory|stats":        {ClassBroadcast, "a map of each master's address to its reply (INFO memory has the totals)"},
+	"memory|doctor":       {ClassBroadcast, "each master's text after a HOST:PORT: line"},
+	"memory|malloc-stats": {ClassBroadcast, "each master's text after a HOST:PORT: line"},
+	"memory|purge":        {ClassBroadcast, "OK when every master said OK"},
+	"latency|help":        {ClassOneMaster, "the master of slot 0"},
 }
 
 // describe says how slotgate handles cmd.
@@ -241,7 +251,7 @@ func compatible(doc string, c class) bool {
 	case ClassPinned:
 		return c == classTx || c == classPubsub
 	case ClassOneMaster:
-		return c == classLocal // keyless.go sends LOLWUT on
+		return c == classLocal || c == classBroadcast // keyless.go sends LOLWUT on; SCAN walks the masters one page at a time
 	}
 	return false
 }

@@ -191,13 +191,13 @@ info                   broadcast $  p info server
 keys                   broadcast *  p keys {ct}*
 lastsave               broadcast :  p lastsave
 latency                container -  p latency NOSUCH
-latency|doctor         refused   !  p latency DOCTOR
-latency|graph          refused   !  p latency GRAPH command
+latency|doctor         broadcast $  p latency DOCTOR
+latency|graph          broadcast -  p latency GRAPH command
 latency|help           one-master * p latency HELP
-latency|histogram      refused   !  p latency HISTOGRAM
-latency|history        refused   !  p latency HISTORY command
+latency|histogram      broadcast *  p latency HISTOGRAM set
+latency|history        broadcast *  p latency HISTORY command
 latency|latest         broadcast *  p latency LATEST
-latency|reset          refused   !  p latency RESET
+latency|reset          broadcast :  p latency RESET command
 lcs                    single-slot $ p lcs {ct}s {ct}s
 lindex                 single-slot $ p lindex {ct}l 0
 linsert                single-slot : p linsert {ct}l BEFORE a z
@@ -214,11 +214,11 @@ lrem                   single-slot : p lrem {ct}l 0 nosuch
 lset                   single-slot + p lset {ct}l 0 x
 ltrim                  single-slot + p ltrim {ct}lt 0 -1
 memory                 container -  p memory NOSUCH
-memory|doctor          refused   !  p memory DOCTOR
+memory|doctor          broadcast $  p memory DOCTOR
 memory|help            one-master * p memory HELP
-memory|malloc-stats    refused   !  p memory MALLOC-STATS
-memory|purge           refused   !  p memory PURGE
-memory|stats           refused   !  p memory STATS
+memory|malloc-stats    broadcast $  p memory MALLOC-STATS
+memory|purge           broadcast +  p memory PURGE
+memory|stats           broadcast *  p memory STATS
 memory|usage           single-slot : p memory USAGE {ct}s
 mget                   split     *  p mget {ct}s cmdtable:o1
 migrate                refused   !  p migrate 127.0.0.1 1 k 0 1
@@ -280,7 +280,7 @@ rpush                  single-slot : p rpush {ct}l c
 rpushx                 single-slot : p rpushx {ct}l d
 sadd                   single-slot : p sadd {ct}st c
 save                   refused   !  p save
-scan                   refused   !  p scan 0
+scan                   one-master * p scan 0
 scard                  single-slot : p scard {ct}st
 script                 container -  p script NOSUCH
 script|debug           refused   !  p script DEBUG no

@@ -147,8 +147,8 @@ func matchGlob(pattern, s string) (bool, error) {
 // TestE2EKeyspaceOwnCluster, on a cluster of its own (it flushes): RANDOMKEY is null on an
 // empty cluster and finds a key only the last master has; FLUSHDB and FLUSHALL [ASYNC|SYNC]
 // empty every master; SLOWLOG GET merges every master's entries newest first, LEN adds them,
-// RESET empties every master's log; LATENCY LATEST lists every master's events; a lowered
-// Config.MaxMergeBytes caps KEYS and names SLOWLOG GET past it.
+// RESET empties every master's log, each entry's client-name names its master; LATENCY LATEST lists every master's events; a lowered
+// Config.MaxMergeBytes caps KEYS and names SLOWLOG GET past it, and a SCAN page too large.
 func TestE2EKeyspaceOwnCluster(t *testing.T) {
 	ctx := context.Background()
 	c := startTopologyCluster(t, testcluster.Options{Replicas: testcluster.NoReplicas,
@@ -223,6 +223,13 @@ func TestE2EKeyspaceOwnCluster(t *testing.T) {
 		}
 		if len(e.Args) == 3 && strings.EqualFold(e.Args[0], "set") && strings.HasPrefix(e.Args[2], "mark") {
 			marks = append(marks, e.Args[2])
+			i, _ := strconv.Atoi(strings.TrimPrefix(e.Args[2], "mark"))
+			if want := "node=" + nodes[i].Addr; e.ClientName != want {
+				t.Fatalf("SLOWLOG GET entry of %s has client-name %q; want %q (the master it ran on)", e.Args[1], e.ClientName, want)
+			}
+		}
+		if !strings.HasPrefix(e.ClientName, "node=") || e.ClientAddr == "" {
+			t.Fatalf("SLOWLOG GET entry %v: client-name %q, client-addr %q; want the node named, the address kept", e.Args, e.ClientName, e.ClientAddr)
 		}
 	}
 	if !slices.Equal(marks, []string{"mark2", "mark1", "mark0"}) {
@@ -271,8 +278,25 @@ func TestE2EKeyspaceOwnCluster(t *testing.T) {
 	if commands != len(nodes) {
 		t.Fatalf("LATENCY LATEST = %v; want a command event of each of the %d masters", latest, len(nodes))
 	}
-	if err := cl.Do(ctx, "LATENCY", "RESET").Err(); err == nil || !strings.Contains(err.Error(), "slotgate") {
-		t.Fatalf("LATENCY RESET = %v; want slotgate's refusal", err)
+	// The other LATENCY subcommands: HISTORY concatenated, DOCTOR naming each master, RESET
+	// the sum of every master's reset events, after which LATEST is empty.
+	if hist, err := cl.Do(ctx, "LATENCY", "HISTORY", "command").Slice(); err != nil || len(hist) < len(nodes) {
+		t.Fatalf("LATENCY HISTORY command = %v, %v; want at least one sample of each of the %d masters", hist, err, len(nodes))
+	}
+	doctor, err := cl.Do(ctx, "LATENCY", "DOCTOR").Text()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		if !strings.Contains(doctor, n.Addr+":\n") {
+			t.Fatalf("LATENCY DOCTOR does not name master %s:\n%s", n.Addr, doctor)
+		}
+	}
+	if n, err := cl.Do(ctx, "LATENCY", "RESET").Int(); err != nil || n != len(nodes) {
+		t.Fatalf("LATENCY RESET = %d, %v; want %d (one event per master)", n, err, len(nodes))
+	}
+	if latest, err := cl.Do(ctx, "LATENCY", "LATEST").Slice(); err != nil || len(latest) != 0 {
+		t.Fatalf("LATENCY LATEST after RESET = %v, %v", latest, err)
 	}
 
 	// A lowered cap: KEYS says to use SCAN, SLOWLOG GET is named; the connection goes on.
@@ -285,7 +309,79 @@ func TestE2EKeyspaceOwnCluster(t *testing.T) {
 	if err := sc.Do(ctx, "SLOWLOG", "GET", "-1").Err(); err == nil || !strings.HasPrefix(err.Error(), "ERR SLOWLOG GET reply too large through slotgate") {
 		t.Fatalf("SLOWLOG GET -1 past the cap = %v", err)
 	}
+	setSpread(t, cl, "own:scancap", 300)
+	if err := sc.Do(ctx, "SCAN", "0", "COUNT", "1000").Err(); err == nil || !strings.Contains(err.Error(), "use a smaller COUNT") {
+		t.Fatalf("SCAN 0 COUNT 1000 past the cap = %v", err)
+	}
+	if err := sc.Do(ctx, "SCAN", "0", "COUNT", "5").Err(); err != nil {
+		t.Fatalf("SCAN 0 COUNT 5 under the cap: %v", err)
+	}
 	if n, err := sc.DBSize(ctx).Result(); err != nil || n != directSum(t, c, "DBSIZE") || n < 100 {
 		t.Fatalf("DBSIZE under the cap = %d, %v; want the masters' sum, at least 100", n, err)
+	}
+}
+
+// TestE2EMemory on the shared cluster: MEMORY STATS is a map of each master's address to its
+// own MEMORY STATS (RESP2 and RESP3), MEMORY DOCTOR each master's text after its address,
+// MEMORY USAGE key the key's master's answer, MEMORY PURGE OK.
+func TestE2EMemory(t *testing.T) {
+	ctx := context.Background()
+	p := startProxy(t, cluster, nil)
+	var addrs []string
+	for _, m := range cluster.Masters() {
+		addrs = append(addrs, m.Addr)
+	}
+	for _, proto := range []int{2, 3} {
+		cl := p.client(t, func(o *redis.Options) { o.Protocol = proto })
+		stats := map[string]any{}
+		switch r, err := cl.Do(ctx, "MEMORY", "STATS").Result(); v := r.(type) {
+		case []any: // RESP2: address, stats, address, stats...
+			for i := 0; i+1 < len(v); i += 2 {
+				stats[v[i].(string)] = v[i+1]
+			}
+		case map[any]any:
+			for k, s := range v {
+				stats[k.(string)] = s
+			}
+		default:
+			t.Fatalf("RESP%d MEMORY STATS = %T %v, %v", proto, r, r, err)
+		}
+		if len(stats) != len(addrs) {
+			t.Fatalf("RESP%d MEMORY STATS names %d nodes; want the %d masters %v", proto, len(stats), len(addrs), addrs)
+		}
+		for _, a := range addrs {
+			s := stats[a]
+			if m, ok := s.(map[any]any); ok && m["peak.allocated"] != nil {
+				continue
+			}
+			if l, ok := s.([]any); ok && len(l) > 2 && l[0] == "peak.allocated" {
+				continue
+			}
+			t.Fatalf("RESP%d MEMORY STATS of %s = %v; want that master's stats", proto, a, s)
+		}
+		doc, err := cl.Do(ctx, "MEMORY", "DOCTOR").Text()
+		if err != nil {
+			t.Fatalf("RESP%d MEMORY DOCTOR: %v", proto, err)
+		}
+		for i, a := range addrs {
+			at := strings.Index(doc, a+":\n")
+			if at < 0 || (i > 0 && at < strings.Index(doc, addrs[i-1]+":\n")) {
+				t.Fatalf("RESP%d MEMORY DOCTOR = %q; want each master's text after its address, in slot order", proto, doc)
+			}
+		}
+	}
+	cl := p.client(t, nil)
+	k := "memory:" + runID()
+	if err := cl.Set(ctx, k, strings.Repeat("x", 1000), time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := cl.MemoryUsage(ctx, k).Result(); err != nil || n < 1000 {
+		t.Fatalf("MEMORY USAGE %s = %d, %v; want at least 1000", k, n, err)
+	}
+	if r, err := cl.Do(ctx, "MEMORY", "PURGE").Text(); err != nil || r != "OK" {
+		t.Fatalf("MEMORY PURGE = %q, %v", r, err)
+	}
+	if err := cl.Do(ctx, "MEMORY", "HELP").Err(); err != nil {
+		t.Fatalf("MEMORY HELP: %v", err)
 	}
 }

@@ -373,7 +373,7 @@ func TestE2ELocalErrors(t *testing.T) {
 	ctx := context.Background()
 	cl := p.client(t, nil)
 	for _, req := range [][]any{
-		{"MONITOR"}, {"SCAN", "0"}, {"WAIT", "1", "0"}, {"WAITAOF", "1", "0", "0"},
+		{"MONITOR"}, {"SWAPDB", "0", "1"}, {"WAIT", "1", "0"}, {"WAITAOF", "1", "0", "0"},
 	} {
 		err := cl.Do(ctx, req...).Err()
 		name := strings.ToLower(req[0].(string))

@@ -463,6 +463,8 @@ var (
 	requestsTotal     = metrics.NewCounter(`slotgate_requests_total`)
 	splitRequests     = metrics.NewCounter(`slotgate_split_requests_total`)
 	broadcastRequests = metrics.NewCounter(`slotgate_broadcast_requests_total`)
+	scanRequests      = metrics.NewCounter(`slotgate_scan_requests_total`)
+	scanRestarts      = metrics.NewCounter(`slotgate_scan_restarts_total`) // a SCAN range begun again: its owner changed or a slot left it mid-pass
 	// scripts reloaded on a node that answered an EVALSHA with NOSCRIPT, loaded ahead, and loads refused
 	scriptsReloaded    = metrics.NewCounter(`slotgate_scripts_reloaded_total`)
 	scriptsPreloaded   = metrics.NewCounter(`slotgate_scripts_preloaded_total`) // loaded on a master before the first EVALSHA sent there

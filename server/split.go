@@ -16,30 +16,36 @@ const (
 	mergeRedact                // CONFIG GET: one part, the node's reply minus secret pairs (secrets.go)
 
 	// Broadcast ops (broadcast.go); mergeSum serves broadcasts too.
-	mergeSame    // every master's reply when they are all the same (SCRIPT LOAD: the sha), else the first error or a disagreement error
-	mergeAndInts // arrays of integers: 1 where every master answered non-zero (SCRIPT EXISTS)
-	mergeAnyOK   // the first non-error reply by part; else the first error other than NOTBUSY; else the first error (SCRIPT KILL)
-	mergeFirst   // the reply of part 0 (the master of the lowest slot) as it came, the others ignored
-	mergeConcat  // arrays' elements concatenated in part order (KEYS, LATENCY LATEST)
-	mergeNonNil  // the first non-null reply to arrive, else the first error, else null (RANDOMKEY)
-	mergeMin     // the least integer (LASTSAVE: the oldest save)
-	mergeSlowlog // SLOWLOG GET: every master's entries, newest first, at most merge.count (keyspace.go)
-	mergeInfo    // INFO: the masters' sections merged as one Redis's, with slotgate's own fields (info.go)
+	mergeSame     // every master's reply when they are all the same (SCRIPT LOAD: the sha), else the first error or a disagreement error
+	mergeAndInts  // arrays of integers: 1 where every master answered non-zero (SCRIPT EXISTS)
+	mergeAnyOK    // the first non-error reply by part; else the first error other than NOTBUSY; else the first error (SCRIPT KILL)
+	mergeFirst    // the reply of part 0 (the master of the lowest slot) as it came, the others ignored
+	mergeConcat   // arrays' elements concatenated in part order (KEYS, LATENCY LATEST)
+	mergeNonNil   // the first non-null reply to arrive, else the first error, else null (RANDOMKEY)
+	mergeMin      // the least integer (LASTSAVE: the oldest save)
+	mergeSlowlog  // SLOWLOG GET: every master's entries, newest first, at most merge.count (keyspace.go)
+	mergeInfo     // INFO: the masters' sections merged as one Redis's, with slotgate's own fields (info.go)
+	mergeNodeText // MEMORY DOCTOR, MEMORY MALLOC-STATS: each master's text after its address (keyspace.go)
+	mergeNodeMap  // MEMORY STATS: a map of master address to that master's reply (keyspace.go)
+	mergeScan     // SCAN: one master's page, its keys kept to the cursor's slot range and its cursor made slotgate's (scan.go)
 )
 
 // merge collects the parts of one split request. It is owned by one reply slot and returned to
 // its loop's free list when the merged reply is made.
 type merge struct {
 	op        mergeOp
-	remaining int     // parts still to arrive
-	keyPart   []int32 // MGET: part of each key, in key order
-	buf       []byte  // part replies, concatenated as they arrive
-	partOff   []int32 // start and end of each part's reply in buf
-	arrived   []int32 // part numbers in arrival order
-	limit     int     // broadcasts: most bytes of part replies kept (0: no cap)
-	over      bool    // a part reply did not fit under limit: the answer is errMergedTooLarge
-	name      string  // broadcasts: the command's name, for errMergedTooLarge
-	count     int     // SLOWLOG GET: most entries in the merged reply (-1: all); INFO: 1 with slotgate's own section
+	remaining int        // parts still to arrive
+	keyPart   []int32    // MGET: part of each key, in key order
+	buf       []byte     // part replies, concatenated as they arrive
+	partOff   []int32    // start and end of each part's reply in buf
+	arrived   []int32    // part numbers in arrival order
+	limit     int        // broadcasts: most bytes of part replies kept (0: no cap)
+	over      bool       // a part reply did not fit under limit: the answer is errMergedTooLarge
+	name      string     // broadcasts: the command's name, for errMergedTooLarge
+	count     int        // SLOWLOG GET: most entries in the merged reply (-1: all); INFO: 1 with slotgate's own section
+	scan      scanCursor // SCAN: the cursor the request was sent for
+	scanLast  uint16     // SCAN: the walk's last slot (its MATCH pattern's slot, or 16383)
+	addrs     []string   // broadcasts: the master each part was sent to, by part
 }
 
 // split sends a multi-key command as one part per slot. Keys of one slot go in one part in their
@@ -162,7 +168,13 @@ func (s *session) deliverPart(seq uint64, part int32, reply []byte) {
 	case m.op == mergeRedact:
 		out = redactConfig(lp.scratch[:0], sc.replies[0])
 	case m.op == mergeSlowlog:
-		out = mergeSlowlogGet(lp.scratch[:0], sc.replies, m.arrived, m.count, sc)
+		out = mergeSlowlogGet(lp.scratch[:0], sc.replies, m.arrived, m.count, m.addrs, sc)
+	case m.op == mergeNodeText:
+		out = mergeNodeTexts(lp.scratch[:0], int(s.proto), sc.replies, m.arrived, m.addrs)
+	case m.op == mergeNodeMap:
+		out = mergeNodeMaps(lp.scratch[:0], int(s.proto), sc.replies, m.arrived, m.addrs)
+	case m.op == mergeScan:
+		out = s.mergeScan(lp.scratch[:0], sc.replies[0], m.scan, m.scanLast, sc)
 	case m.op == mergeInfo:
 		out = s.mergeInfo(lp.scratch[:0], sc.replies, m.count == 1) // count: the proxy section is wanted
 	default:
@@ -194,10 +206,8 @@ func mergeReplies(dst []byte, op mergeOp, keyPart []int32, replies [][]byte, arr
 	if op >= mergeSame {
 		return mergeBroadcast(dst, op, replies, arrived, sc)
 	}
-	for _, p := range arrived {
-		if codec.IsError(replies[p]) {
-			return append(dst, replies[p]...)
-		}
+	if e := firstError(replies, arrived); e != nil {
+		return append(dst, e...)
 	}
 	switch op {
 	case mergeSum:
@@ -211,6 +221,17 @@ func mergeReplies(dst []byte, op mergeOp, keyPart []int32, replies [][]byte, arr
 		return codec.AppendOK(dst)
 	}
 	return mergeArrays(dst, keyPart, replies, sc)
+}
+
+// firstError returns the first error reply to arrive (arrived: part numbers in arrival order),
+// or nil: the answer of most merges when a part failed.
+func firstError(replies [][]byte, arrived []int32) []byte {
+	for _, p := range arrived {
+		if codec.IsError(replies[p]) {
+			return replies[p]
+		}
+	}
+	return nil
 }
 
 // mergeArrays puts MGET's part elements back in key order.
@@ -265,6 +286,8 @@ func (lp *loop) putMerge(m *merge) {
 		m.keyPart, m.partOff, m.arrived = nil, nil, nil // an MGET of many keys does not pin its index arrays
 	}
 	m.buf, m.arrived = m.buf[:0], m.arrived[:0]
+	clear(m.addrs) // no old topology's strings kept alive
+	m.addrs = m.addrs[:0]
 	m.limit, m.over, m.name, m.count = 0, false, "", 0
 	lp.merges = append(lp.merges, m)
 }
