@@ -289,7 +289,7 @@ func (srv *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		return nil, gnet.Close
 	}
 	s := &session{srv: srv, lp: lp, c: c, id: srv.nextID.Add(1), proto: 2, authed: srv.cfg.Password == "",
-		replyEst: srv.cfg.SoftLimit / initialWindow, remote: !isLoopbackPeer(c.RemoteAddr())}
+		replyEst: srv.cfg.SoftLimit / initialWindow, remote: !isLoopbackPeer(c.RemoteAddr()), since: time.Now()}
 	c.SetContext(s)
 	s.stampActive()
 	lp.enroll(s)
@@ -347,7 +347,7 @@ func (srv *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 				x.lp.nPaused.Add(-1)
 			}
 			x.lp.bufs.put(x.out)
-			x.ring, x.out, x.name, x.held = nil, nil, nil, nil
+			x.ring, x.out, x.name, x.held, x.libName, x.libVer = nil, nil, nil, nil, nil, nil
 			x.account()
 		}
 	case *router.ShardConn:
