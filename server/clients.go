@@ -283,12 +283,17 @@ func (p *clientsPart) Run(context.Context) error {
 				victims = append(victims, s)
 			}
 		}
+		inflight := 0
 		for _, s := range victims {
-			lp.srv.logf("client %d (%s): killed by CLIENT KILL from client %d, with %d requests in flight", s.id, s.c.RemoteAddr(), q.s.id, s.inflight)
-			clientsKilled.Inc()
+			inflight += s.inflight
 			s.close()
 		}
-		q.killed.Add(int64(len(victims)))
+		if len(victims) > 0 {
+			lp.srv.logf("CLIENT KILL by client %d closed %d clients of one event loop (client %d among them), %d of their requests in flight",
+				q.s.id, len(victims), victims[0].id, inflight)
+			clientsKilled.Add(len(victims))
+			q.killed.Add(int64(len(victims)))
+		}
 	} else {
 		var text []byte
 		for _, s := range lp.sessions {
@@ -384,7 +389,7 @@ func (s *session) appendClientInfo(b []byte, now time.Time) []byte {
 	b = append(b, " age="...)
 	b = strconv.AppendInt(b, int64(now.Sub(s.since)/time.Second), 10)
 	b = append(b, " idle="...)
-	b = strconv.AppendInt(b, int64(time.Duration(s.lp.epoch-s.lastActive)*idleEpoch/time.Second), 10)
+	b = strconv.AppendInt(b, int64(max(now.Sub(s.srv.started)-s.lastSeen, 0)/time.Second), 10)
 	b = append(b, " flags="...)
 	b = s.appendClientFlags(b)
 	var sub, psub, ssub int

@@ -114,6 +114,8 @@ type loop struct {
 	epochStart time.Time  // when the current epoch began
 	lastScan   int64      // epoch of the last idle scan
 
+	clock time.Duration // time since the server started, at the loop's last tick: sessions stamp it with the epoch
+
 	// split scratch, reused for every multi-key command
 	slotPart  [slot.Count]int32
 	slotStamp [slot.Count]uint32
@@ -249,7 +251,7 @@ func (srv *Server) loopOf(el gnet.EventLoop) (*loop, error) {
 			return lp, nil
 		}
 	}
-	lp := &loop{srv: srv, el: el, scratch: make([]byte, 0, 4096), epochStart: time.Now()}
+	lp := &loop{srv: srv, el: el, scratch: make([]byte, 0, 4096), epochStart: time.Now(), clock: time.Since(srv.started)}
 	rl, err := srv.rt.NewLoop(el)
 	if err != nil {
 		return nil, err
@@ -386,6 +388,7 @@ func (srv *Server) OnTick() (time.Duration, gnet.Action) {
 // then paused sessions.
 func (lp *loop) Run(context.Context) error {
 	now := time.Now()
+	lp.clock = now.Sub(lp.srv.started)
 	lp.rl.Tick(now)
 	lp.closeIdle(now)
 	lp.others = lp.othersPub.Load()

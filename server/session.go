@@ -57,9 +57,10 @@ type session struct {
 	skipNext bool // CLIENT REPLY SKIP: the next command's reply is not written
 
 	// For CLIENT LIST and INFO (clients.go).
-	since           time.Time // when it connected
-	lastCmd         int32     // 1 + codec.AllCommands index of its last command; 0: none yet, or unknown
-	libName, libVer []byte    // CLIENT SETINFO
+	since           time.Time     // when it connected
+	lastSeen        time.Duration // the loop's clock at its last read or write (epochs run slow when ticks come late)
+	lastCmd         int32         // 1 + codec.AllCommands index of its last command; 0: none yet, or unknown
+	libName, libVer []byte        // CLIENT SETINFO
 }
 
 // replySlot holds a reply that arrived before the replies ahead of it.
