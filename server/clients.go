@@ -328,7 +328,7 @@ func (q *clientsQuery) Run(context.Context) error {
 	case q.kill:
 		b = codec.AppendInt(b, q.killed.Load())
 	default:
-		b = codec.AppendVerbatim(b, int(s.proto), "txt", q.listText())
+		b = codec.AppendVerbatim(b, int(s.proto), "txt", q.listText()) // RESP3: "=len\r\ntxt:...", as Redis
 	}
 	s.lp.scratch = b[:0]
 	s.Deliver(q.seq, -1, b)
@@ -361,7 +361,8 @@ func (q *clientsQuery) listText() []byte {
 	return text
 }
 
-// clientInfo answers CLIENT INFO: the caller's line, as a verbatim string in RESP3.
+// clientInfo answers CLIENT INFO: the caller's line; a bulk string in RESP2, a verbatim string
+// ("=len\r\ntxt:...") in RESP3, as Redis 7.0 answers both.
 func (s *session) clientInfo(b []byte) []byte {
 	return codec.AppendVerbatim(b, int(s.proto), "txt", s.appendClientInfo(nil, time.Now()))
 }

@@ -538,3 +538,55 @@ func TestE2EClientKillInFlight(t *testing.T) {
 type mismatch struct{ key, want, got string }
 
 func (m *mismatch) Error() string { return m.key + ": got " + m.got + ", want " + m.want }
+
+// TestE2EClientLibraries: go-redis and redis-py parse slotgate's CLIENT INFO and LIST lines and
+// kill by filter through their own helpers.
+func TestE2EClientLibraries(t *testing.T) {
+	p := startProxy(t, cluster, func(c *server.Config) { c.Loops = 2 })
+	ctx := context.Background()
+	cl := p.client(t, func(o *redis.Options) { o.ClientName = "goredis"; o.PoolSize = 1 })
+	info, err := cl.ClientInfo(ctx).Result()
+	if err != nil {
+		t.Fatalf("go-redis ClientInfo: %v", err)
+	}
+	if info.Name != "goredis" || info.ID == 0 || info.LastCmd != "client|info" || info.Resp != 2 {
+		t.Fatalf("go-redis ClientInfo = %+v", info)
+	}
+	victim := p.client(t, func(o *redis.Options) { o.ClientName = "victim"; o.MaxRetries = -1; o.PoolSize = 1 })
+	if err := victim.Ping(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	list, err := cl.ClientList(ctx).Result()
+	if err != nil || !strings.Contains(list, " name=victim ") || !strings.Contains(list, " name=goredis ") {
+		t.Fatalf("go-redis ClientList = %q, %v", list, err)
+	}
+	vid, err := victim.ClientID(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := cl.ClientKillByFilter(ctx, "ID", strconv.FormatInt(vid, 10)).Result(); err != nil || n != 1 {
+		t.Fatalf("go-redis ClientKillByFilter ID = %d, %v", n, err)
+	}
+	if list, err := cl.ClientList(ctx).Result(); err != nil || strings.Contains(list, "id="+strconv.FormatInt(vid, 10)+" ") {
+		t.Fatalf("go-redis ClientList after the kill = %q, %v", list, err)
+	}
+
+	py := pythonRedis(t)
+	out := runPython(t, py, p.Addr, `
+import os, redis
+host, port = os.environ["SLOTGATE_ADDR"].rsplit(":", 1)
+r = redis.Redis(host=host, port=int(port), decode_responses=True)
+other = redis.Redis(host=host, port=int(port), decode_responses=True)
+other.client_setname("py-other")
+me = r.client_info()
+assert me["cmd"] == "client|info" and int(me["id"]) == r.client_id(), me
+names = sorted(c["name"] for c in r.client_list())
+assert "py-other" in names, names
+assert r.client_kill_filter(_id=other.client_id()) == 1
+assert all(c["name"] != "py-other" for c in r.client_list())
+print("ok")
+`)
+	if strings.TrimSpace(out) != "ok" {
+		t.Fatalf("redis-py: %s", out)
+	}
+}
