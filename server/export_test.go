@@ -11,6 +11,16 @@ import (
 // PausedEntries returns, per event loop, the length of its list of paused sessions (read on
 // the loop's goroutine).
 func PausedEntries(srv *Server) []int {
+	return perLoop(srv, func(lp *loop) int { return len(lp.paused) })
+}
+
+// LoopSessions returns, per event loop, how many client sessions it holds.
+func LoopSessions(srv *Server) []int {
+	return perLoop(srv, func(lp *loop) int { return len(lp.sessions) })
+}
+
+// perLoop returns f of each event loop, each run on its loop's goroutine.
+func perLoop(srv *Server, f func(*loop) int) []int {
 	srv.mu.Lock()
 	loops := append([]*loop(nil), srv.loops...)
 	srv.mu.Unlock()
@@ -18,7 +28,7 @@ func PausedEntries(srv *Server) []int {
 	for _, lp := range loops {
 		done := make(chan int, 1)
 		if err := lp.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
-			done <- len(lp.paused)
+			done <- f(lp)
 			return nil
 		})); err != nil {
 			continue

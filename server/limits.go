@@ -99,9 +99,9 @@ func (srv *Server) warnExposure(now time.Time) {
 
 const exposureWarnEvery = time.Minute
 
-// stampActive records that session s did I/O, for the idle timeout: one store of the loop's
-// idle epoch, advanced by the tick, so no request pays for a clock read.
-func (s *session) stampActive() { s.lastActive = s.lp.epoch }
+// stampActive records that session s did I/O, for the idle timeout and CLIENT LIST's idle: stores
+// of the loop's idle epoch and clock, advanced by the tick, so no request pays for a clock read.
+func (s *session) stampActive() { s.lastActive, s.lastSeen = s.lp.epoch, s.lp.clock }
 
 // enroll adds s to its loop's session list (for the idle scan).
 func (lp *loop) enroll(s *session) {

@@ -63,6 +63,12 @@ func (s *session) localCommand(cmd *codec.Command, args [][]byte, raw []byte) {
 			}
 			break
 		}
+		if codec.EqualFold(args[1], "list") || codec.EqualFold(args[1], "kill") {
+			if b = s.clientsCommand(b, args); b == nil {
+				return // every loop is asked; the reply comes from clientsQuery.Run (clients.go)
+			}
+			break
+		}
 		b = s.client(b, args)
 	case "command":
 		b = s.command(b, args)
@@ -204,10 +210,20 @@ func (s *session) client(b []byte, args [][]byte) []byte {
 		}
 		return codec.AppendBulk(b, s.name)
 	case codec.EqualFold(sub, "setinfo") && len(args) == 4:
-		if !codec.EqualFold(args[2], "lib-name") && !codec.EqualFold(args[2], "lib-ver") {
+		dst := &s.libName
+		switch {
+		case codec.EqualFold(args[2], "lib-ver"):
+			dst = &s.libVer
+		case !codec.EqualFold(args[2], "lib-name"):
 			return codec.AppendError(b, "ERR Unrecognized option '"+clip(args[2])+"'")
 		}
+		if !validName(args[3]) { // Redis 7.2's rule: the CLIENT LIST line must split on spaces
+			return codec.AppendError(b, "ERR "+clip(args[2])+" cannot contain spaces, newlines or special characters.")
+		}
+		*dst = append((*dst)[:0], args[3]...)
 		return codec.AppendOK(b)
+	case codec.EqualFold(sub, "info") && len(args) == 2:
+		return s.clientInfo(b)
 	case codec.EqualFold(sub, "id") && len(args) == 2:
 		return codec.AppendInt(b, s.id)
 	case (codec.EqualFold(sub, "no-evict") || codec.EqualFold(sub, "no-touch")) && len(args) == 3:

@@ -114,6 +114,8 @@ type loop struct {
 	epochStart time.Time  // when the current epoch began
 	lastScan   int64      // epoch of the last idle scan
 
+	clock time.Duration // time since the server started, at the loop's last tick: sessions stamp it with the epoch
+
 	// split scratch, reused for every multi-key command
 	slotPart  [slot.Count]int32
 	slotStamp [slot.Count]uint32
@@ -249,7 +251,7 @@ func (srv *Server) loopOf(el gnet.EventLoop) (*loop, error) {
 			return lp, nil
 		}
 	}
-	lp := &loop{srv: srv, el: el, scratch: make([]byte, 0, 4096), epochStart: time.Now()}
+	lp := &loop{srv: srv, el: el, scratch: make([]byte, 0, 4096), epochStart: time.Now(), clock: time.Since(srv.started)}
 	rl, err := srv.rt.NewLoop(el)
 	if err != nil {
 		return nil, err
@@ -289,7 +291,7 @@ func (srv *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		return nil, gnet.Close
 	}
 	s := &session{srv: srv, lp: lp, c: c, id: srv.nextID.Add(1), proto: 2, authed: srv.cfg.Password == "",
-		replyEst: srv.cfg.SoftLimit / initialWindow, remote: !isLoopbackPeer(c.RemoteAddr())}
+		replyEst: srv.cfg.SoftLimit / initialWindow, remote: !isLoopbackPeer(c.RemoteAddr()), since: time.Now()}
 	c.SetContext(s)
 	s.stampActive()
 	lp.enroll(s)
@@ -347,7 +349,7 @@ func (srv *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 				x.lp.nPaused.Add(-1)
 			}
 			x.lp.bufs.put(x.out)
-			x.ring, x.out, x.name, x.held = nil, nil, nil, nil
+			x.ring, x.out, x.name, x.held, x.libName, x.libVer = nil, nil, nil, nil, nil, nil
 			x.account()
 		}
 	case *router.ShardConn:
@@ -386,6 +388,7 @@ func (srv *Server) OnTick() (time.Duration, gnet.Action) {
 // then paused sessions.
 func (lp *loop) Run(context.Context) error {
 	now := time.Now()
+	lp.clock = now.Sub(lp.srv.started)
 	lp.rl.Tick(now)
 	lp.closeIdle(now)
 	lp.others = lp.othersPub.Load()

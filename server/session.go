@@ -1,6 +1,8 @@
 package server
 
 import (
+	"time"
+
 	"github.com/panjf2000/gnet/v2"
 	"github.com/slotgate/slotgate/codec"
 	"github.com/slotgate/slotgate/router"
@@ -53,6 +55,12 @@ type session struct {
 
 	replyOff bool // CLIENT REPLY OFF: no reply is written until CLIENT REPLY ON
 	skipNext bool // CLIENT REPLY SKIP: the next command's reply is not written
+
+	// For CLIENT LIST and INFO (clients.go).
+	since           time.Time     // when it connected
+	lastSeen        time.Duration // the loop's clock at its last read or write (epochs run slow when ticks come late)
+	lastCmd         int32         // 1 + codec.AllCommands index of its last command; 0: none yet, or unknown
+	libName, libVer []byte        // CLIENT SETINFO
 }
 
 // replySlot holds a reply that arrived before the replies ahead of it.
@@ -492,6 +500,7 @@ func (s *session) dispatch(raw []byte) {
 	requestsTotal.Inc()
 	cmd := codec.Lookup(args[0])
 	if cmd == nil {
+		s.lastCmd = 0
 		if codec.EqualFold(args[0], "waitaof") { // newer than the 7.0 table; refused for WAIT's reason
 			s.reject(errRefusedWait(s.lp.scratch[:0], "waitaof"))
 			return
@@ -499,6 +508,7 @@ func (s *session) dispatch(raw []byte) {
 		s.reject(errUnknownCommand(s.lp.scratch[:0], args))
 		return
 	}
+	s.lastCmd = int32(cmd.ID) + 1
 	if !cmd.CheckArity(len(args)) {
 		s.reject(errArity(s.lp.scratch[:0], cmd.Name))
 		return
@@ -508,6 +518,11 @@ func (s *session) dispatch(raw []byte) {
 		// Container commands (OBJECT, XGROUP, XINFO, MEMORY, CLIENT...): the subcommand has the
 		// arity, the flags and the key positions.
 		sub := cmd.Sub(args[1])
+		if sub != nil {
+			s.lastCmd = int32(sub.ID) + 1
+		} else if cls != classLocal {
+			s.lastCmd = 0 // Redis's "cmd=NULL" for an unknown subcommand
+		}
 		switch {
 		case sub == nil && cls == classLocal:
 			// answered below (CLIENT SETINFO is newer than the 7.0 table)

@@ -35,6 +35,7 @@ type txn struct {
 	txHeld     []byte      // MULTI and the keyless commands queued before the first key: sent ahead of it
 	txHeldEnds []int       // where each request in txHeld ends
 	txDirty    bool        // a command was refused while queuing: EXEC answers EXECABORT
+	txQueued   int         // commands queued in this MULTI so far (CLIENT LIST's multi=)
 
 	blockPin *router.Pin // the connection a blocked command waits on
 	blockSeq uint64      // that command's seq: its reply releases blockPin
@@ -255,6 +256,7 @@ func (s *session) queue(cmd *codec.Command, cls class, args [][]byte, raw []byte
 		}
 		s.txHeld = appendRaw(s.txHeld, &s.req, raw)
 		s.txHeldEnds = append(s.txHeldEnds, len(s.txHeld))
+		s.txQueued++
 		s.local(codec.AppendSimple(s.lp.scratch[:0], "QUEUED"))
 		return
 	}
@@ -264,6 +266,7 @@ func (s *session) queue(cmd *codec.Command, cls class, args [][]byte, raw []byte
 	if !s.onLane(s.txPin) {
 		return
 	}
+	s.txQueued++
 	s.sendOn(s.txPin, sl, raw, -1, 0)
 }
 
@@ -352,7 +355,7 @@ func (s *session) sameSlot(cmd *codec.Command, args [][]byte) (int, bool) {
 // due on it have come.
 func (s *session) endTx() {
 	s.dropTxPin(false)
-	s.tx, s.txDirty = txNone, false
+	s.tx, s.txDirty, s.txQueued = txNone, false, 0
 	s.txHeld, s.txHeldEnds = s.txHeld[:0], s.txHeldEnds[:0]
 	if cap(s.txHeld) > 4096 {
 		s.txHeld, s.txHeldEnds = nil, nil
