@@ -107,6 +107,9 @@ var subRoutes = map[string]route{
 	"client|id":       {ClassLocal, "slotgate's id of the connection"},
 	"client|no-evict": {ClassLocal, "accepted, no effect: the nodes never see slotgate's clients"},
 	"client|reply":    {ClassLocal, "ON|OFF|SKIP: replies dropped by slotgate, never at the backend"},
+	"client|list":     {ClassLocal, "slotgate's own clients, every event loop's, in Redis's format; TYPE and ID filters"},
+	"client|info":     {ClassLocal, "this client's line, in Redis's format"},
+	"client|kill":     {ClassLocal, "slotgate's own clients: ID, ADDR, LADDR, TYPE, USER, SKIPME, MAXAGE and the old ADDR form"},
 
 	"cluster|keyslot":         {ClassLocal, ""},
 	"cluster|myid":            {ClassLocal, "an id derived from the announced address"},
@@ -205,8 +208,15 @@ func describe(cmd *codec.Command) CommandClass {
 	sub := strings.ToUpper(cmd.Name[len(cmd.Parent.Name)+1:])
 	switch cmd.Parent.Name {
 	case "client":
-		if cmd.Name == "client|tracking" {
-			return refused(errClientTracking(nil))
+		switch cmd.Name {
+		case "client|tracking", "client|caching", "client|getredir", "client|trackinginfo":
+			return refused(errClientTracking(nil, sub))
+		case "client|help":
+			cc.Class, cc.Note = ClassOneMaster, "the master of slot 0 (static text)"
+			return cc
+		}
+		if why := refusalReason(cmd); why != "" {
+			return refused(errRefusedForGood(nil, cmd, why))
 		}
 		return refused(errClientUnsupported(nil, sub))
 	case "cluster":

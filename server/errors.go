@@ -120,8 +120,8 @@ func errClientUnsupported(dst []byte, sub string) []byte {
 }
 
 // errClientTracking refuses CLIENT TRACKING for good.
-func errClientTracking(dst []byte) []byte {
-	return codec.AppendError(dst, "ERR slotgate: CLIENT TRACKING is refused through a proxy: invalidations come from "+
+func errClientTracking(dst []byte, sub string) []byte {
+	return codec.AppendError(dst, "ERR slotgate: CLIENT "+strings.ToUpper(sub)+" is refused through a proxy: client-side caching's invalidations come from "+
 		"the node that holds each key, over the connection that read it, and slotgate shares those connections between clients")
 }
 

@@ -63,6 +63,10 @@ func (s *session) localCommand(cmd *codec.Command, args [][]byte, raw []byte) {
 			}
 			break
 		}
+		if sub := cmd.Sub(args[1]); sub != nil && isHelp(sub) {
+			s.keylessCommand(sub, args, raw) // the node's text, from one master
+			return
+		}
 		if codec.EqualFold(args[1], "list") || codec.EqualFold(args[1], "kill") {
 			if b = s.clientsCommand(b, args); b == nil {
 				return // every loop is asked; the reply comes from clientsQuery.Run (clients.go)
@@ -233,11 +237,18 @@ func (s *session) client(b []byte, args [][]byte) []byte {
 			return append(b, errSyntax...)
 		}
 		return codec.AppendOK(b)
-	case codec.EqualFold(sub, "tracking"):
-		return errClientTracking(b)
+	case codec.EqualFold(sub, "tracking"), codec.EqualFold(sub, "caching"), codec.EqualFold(sub, "getredir"),
+		codec.EqualFold(sub, "trackinginfo"):
+		return errClientTracking(b, clip(sub))
+	}
+	if c := clientCmd.Sub(sub); c != nil && refusalReason(c) != "" {
+		return errRefusedForGood(b, c, refusalReason(c))
 	}
 	return errClientUnsupported(b, clip(sub))
 }
+
+// clientCmd is CLIENT in the command table.
+var clientCmd = codec.Lookup([]byte("client"))
 
 // validName is Redis's rule for client names: printable ASCII without spaces.
 func validName(n []byte) bool {
