@@ -395,8 +395,8 @@ func appendMessage(b []byte, proto int, kind router.SubKind, pattern, channel, p
 // Merge operations of PUBSUB queries asked of every master (broadcast.go; numbered apart from
 // split.go's so that neither list has to know the other).
 const (
-	mergeUnion  mergeOp = 100 + iota // CHANNELS, SHARDCHANNELS: the names, each once
-	mergePairs                       // NUMSUB, SHARDNUMSUB: name, count pairs, counts added; an array in RESP3 too, as Redis 7.0 answers
+	mergeUnion mergeOp = 100 + iota // CHANNELS, SHARDCHANNELS: the names, each once
+	mergePairs                      // NUMSUB, SHARDNUMSUB: name, count pairs, counts added; an array in RESP3 too, as Redis 7.0 answers
 )
 
 // pubsubQuery answers PUBSUB CHANNELS/NUMSUB/NUMPAT/SHARDCHANNELS/SHARDNUMSUB by asking every
