@@ -328,14 +328,29 @@ func TestE2ELocalAuthPassword(t *testing.T) {
 	}
 	// HELLO before AUTH is refused; HELLO 2 AUTH authenticates.
 	h := dialRaw(t, p.Addr)
-	if r := h.do("HELLO", "2"); r != noauth {
-		t.Errorf("HELLO 2 before AUTH = %q", r)
+	helloNoAuth := "-NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time\r\n"
+	for _, v := range []string{"2", "3"} {
+		if r := h.do("HELLO", v); r != helloNoAuth {
+			t.Errorf("HELLO %s before AUTH = %q", v, r)
+		}
+	}
+	if r := h.do("GET", k); r != noauth {
+		t.Errorf("GET after a refused HELLO 3 = %q (still RESP2, still not authenticated)", r)
 	}
 	if r := h.do("HELLO", "2", "AUTH", "default", "nope"); r != wrongpass {
 		t.Errorf("HELLO 2 AUTH wrong = %q", r)
 	}
 	if r := h.do("HELLO", "2", "AUTH", "default", pw); !strings.HasPrefix(r, "*14\r\n"+bulkOf("server")+bulkOf("redis")) {
 		t.Errorf("HELLO 2 AUTH default <pw> = %q", r)
+	}
+	if r := h.do("HELLO", "3", "AUTH", "default", pw); !strings.HasPrefix(r, "%7\r\n"+bulkOf("server")+bulkOf("redis")) {
+		t.Errorf("HELLO 3 AUTH default <pw> = %q", r)
+	}
+	if r := h.do("GET", k+"missing"); r != "_\r\n" {
+		t.Errorf("GET of a missing key after HELLO 3 AUTH = %q", r)
+	}
+	if r := h.do("HELLO", "2"); !strings.HasPrefix(r, "*14\r\n") {
+		t.Errorf("HELLO 2 = %q", r)
 	}
 	if r := h.do("GET", k); r != bulkOf("v") {
 		t.Errorf("GET after HELLO AUTH = %q", r)

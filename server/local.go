@@ -171,8 +171,9 @@ func redisInt(b []byte) bool {
 // cluster does (slotgate presents itself as a one-node cluster, clusterview.go): protover 2 or 3
 // sets the client's protocol, whose pipelines its later requests join.
 func (s *session) hello(b []byte, args [][]byte) []byte {
+	v := 0
 	if len(args) >= 2 {
-		v := helloProto(args)
+		v = helloProto(args)
 		if v == 0 && !redisInt(args[1]) {
 			return codec.AppendError(b, "ERR Protocol version is not an integer or out of range")
 		}
@@ -196,10 +197,12 @@ func (s *session) hello(b []byte, args [][]byte) []byte {
 				return codec.AppendError(b, "ERR Syntax error in HELLO option '"+clip(args[i])+"'")
 			}
 		}
-		s.proto = int8(v)
 	}
 	if !s.authed {
-		return append(b, errNoAuth...)
+		return append(b, errHelloNoAuth...) // the protocol stays; the name is set, as Redis 7.0 does
+	}
+	if v != 0 {
+		s.proto = int8(v)
 	}
 	p := int(s.proto)
 	b = codec.AppendMapLen(b, p, 7)
