@@ -111,6 +111,13 @@ func TestE2EResp3ShapesLikeANode(t *testing.T) {
 		{"COMMAND", "DOCS", "get"},
 		{"CLUSTER", "INFO"},
 		{"CLUSTER", "MYID"},
+		{"CLUSTER", "NODES"},
+		{"CLUSTER", "KEYSLOT", "a"},
+		{"COMMAND", "GETKEYS", "GET", "a"},
+		{"COMMAND", "HELP"},
+		{"SCRIPT", "EXISTS", "abc"},
+		{"PUBSUB", "CHANNELS", "r3nochan*"},
+		{"RANDOMKEY"},
 		{"INFO", "server"},
 		{"CONFIG", "GET", "maxmemory"},
 		{"PUBSUB", "NUMSUB", "r3chan"},
@@ -147,6 +154,17 @@ func TestE2EResp3ShapesLikeANode(t *testing.T) {
 		if want != got {
 			t.Errorf("%q:\n slotgate %.300q\n node     %.300q", c, got, want)
 		}
+	}
+	// The one-node cluster view has fewer entries than the node's 3+3 cluster, each of the same
+	// RESP3 shape (CLUSTER SLOTS ends each node with a map of metadata, SHARDS is maps).
+	if ws, gs := shapeOf(t, node.do("CLUSTER", "SLOTS")), shapeOf(t, px.do("CLUSTER", "SLOTS")); !strings.HasPrefix(gs, "*1[") ||
+		!strings.Contains(ws, gs[3:len(gs)-1]) {
+		t.Errorf("CLUSTER SLOTS: slotgate's shape %s, the node's %s", gs, ws)
+	}
+	const shardNode = "%7[$$$:$$$$$$$:$$]"
+	if ws, gs := shapeOf(t, node.do("CLUSTER", "SHARDS")), shapeOf(t, px.do("CLUSTER", "SHARDS")); gs != "*1[%2[$*2[::]$*1["+shardNode+"]]]" ||
+		!strings.Contains(ws, shardNode) {
+		t.Errorf("CLUSTER SHARDS: slotgate's shape %s, the node's %s", gs, ws)
 	}
 	// HELLO 3 says mode "cluster", as a node of a cluster does (slotgate shows a one-node cluster).
 	if r := px.do("HELLO", "3"); !strings.Contains(r, bulkOf("mode")+bulkOf("cluster")) || !strings.HasPrefix(r, "%7\r\n") {
@@ -247,6 +265,18 @@ func TestE2EResp3Transactions(t *testing.T) {
 	if r := px.do("EXEC"); !strings.HasPrefix(r, "-EXECABORT") {
 		t.Fatalf("EXEC = %q", r)
 	}
+	// HELLO while WATCH holds a dedicated connection: the connection follows the client, and the
+	// WATCH stays (a write by another client aborts EXEC).
+	w := dialRaw(t, p.Addr)
+	for _, step := range [][2]string{{respCmd("WATCH", pfx+"wk"), "+OK\r\n"}, {respCmd("HELLO", "3"), "%7"},
+		{respCmd("MULTI"), "+OK\r\n"}, {respCmd("GET", pfx+"missing"), "+QUEUED\r\n"}, {respCmd("EXEC"), "*1\r\n_\r\n"},
+		{respCmd("WATCH", pfx+"wk"), "+OK\r\n"}, {respCmd("HELLO", "2"), "*14"}, {respCmd("SET", pfx+"wk", "x"), "+OK\r\n"},
+		{respCmd("MULTI"), "+OK\r\n"}, {respCmd("GET", pfx+"missing"), "+QUEUED\r\n"}, {respCmd("EXEC"), "*-1\r\n"}} {
+		w.write(step[0])
+		if r := w.read(); !strings.HasPrefix(r, step[1]) || len(step[1]) > 4 && r != step[1] {
+			t.Fatalf("%q: %q; want %q", step[0], r, step[1])
+		}
+	}
 	// Dedicated connections alternate between RESP2 and RESP3 clients of one loop.
 	r2, r3 := dialRaw(t, p.Addr), dialRaw(t, p.Addr)
 	if r := r3.do("HELLO", "3"); !strings.HasPrefix(r, "%7") {
@@ -342,6 +372,28 @@ func TestE2EResp3PubSub(t *testing.T) {
 	}
 	if r := sub.do("UNSUBSCRIBE", ch); r != ">3\r\n"+bulkOf("unsubscribe")+bulkOf(ch)+":0\r\n" {
 		t.Fatalf("UNSUBSCRIBE = %q", r)
+	}
+	// Sharded and pattern subscriptions: the same push frames.
+	if r := sub.do("SSUBSCRIBE", ch); r != ">3\r\n"+bulkOf("ssubscribe")+bulkOf(ch)+":1\r\n" {
+		t.Fatalf("SSUBSCRIBE = %q", r)
+	}
+	if r := sub.do("PSUBSCRIBE", ch+"*"); r != ">3\r\n"+bulkOf("psubscribe")+bulkOf(ch+"*")+":1\r\n" {
+		t.Fatalf("PSUBSCRIBE = %q", r)
+	}
+	pub.do("SPUBLISH", ch, "s1")
+	if r := sub.read(); r != ">3\r\n"+bulkOf("smessage")+bulkOf(ch)+bulkOf("s1") {
+		t.Fatalf("smessage = %q", r)
+	}
+	pub.do("PUBLISH", ch+"x", "p1")
+	if r := sub.read(); r != ">4\r\n"+bulkOf("pmessage")+bulkOf(ch+"*")+bulkOf(ch+"x")+bulkOf("p1") {
+		t.Fatalf("pmessage = %q", r)
+	}
+	// RESET leaves every subscription and returns to RESP2.
+	if r := sub.do("RESET"); r != "+RESET\r\n" {
+		t.Fatalf("RESET = %q", r)
+	}
+	if r := sub.do("GET", ch+"missing"); r != "$-1\r\n" {
+		t.Fatalf("GET after RESET = %q", r)
 	}
 }
 
