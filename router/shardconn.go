@@ -491,6 +491,13 @@ func (sc *ShardConn) feedHeld(c gnet.Conn) (done bool, action gnet.Action) {
 // redirect it is). False: no request waits for it, and the connection must close.
 func (sc *ShardConn) deliver(reply []byte) bool {
 	l := sc.loop
+	if reply[0] == '>' {
+		// A push (RESP3) is never the reply to a request slotgate forwards: subscriptions are
+		// its own, and MONITOR and CLIENT TRACKING are not forwarded. One that comes anyway (an
+		// invalidation another client redirected here) takes no FIFO slot: it is dropped.
+		pushesDropped.Inc()
+		return true
+	}
 	if sc.fifo.size == sc.unsent {
 		l.router.logf("backend %s: reply with no request waiting", sc.Addr)
 		sc.badReply = "the node sent a reply with no request waiting"

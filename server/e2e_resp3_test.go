@@ -456,3 +456,60 @@ func TestE2EResp3GoRedis(t *testing.T) {
 		t.Fatalf("TxPipelined: %v", err)
 	}
 }
+
+// TestE2EResp3BackendPushDropped: a push frame a node sends on a RESP3 pipeline unasked (here an
+// invalidation another connection redirected to it with CLIENT TRACKING ... REDIRECT, which a
+// real server does) is not the reply of any request: it takes no FIFO slot, so no client gets
+// another's reply.
+func TestE2EResp3BackendPushDropped(t *testing.T) {
+	p := startProxy(t, cluster, nil)
+	node := dialNode(t)
+	tag := nodeTag(t, node)
+	pfx := tag + uniqPrefix("r3push")
+	px := dialRaw(t, p.Addr)
+	px.do("HELLO", "3")
+	if r := px.do("SET", pfx+"k", "v0"); r != "+OK\r\n" {
+		t.Fatalf("SET = %q", r)
+	}
+	// Every RESP3 connection of the node that just ran a SET: slotgate's pipeline is one of them.
+	list := node.do("CLIENT", "LIST", "TYPE", "normal")
+	var targets []string
+	for _, line := range strings.Split(list, "\n") {
+		if strings.Contains(line, " resp=3") && strings.Contains(line, " cmd=set ") {
+			for _, f := range strings.Fields(line) {
+				if strings.HasPrefix(f, "id=") {
+					targets = append(targets, f[3:])
+				}
+			}
+		}
+	}
+	if len(targets) == 0 {
+		t.Fatalf("no RESP3 connection on the node after a SET through slotgate:\n%s", list)
+	}
+	for _, id := range targets {
+		tr := dialNode(t)
+		if r := tr.do("CLIENT", "TRACKING", "on", "REDIRECT", id, "BCAST", "PREFIX", tag); r != "+OK\r\n" {
+			t.Fatalf("CLIENT TRACKING REDIRECT %s = %q", id, r)
+		}
+	}
+	for i := 1; i <= 5; i++ {
+		v := "v" + strconv.Itoa(i)
+		if r := node.do("SET", pfx+"k", v); r != "+OK\r\n" { // the node pushes an invalidation to slotgate
+			t.Fatalf("SET on the node = %q", r)
+		}
+		time.Sleep(20 * time.Millisecond)
+		px.write(respCmd("GET", pfx+"k") + respCmd("GET", pfx+"missing") + respCmd("ECHO", v))
+		for _, want := range []string{bulkOf(v), "_\r\n", bulkOf(v)} {
+			if r := px.read(); r != want {
+				t.Fatalf("round %d: %q; want %q (a push taken for a reply)", i, r, want)
+			}
+		}
+	}
+	// And the pipeline was not closed for a reply with no request waiting (it kept its id).
+	list = node.do("CLIENT", "LIST", "TYPE", "normal")
+	for _, id := range targets {
+		if !strings.Contains(list, "id="+id+" ") {
+			t.Errorf("connection %s (RESP3, SET) is gone: a push closed it", id)
+		}
+	}
+}
