@@ -15,13 +15,11 @@ import (
 // Loop is one event loop's set of shard connections, its doorbell and its parked requests. All
 // of its methods run on that loop's goroutine unless they say otherwise.
 type Loop struct {
-	router *Router
-	el     gnet.EventLoop
-	topo   *Topology
-	gen    uint64 // bumped whenever topo changes: the sessions' ordering barrier
-	// [protocol] (0: RESP2, 1: RESP3; DESIGN "Protocols"): index = shard index in topo. A
-	// connection dials on first use, so a loop without RESP3 clients opens no RESP3 connection.
-	shards    [2][]*ShardConn
+	router    *Router
+	el        gnet.EventLoop
+	topo      *Topology
+	gen       uint64                  // bumped whenever topo changes: the sessions' ordering barrier
+	shards    [2][]*ShardConn         // [protocol: 0 RESP2, 1 RESP3] shard index in topo -> its master (dialled on first use)
 	replicas  [2][][]*ShardConn       // [protocol] shard index -> READONLY connections to its replicas
 	conns     map[connKey]*ShardConn  // every connection in service, by node and protocol
 	draining  []*ShardConn            // retired, closing once their replies are in

@@ -68,9 +68,7 @@ const (
 type ShardConn struct {
 	Addr    string
 	replica bool // a READONLY connection to a replica, for reads
-	// resp3: the connection speaks RESP3 (HELLO 3 when dialled). A shared one keeps its protocol;
-	// a dedicated one follows its client's: the protocol it is in once every queued request ran.
-	resp3   bool
+	resp3   bool // speaks RESP3 (HELLO 3 when dialled); a dedicated one follows its client's (follow)
 	loop    *Loop
 	conn    gnet.Conn // set by OnOpen
 	state   connState
