@@ -23,11 +23,12 @@ type Dialer struct {
 var ErrWrongPassword = errors.New("backend password refused")
 
 // Dial connects to addr and authenticates.
-func (d *Dialer) Dial(addr string) (net.Conn, error) { return d.dial(addr, false) }
+func (d *Dialer) Dial(addr string) (net.Conn, error) { return d.dial(addr, false, false) }
 
-// dial connects to addr, authenticates and, for a replica link, sends READONLY. The host is
-// resolved on every call: a node's name may point elsewhere after a restart.
-func (d *Dialer) dial(addr string, readonly bool) (net.Conn, error) {
+// dial connects to addr, authenticates, switches to RESP3 with resp3 (HELLO 3) and, for a
+// replica link, sends READONLY. The host is resolved on every call: a node's name may point
+// elsewhere after a restart.
+func (d *Dialer) dial(addr string, readonly, resp3 bool) (net.Conn, error) {
 	timeout := d.Timeout
 	if timeout <= 0 {
 		timeout = time.Second
@@ -53,6 +54,16 @@ func (d *Dialer) dial(addr string, readonly bool) (net.Conn, error) {
 			} else {
 				err = fmt.Errorf("AUTH: %s", msg)
 			}
+		}
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
+	if resp3 {
+		reply, err := RoundTrip(c, "HELLO", "3")
+		if err == nil && codec.IsError(reply) {
+			err = fmt.Errorf("HELLO 3: %s", codec.ErrorText(reply))
 		}
 		if err != nil {
 			c.Close()

@@ -113,7 +113,7 @@ func TestUnwrittenRequestWrittenByTick(t *testing.T) {
 	h, _, slots := threeFakes(t, Config{})
 	rec := newRecorder()
 	h.do(func(l *Loop) {
-		sc := l.route(int32(slots[0]), false)
+		sc := l.route(int32(slots[0]), false, false)
 		sc.dirty = true // marked dirty, but in no list: enqueue will not list it
 		l.Send(slots[0], get("k"), rec, 1, -1, 0)
 	})

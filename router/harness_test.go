@@ -189,7 +189,7 @@ func (h *harness) do(f func(l *Loop)) {
 }
 
 // testConn returns the loop's master connection to addr (loop goroutine only).
-func (l *Loop) testConn(addr string) *ShardConn { return l.connTo(addr, false) }
+func (l *Loop) testConn(addr string) *ShardConn { return l.connTo(addr, false, false) }
 
 // awaitPeerGone blocks the loop until the peer's reset or close of sc has arrived, so the next
 // write to it fails inside this callback instead of gnet noticing first.

@@ -19,9 +19,9 @@ type Loop struct {
 	el        gnet.EventLoop
 	topo      *Topology
 	gen       uint64                  // bumped whenever topo changes: the sessions' ordering barrier
-	shards    []*ShardConn            // index = shard index in topo
-	replicas  [][]*ShardConn          // shard index -> READONLY connections to its replicas
-	conns     map[connKey]*ShardConn  // every connection in service, by node
+	shards    [2][]*ShardConn         // [protocol: 0 RESP2, 1 RESP3] shard index in topo -> its master (dialled on first use)
+	replicas  [2][][]*ShardConn       // [protocol] shard index -> READONLY connections to its replicas
+	conns     map[connKey]*ShardConn  // every connection in service, by node and protocol
 	draining  []*ShardConn            // retired, closing once their replies are in
 	dirty     []*ShardConn            // connections with unwritten requests
 	dirtyAlt  []*ShardConn            // the other dirty list: write swaps them
@@ -64,10 +64,12 @@ type Loop struct {
 	EndWork func()
 }
 
-// connKey names one connection of a loop: a node, and whether it is a READONLY replica link.
+// connKey names one connection of a loop: a node, whether it is a READONLY replica link, and
+// its protocol.
 type connKey struct {
 	addr    string
 	replica bool
+	resp3   bool
 }
 
 // Doorbell is the context of the loop's doorbell connection: its OnTraffic is the batch flush.
@@ -123,26 +125,30 @@ func (l *Loop) sync() {
 	}
 	l.topo = t
 	l.gen++
-	l.shards = l.shards[:0]
-	l.replicas = l.replicas[:0]
+	for pr := range l.shards {
+		l.shards[pr] = l.shards[pr][:0]
+		l.replicas[pr] = l.replicas[pr][:0]
+	}
 	if t == nil {
 		return
 	}
 	keep := map[connKey]bool{}
-	for i, addr := range t.Masters {
-		l.shards = append(l.shards, l.connTo(addr, false))
-		keep[connKey{addr, false}] = true
-		var reps []*ShardConn
-		if l.router.cfg.ReadFrom != ReadMaster && i < len(t.Replicas) {
-			for _, ra := range t.Replicas[i] {
-				reps = append(reps, l.connTo(ra, true))
-				keep[connKey{ra, true}] = true
+	for pr, resp3 := range []bool{false, true} {
+		for i, addr := range t.Masters {
+			l.shards[pr] = append(l.shards[pr], l.connTo(addr, false, resp3))
+			keep[connKey{addr, false, resp3}] = true
+			var reps []*ShardConn
+			if l.router.cfg.ReadFrom != ReadMaster && i < len(t.Replicas) {
+				for _, ra := range t.Replicas[i] {
+					reps = append(reps, l.connTo(ra, true, resp3))
+					keep[connKey{ra, true, resp3}] = true
+				}
 			}
+			l.replicas[pr] = append(l.replicas[pr], reps)
 		}
-		l.replicas = append(l.replicas, reps)
 	}
 	for addr, idle := range l.idle {
-		if !keep[connKey{addr, false}] { // no master any more: its pooled connections are no use
+		if !keep[connKey{addr, false, false}] { // no master any more: its pooled connections are no use
 			for _, sc := range slices.Clone(idle) {
 				l.dropDedicated(sc, false)
 			}
@@ -160,12 +166,13 @@ func (l *Loop) sync() {
 	l.syncSubs() // shard channels follow their slot; subscriptions on lost masters move
 }
 
-// connTo returns the loop's connection to addr (created idle: it dials on first use).
-func (l *Loop) connTo(addr string, replica bool) *ShardConn {
-	k := connKey{addr, replica}
+// connTo returns the loop's connection to addr in a protocol (created idle: it dials on first
+// use).
+func (l *Loop) connTo(addr string, replica, resp3 bool) *ShardConn {
+	k := connKey{addr, replica, resp3}
 	sc := l.conns[k]
 	if sc == nil {
-		sc = &ShardConn{Addr: addr, replica: replica, loop: l}
+		sc = &ShardConn{Addr: addr, replica: replica, resp3: resp3, loop: l}
 		l.conns[k] = sc
 	}
 	return sc
@@ -187,18 +194,22 @@ const (
 	// Blocks: a blocking command (BLPOP...) sent on a pin that is not a blocking one (the
 	// connection holding its client's WATCH): the node may be silent as long as its timeout says.
 	Blocks
+	// RESP3: the client speaks RESP3; the request goes on a RESP3 connection, whose replies are
+	// passed through as they are.
+	RESP3
 )
 
 // Send queues req (complete RESP bytes) for the node serving slot (SlotAny: any master); the
 // reply goes to sink.Deliver with seq and part. The write happens at the loop's next flush; a
 // request with no reachable owner waits for one within the retry window.
 func (l *Loop) Send(slot int, req []byte, sink Sink, seq uint64, part int32, kind Kind) {
-	l.sendToOwner(req, pending{sink: sink, seq: seq, part: part, slot: int32(slot), read: kind&Read != 0, script: kind&Script != 0, owned: kind&Owned != 0})
+	l.sendToOwner(req, pending{sink: sink, seq: seq, part: part, slot: int32(slot), read: kind&Read != 0,
+		script: kind&Script != 0, owned: kind&Owned != 0, resp3: kind&RESP3 != 0})
 }
 
-// route picks the connection for a request of slot: its master, or with -read-from a healthy
-// replica of it for a read. nil when the slot has no master.
-func (l *Loop) route(slot int32, read bool) *ShardConn {
+// route picks the connection for a request of slot in a protocol: its master, or with
+// -read-from a healthy replica of it for a read. nil when the slot has no master.
+func (l *Loop) route(slot int32, read, resp3 bool) *ShardConn {
 	t := l.topo
 	if t == nil {
 		return nil
@@ -207,24 +218,25 @@ func (l *Loop) route(slot int32, read bool) *ShardConn {
 	switch {
 	case slot >= 0:
 		shard = t.Shard(uint16(slot))
-	case len(l.shards) == 0:
+	case len(l.shards[0]) == 0:
 		shard = -1
 	}
 	if shard < 0 {
 		return nil
 	}
+	pr := b2i(resp3)
 	if read && l.router.cfg.ReadFrom != ReadMaster {
-		if sc := l.replicaOf(shard); sc != nil {
+		if sc := l.replicaOf(l.replicas[pr][shard]); sc != nil {
 			return sc
 		}
 	}
-	return l.shards[shard]
+	return l.shards[pr][shard]
 }
 
-// replicaOf picks a healthy replica connection of shard, round robin; nil when none is (reads
-// then go to the master). With prefer-replica the master takes its turn in the rotation too.
-func (l *Loop) replicaOf(shard int) *ShardConn {
-	reps := l.replicas[shard]
+// replicaOf picks a healthy one of a shard's replica connections, round robin; nil when none
+// is (reads then go to the master). With prefer-replica the master takes its turn in the
+// rotation too.
+func (l *Loop) replicaOf(reps []*ShardConn) *ShardConn {
 	n := len(reps)
 	if l.router.cfg.ReadFrom == ReadPreferReplica {
 		n++

@@ -192,7 +192,7 @@ func (l *Loop) redirect(sc *ShardConn, p *pending, k errKind, reply []byte) bool
 			if p.pin != nil {
 				l.sendToOwner(req, *p) // the patched map moves the pin there
 			} else {
-				l.connTo(target, false).enqueue(req, *p)
+				l.connTo(target, false, p.resp3).enqueue(req, *p)
 			}
 		} else {
 			l.ask(target, req, *p)
@@ -219,7 +219,7 @@ func (l *Loop) scratchCopy(req []byte) []byte {
 
 // ask sends slotgate's own ASKING, then the request, to the importing node.
 func (l *Loop) ask(addr string, req []byte, p pending) {
-	target := l.connTo(addr, false)
+	target := l.connTo(addr, false, p.resp3)
 	if p.pin != nil { // a blocking command: the importing node gets it on a dedicated connection
 		var e []byte
 		if target, e = p.pin.moveTo(addr); target == nil {
@@ -227,6 +227,7 @@ func (l *Loop) ask(addr string, req []byte, p pending) {
 			return
 		}
 	}
+	target.follow(p.resp3) // not between ASKING and its request: HELLO would use up the ASKING
 	target.enqueue(asking, pending{slot: slotOwn})
 	target.enqueue(req, p)
 }
@@ -291,7 +292,7 @@ func (l *Loop) routeFor(p *pending) (*ShardConn, []byte) {
 	if p.pin != nil {
 		return p.pin.target()
 	}
-	return l.route(p.slot, p.read), nil
+	return l.route(p.slot, p.read, p.resp3), nil
 }
 
 // maxRedirects bounds MOVED/ASK hops per request: past it the client gets the last reply.

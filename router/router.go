@@ -526,6 +526,7 @@ var (
 	backendDialErrors = metrics.NewCounter(`slotgate_backend_dial_errors_total`)
 	flushesDeferred   = metrics.NewCounter(`slotgate_flushes_deferred_total`)
 	flushesLost       = metrics.NewCounter(`slotgate_flushes_lost_total`)
+	pushesDropped     = metrics.NewCounter(`slotgate_backend_pushes_dropped_total`)
 )
 
 // errKind is what an error reply says about where or when its request belongs.

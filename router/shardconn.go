@@ -45,6 +45,7 @@ type pending struct {
 	read       bool   // a read that may go to a replica
 	script     bool   // its error replies may be a script's return value (Kind Script)
 	owned      bool   // enqueue may keep the request's memory (Kind Owned); cleared once queued
+	resp3      bool   // its client speaks RESP3: it goes on a RESP3 connection (Kind RESP3)
 	pin        *Pin   // sent on a client's dedicated connection (pin.go), nil on the shared ones
 	blocks     bool   // a blocking command on a transaction's pin (Kind Blocks)
 }
@@ -67,6 +68,7 @@ const (
 type ShardConn struct {
 	Addr    string
 	replica bool // a READONLY connection to a replica, for reads
+	resp3   bool // speaks RESP3 (HELLO 3 when dialled); a dedicated one follows its client's (follow)
 	loop    *Loop
 	conn    gnet.Conn // set by OnOpen
 	state   connState
@@ -162,6 +164,9 @@ func (sc *ShardConn) enqueue(req []byte, p pending) {
 		}
 		sc.state = stateIdle
 	}
+	if p.slot != slotOwn {
+		sc.follow(p.resp3)
+	}
 	p.start = sc.base + int64(len(sc.buf))
 	if p.owned && len(sc.buf) == 0 {
 		sc.buf = req // given up by the caller: no copy
@@ -186,13 +191,26 @@ func (sc *ShardConn) enqueue(req []byte, p pending) {
 	}
 }
 
+// follow puts a dedicated connection in its client's protocol before its next request: a pooled
+// one was RESET to RESP2, and a client may send HELLO while pinned. One not dialled yet is
+// dialled in that protocol instead. Shared connections keep theirs (route picks by protocol).
+func (sc *ShardConn) follow(resp3 bool) {
+	if !sc.dedicated || resp3 == sc.resp3 {
+		return
+	}
+	sc.resp3 = resp3
+	if sc.state != stateIdle {
+		sc.enqueue(helloReq[b2i(resp3)], pending{slot: slotOwn})
+	}
+}
+
 // connect dials off the loop and enrolls the connection into this loop.
 func (sc *ShardConn) connect() {
 	sc.state = stateConnecting
 	sc.connectSince = time.Now().UnixNano()
 	sc.gen++
 	gen := sc.gen
-	sc.loop.enrollDialled(sc.Addr, sc.replica, sc, func(err error) {
+	sc.loop.enrollDialled(sc.Addr, sc.replica, sc.resp3, sc, func(err error) {
 		if sc.gen == gen && sc.state == stateConnecting {
 			sc.dialFailed(err)
 		}
@@ -202,9 +220,9 @@ func (sc *ShardConn) connect() {
 // enrollDialled dials addr off the loop (AUTH, and READONLY for a replica link) and enrolls the
 // connection into the loop with conn as its context, so that conn's OnOpen, OnTraffic and OnClose
 // run on the loop. A failed dial or enrollment runs failed on the loop instead.
-func (l *Loop) enrollDialled(addr string, readonly bool, conn any, failed func(err error)) {
+func (l *Loop) enrollDialled(addr string, readonly, resp3 bool, conn any, failed func(err error)) {
 	go func() {
-		c, err := l.router.dialer.dial(addr, readonly)
+		c, err := l.router.dialer.dial(addr, readonly, resp3)
 		if err == nil {
 			_, err = l.el.Enroll(gnet.NewContext(context.Background(), conn), c)
 			if err != nil {
@@ -471,6 +489,13 @@ func (sc *ShardConn) feedHeld(c gnet.Conn) (done bool, action gnet.Action) {
 // redirect it is). False: no request waits for it, and the connection must close.
 func (sc *ShardConn) deliver(reply []byte) bool {
 	l := sc.loop
+	if reply[0] == '>' {
+		// A push (RESP3) is never the reply to a request slotgate forwards: subscriptions are
+		// its own, and MONITOR and CLIENT TRACKING are not forwarded. One that comes anyway (an
+		// invalidation another client redirected here) takes no FIFO slot: it is dropped.
+		pushesDropped.Inc()
+		return true
+	}
 	if sc.fifo.size == sc.unsent {
 		l.router.logf("backend %s: reply with no request waiting", sc.Addr)
 		sc.badReply = "the node sent a reply with no request waiting"
@@ -600,6 +625,20 @@ func (sc *ShardConn) retire() {
 		sc.gen++ // a dial under way is dropped when it completes
 		sc.parkAll()
 	}
+}
+
+// helloReq switches a dedicated connection's protocol: [0] to RESP2, [1] to RESP3.
+var helloReq = [2][]byte{
+	codec.AppendCommand(nil, []byte("HELLO"), []byte("2")),
+	codec.AppendCommand(nil, []byte("HELLO"), []byte("3")),
+}
+
+// b2i is 1 for true: the index of a protocol in per-protocol arrays (0: RESP2, 1: RESP3).
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 var errNeverOpened = errors.New("connection never opened on the event loop")

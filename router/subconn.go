@@ -358,7 +358,7 @@ func (sc *SubConn) connect() {
 	sc.since = time.Now().UnixNano()
 	sc.gen++
 	gen := sc.gen
-	sc.loop.enrollDialled(sc.Addr, false, sc, func(err error) {
+	sc.loop.enrollDialled(sc.Addr, false, false, sc, func(err error) {
 		if sc.gen == gen && sc.state == stateConnecting {
 			if sc.backoff == 0 { // once per outage
 				sc.loop.router.logf("subscriber connection to %s: %v", sc.Addr, err)

@@ -66,8 +66,15 @@ func (p *rawPipeline) roundTrip() error {
 
 // TestAllocProxyPath: GET, SET and MGET (3 keys on different shards) through the proxy allocate
 // nothing per request in steady state (DESIGN "Rules of the hot path"), with dedicated
-// connections in the pool, in use and blocked meanwhile, and 100 subscribed clients.
+// connections in the pool, in use and blocked meanwhile, and 100 subscribed clients; for a RESP2
+// client and for a RESP3 one (its own pipelines).
 func TestAllocProxyPath(t *testing.T) {
+	for _, proto := range []int{2, 3} {
+		t.Run("resp"+strconv.Itoa(proto), func(t *testing.T) { allocProxyPath(t, proto) })
+	}
+}
+
+func allocProxyPath(t *testing.T, proto int) {
 	const batch = 1000
 	p := startProxy(t, cluster, func(c *server.Config) { c.Loops = 1 })
 	run := runID()
@@ -123,17 +130,24 @@ func TestAllocProxyPath(t *testing.T) {
 		readFrames(t, sub, 2)
 	}
 
+	null := "$-1\r\n"
+	if proto == 3 {
+		null = "_\r\n"
+	}
 	var req, want []byte
 	for i := 0; i < batch; i++ {
 		k := keys[i%3][(i/3)%10]
-		switch i % 3 {
-		case 0:
+		switch {
+		case i%30 == 1:
+			req = append(req, respCmd("GET", k+":missing")...)
+			want = append(want, null...)
+		case i%3 == 0:
 			req = append(req, respCmd("SET", k, val(k))...)
 			want = append(want, "+OK\r\n"...)
-		case 1:
+		case i%3 == 1:
 			req = append(req, respCmd("GET", k)...)
 			want = append(want, respBulk(val(k))...)
-		case 2:
+		default:
 			a, b, c := keys[0][i%10], keys[1][(i+3)%10], keys[2][(i+7)%10]
 			req = append(req, respCmd("MGET", a, b, c)...)
 			want = append(want, "*3\r\n"+respBulk(val(a))+respBulk(val(b))+respBulk(val(c))...)
@@ -145,6 +159,12 @@ func TestAllocProxyPath(t *testing.T) {
 	}
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(60 * time.Second))
+	if proto == 3 {
+		if _, err := conn.Write([]byte(respCmd("HELLO", "3"))); err != nil {
+			t.Fatal(err)
+		}
+		readFrames(t, conn, 1)
+	}
 	rp := &rawPipeline{conn: conn, req: req, n: batch, want: want, buf: make([]byte, 4*len(want))}
 	// Warm-up: buffers, rings and FIFOs reach their steady size. Note: each slot of a session's
 	// reply ring keeps its own buffer, and a slot grows the first time an out-of-order reply larger
@@ -173,13 +193,25 @@ func TestAllocProxyPath(t *testing.T) {
 }
 
 // TestAllocPubsubFanOut: a message fanned out to 100 subscribers of the loop costs (almost)
-// nothing per copy in steady state: each copy is appended to the session's write buffer.
+// nothing per copy in steady state: each copy is appended to the session's write buffer (a
+// RESP2 array in its reply order, or a RESP3 push).
 func TestAllocPubsubFanOut(t *testing.T) {
+	for _, proto := range []int{2, 3} {
+		t.Run("resp"+strconv.Itoa(proto), func(t *testing.T) { allocPubsubFanOut(t, proto) })
+	}
+}
+
+func allocPubsubFanOut(t *testing.T, proto int) {
 	const subs, batch = 100, 100
 	p := startProxy(t, cluster, func(c *server.Config) { c.Loops = 1 })
 	ch := "allocfan:" + runID()
 	payload := "0123456789abcdef0123456789abcdef"
 	msg := "*3\r\n$7\r\nmessage\r\n" + respBulk(ch) + respBulk(payload)
+	hello, frames := "", 1
+	if proto == 3 {
+		msg = ">" + msg[1:]
+		hello, frames = respCmd("HELLO", "3"), 2
+	}
 	type reader struct {
 		conn  net.Conn
 		buf   []byte
@@ -193,10 +225,10 @@ func TestAllocPubsubFanOut(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { c.Close() })
-		if _, err := c.Write([]byte(respCmd("SUBSCRIBE", ch))); err != nil {
+		if _, err := c.Write([]byte(hello + respCmd("SUBSCRIBE", ch))); err != nil {
 			t.Fatal(err)
 		}
-		readFrames(t, c, 1)
+		readFrames(t, c, frames)
 		_ = c.SetReadDeadline(time.Now().Add(60 * time.Second))
 		r := &reader{conn: c, buf: make([]byte, batch*len(msg)), start: make(chan struct{}), done: make(chan error)}
 		readers = append(readers, r)

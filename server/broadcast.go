@@ -158,7 +158,7 @@ func mergeBroadcast(dst []byte, op mergeOp, replies [][]byte, arrived []int32, s
 		return mergeMinInt(dst, replies)
 	case mergeSlowlog:
 		return mergeSlowlogGet(dst, replies, arrived, -1, nil, sc) // the count and addresses are the merge's: deliverPart
-	case mergeUnion, mergePairs2, mergePairs3:
+	case mergeUnion, mergePairs:
 		return mergePubsub(dst, op, replies, sc) // PUBSUB queries (pubsub.go)
 	}
 	return codec.AppendError(dst, errMalformed)

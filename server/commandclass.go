@@ -57,7 +57,7 @@ var topRoutes = map[string]route{
 	"quit":      {ClassLocal, "OK, then the connection closes after the replies before it"},
 	"select":    {ClassLocal, "0 only: a cluster has one database"},
 	"command":   {ClassLocal, "from the generated command table (Redis " + RedisVersion + ")"},
-	"hello":     {ClassLocal, "protocol 2 only (3 answers NOPROTO); AUTH and SETNAME options"},
+	"hello":     {ClassLocal, "2 or 3: the protocol picks the client's pipelines (RESP3 ones dialled with HELLO 3); AUTH and SETNAME options; mode cluster"},
 	"auth":      {ClassLocal, "checked against slotgate's -password; any password without one"},
 	"reset":     {ClassLocal, "ends subscriptions, transaction, name, CLIENT REPLY state"},
 	"readonly":  {ClassLocal, "OK: slotgate's -read-from decides replica reads"},

@@ -168,7 +168,7 @@ getrange               single-slot $ p getrange {ct}s 0 1
 getset                 single-slot $ p getset {ct}gset v
 hdel                   single-slot : p hdel {ct}h nosuch
 hello                  local     *  p hello 2
-hello                  local     -  c hello 3
+hello                  local     %  c hello 3
 hexists                single-slot : p hexists {ct}h f
 hget                   single-slot $ p hget {ct}h f
 hgetall                single-slot * p hgetall {ct}h

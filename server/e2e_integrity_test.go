@@ -135,7 +135,7 @@ func integrityScript(run string, c, n int, quit bool) []exchange {
 			name := "NOSUCH-" + strconv.Itoa(c) + "-" + strconv.Itoa(i)
 			add(respCmd(name, "x"+strconv.Itoa(c)), "-ERR unknown command '"+name+"', with args beginning with: 'x"+strconv.Itoa(c)+"' \r\n")
 		case 10:
-			add(respCmd("HELLO", "3"), "-NOPROTO unsupported protocol version\r\n")
+			add(respCmd("HELLO", "4"), "-NOPROTO unsupported protocol version\r\n")
 		case 11:
 			add(respCmd("SELECT", "1"), "-ERR SELECT is not allowed in cluster mode\r\n")
 		case 12:

@@ -230,7 +230,7 @@ func TestE2ELocalHello(t *testing.T) {
 	ctx := context.Background()
 	cl := p.client(t, nil)
 	h := helloMap(t, cl.Do(ctx, "HELLO", "2"))
-	// The node's own HELLO 2 has the same fields (mode differs: slotgate shows one Redis).
+	// The node's own HELLO 2 has the same fields (mode "cluster": slotgate shows a one-node cluster).
 	nodeCl := redis.NewClient(&redis.Options{Addr: cluster.Masters()[0].Addr, Password: cluster.Password, Protocol: 2, DisableIdentity: true})
 	defer nodeCl.Close()
 	nh := helloMap(t, nodeCl.Do(ctx, "HELLO", "2"))
@@ -242,22 +242,22 @@ func TestE2ELocalHello(t *testing.T) {
 	if len(h) != len(nh) {
 		t.Errorf("HELLO 2 fields: proxy %v, node %v", h, nh)
 	}
-	if h["server"] != "redis" || h["proto"] != int64(2) || h["version"] != nh["version"] || h["role"] != "master" {
+	if h["server"] != "redis" || h["proto"] != int64(2) || h["version"] != nh["version"] || h["role"] != "master" || h["mode"] != nh["mode"] {
 		t.Errorf("HELLO 2 = %v", h)
 	}
 	if m, ok := h["modules"].([]any); !ok || len(m) != 0 {
 		t.Errorf("HELLO 2 modules = %#v", h["modules"])
 	}
-	// HELLO 3 is refused with NOPROTO and changes nothing.
+	// HELLO 4 is refused with NOPROTO and changes nothing (RESP3: e2e_resp3_test.go).
 	px := dialRaw(t, p.Addr)
-	if r := px.do("HELLO", "3"); r != "-NOPROTO unsupported protocol version\r\n" {
-		t.Fatalf("HELLO 3 = %q", r)
+	if r := px.do("HELLO", "4"); r != "-NOPROTO unsupported protocol version\r\n" {
+		t.Fatalf("HELLO 4 = %q", r)
 	}
 	if r := px.do("HELLO", "x"); r != "-ERR Protocol version is not an integer or out of range\r\n" {
 		t.Fatalf("HELLO x = %q", r)
 	}
 	if r := px.do("CLIENT", "GETNAME"); r != "$-1\r\n" {
-		t.Fatalf("CLIENT GETNAME after HELLO 3 = %q", r)
+		t.Fatalf("CLIENT GETNAME after HELLO 4 = %q", r)
 	}
 	r := px.do("HELLO", "2", "SETNAME", "via-hello")
 	if !strings.HasPrefix(r, "*14\r\n") {
@@ -266,7 +266,7 @@ func TestE2ELocalHello(t *testing.T) {
 	if r := px.do("CLIENT", "GETNAME"); r != bulkOf("via-hello") {
 		t.Fatalf("CLIENT GETNAME after HELLO SETNAME = %q", r)
 	}
-	// go-redis asks HELLO 3 first and falls back to RESP2.
+	// go-redis asks HELLO 3 first, and slotgate speaks it.
 	def := p.client(t, nil) // Protocol 3 by default
 	k := uniqPrefix("lhello") + "k"
 	if err := def.Set(ctx, k, "v", 0).Err(); err != nil {
@@ -328,8 +328,14 @@ func TestE2ELocalAuthPassword(t *testing.T) {
 	}
 	// HELLO before AUTH is refused; HELLO 2 AUTH authenticates.
 	h := dialRaw(t, p.Addr)
-	if r := h.do("HELLO", "2"); r != noauth {
-		t.Errorf("HELLO 2 before AUTH = %q", r)
+	helloNoAuth := "-NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time\r\n"
+	for _, v := range []string{"2", "3"} {
+		if r := h.do("HELLO", v); r != helloNoAuth {
+			t.Errorf("HELLO %s before AUTH = %q", v, r)
+		}
+	}
+	if r := h.do("GET", k); r != noauth {
+		t.Errorf("GET after a refused HELLO 3 = %q (still RESP2, still not authenticated)", r)
 	}
 	if r := h.do("HELLO", "2", "AUTH", "default", "nope"); r != wrongpass {
 		t.Errorf("HELLO 2 AUTH wrong = %q", r)
@@ -337,10 +343,19 @@ func TestE2ELocalAuthPassword(t *testing.T) {
 	if r := h.do("HELLO", "2", "AUTH", "default", pw); !strings.HasPrefix(r, "*14\r\n"+bulkOf("server")+bulkOf("redis")) {
 		t.Errorf("HELLO 2 AUTH default <pw> = %q", r)
 	}
+	if r := h.do("HELLO", "3", "AUTH", "default", pw); !strings.HasPrefix(r, "%7\r\n"+bulkOf("server")+bulkOf("redis")) {
+		t.Errorf("HELLO 3 AUTH default <pw> = %q", r)
+	}
+	if r := h.do("GET", k+"missing"); r != "_\r\n" {
+		t.Errorf("GET of a missing key after HELLO 3 AUTH = %q", r)
+	}
+	if r := h.do("HELLO", "2"); !strings.HasPrefix(r, "*14\r\n") {
+		t.Errorf("HELLO 2 = %q", r)
+	}
 	if r := h.do("GET", k); r != bulkOf("v") {
 		t.Errorf("GET after HELLO AUTH = %q", r)
 	}
-	// go-redis with the password (HELLO 3 AUTH is refused with NOPROTO, then it falls back).
+	// go-redis with the password (HELLO 3 AUTH default <pw>).
 	ctx := context.Background()
 	cl := p.client(t, func(o *redis.Options) { o.Password = pw })
 	if v, err := cl.Get(ctx, k).Result(); err != nil || v != "v" {

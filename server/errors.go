@@ -10,6 +10,7 @@ import (
 var (
 	errCrossSlot    = []byte("-CROSSSLOT Keys in request don't hash to the same slot\r\n")
 	errNoAuth       = []byte("-NOAUTH Authentication required.\r\n")
+	errHelloNoAuth  = []byte("-NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time\r\n")
 	errWrongPass    = []byte("-WRONGPASS invalid username-password pair or user is disabled.\r\n")
 	errNoProto      = []byte("-NOPROTO unsupported protocol version\r\n")
 	errSelectDB     = []byte("-ERR SELECT is not allowed in cluster mode\r\n")

@@ -42,6 +42,9 @@ func (s *session) localCommand(cmd *codec.Command, args [][]byte, raw []byte) {
 			b = append(b, errSelectDB...)
 		}
 	case "reset":
+		if s.proto != 2 && !s.newLane() {
+			return // back to RESP2 once every earlier reply is in (see hello)
+		}
 		s.pubsubReset()
 		s.proto, s.name = 2, nil
 		s.replyOff, s.skipNext = false, false
@@ -51,6 +54,11 @@ func (s *session) localCommand(cmd *codec.Command, args [][]byte, raw []byte) {
 	case "auth":
 		b = s.auth(b, args[1:])
 	case "hello":
+		if v := helloProto(args); v != 0 && v != int(s.proto) && !s.newLane() {
+			// Answered once every earlier reply is in: the requests after it join the other
+			// protocol's pipelines, where they could overtake the earlier ones.
+			return
+		}
 		b = s.hello(b, args)
 	case "client":
 		if codec.EqualFold(args[1], "reply") && len(args) == 3 {
@@ -145,15 +153,45 @@ func (s *session) auth(b []byte, args [][]byte) []byte {
 	return append(b, errWrongPass...)
 }
 
-// hello answers HELLO [protover [AUTH user pass] [SETNAME name]]. RESP3 is refused with
-// NOPROTO until its pipelines land, so clients such as go-redis fall back to RESP2.
+// helloProto is the protocol a HELLO asks for: 2 or 3, 0 when none or not one of those.
+func helloProto(args [][]byte) int {
+	if len(args) < 2 {
+		return 0
+	}
+	switch string(args[1]) {
+	case "2":
+		return 2
+	case "3":
+		return 3
+	}
+	return 0
+}
+
+// redisInt reports whether b is an integer as Redis's string2ll reads one: no sign but '-', no
+// leading zero, within int64.
+func redisInt(b []byte) bool {
+	d := b
+	if len(d) > 0 && d[0] == '-' {
+		d = d[1:]
+	}
+	if len(d) == 0 || d[0] < '0' || d[0] > '9' || d[0] == '0' && len(b) > 1 {
+		return false
+	}
+	_, err := strconv.ParseInt(string(b), 10, 64)
+	return err == nil
+}
+
+// hello answers HELLO [protover [AUTH user pass] [SETNAME name]] as a Redis 7.0 node of a
+// cluster does (slotgate presents itself as a one-node cluster, clusterview.go): protover 2 or 3
+// sets the client's protocol, whose pipelines its later requests join.
 func (s *session) hello(b []byte, args [][]byte) []byte {
+	v := 0
 	if len(args) >= 2 {
-		v, err := strconv.Atoi(string(args[1]))
-		if err != nil {
+		v = helloProto(args)
+		if v == 0 && !redisInt(args[1]) {
 			return codec.AppendError(b, "ERR Protocol version is not an integer or out of range")
 		}
-		if v != 2 {
+		if v == 0 {
 			return append(b, errNoProto...)
 		}
 		for i := 2; i < len(args); i++ {
@@ -173,10 +211,12 @@ func (s *session) hello(b []byte, args [][]byte) []byte {
 				return codec.AppendError(b, "ERR Syntax error in HELLO option '"+clip(args[i])+"'")
 			}
 		}
-		s.proto = int8(v)
 	}
 	if !s.authed {
-		return append(b, errNoAuth...)
+		return append(b, errHelloNoAuth...) // the protocol stays; the name is set, as Redis 7.0 does
+	}
+	if v != 0 {
+		s.proto = int8(v)
 	}
 	p := int(s.proto)
 	b = codec.AppendMapLen(b, p, 7)
@@ -189,7 +229,7 @@ func (s *session) hello(b []byte, args [][]byte) []byte {
 	b = codec.AppendBulkString(b, "id")
 	b = codec.AppendInt(b, s.id)
 	b = codec.AppendBulkString(b, "mode")
-	b = codec.AppendBulkString(b, "standalone")
+	b = codec.AppendBulkString(b, "cluster")
 	b = codec.AppendBulkString(b, "role")
 	b = codec.AppendBulkString(b, "master")
 	b = codec.AppendBulkString(b, "modules")

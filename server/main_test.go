@@ -53,9 +53,10 @@ func fuzzing() bool {
 
 // proxy is an in-process slotgate in front of a test cluster.
 type proxy struct {
-	Addr string
-	Srv  *server.Server
-	Rt   *router.Router
+	Addr  string
+	Srv   *server.Server
+	Rt    *router.Router
+	proto int // the protocol of its go-redis clients (0: go-redis's default, RESP3)
 }
 
 // startProxy runs slotgate in this process against c; mod may change the configuration.
@@ -96,7 +97,7 @@ func serveWith(t testing.TB, rt *router.Router, mod func(*server.Config)) *proxy
 
 // client returns a plain (non-cluster) go-redis client of the proxy.
 func (p *proxy) client(t testing.TB, mod func(*redis.Options)) *redis.Client {
-	opt := &redis.Options{Addr: p.Addr, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}
+	opt := &redis.Options{Addr: p.Addr, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, Protocol: p.proto}
 	if mod != nil {
 		mod(opt)
 	}

@@ -7,6 +7,9 @@ import (
 	"github.com/slotgate/slotgate/router/slot"
 )
 
+// A RESP2 client in pub/sub mode gets messages as arrays, in its reply order; a RESP3 client
+// gets them as push frames between replies (push), and may run any command while subscribed.
+
 // Pub/sub is multiplexed (DESIGN "Pinned and multiplexed state"): each loop keeps a table from
 // channel (pattern, shard channel) to the sessions subscribed to it, asks its router loop to
 // subscribe a name upstream when the first local subscriber arrives and to drop it when the last
@@ -207,7 +210,23 @@ func (s *session) subscribe(kind router.SubKind, verb string, names [][]byte) {
 		pa.seq = s.alloc() // answered by Subscribed
 		pa.reply = append([]byte(nil), b...)
 	}
+	s.ackEnd = s.next
 	s.account()
+}
+
+// push gives a RESP3 client a push frame (a message) at the next reply boundary. It takes no
+// reply position, so replies still due (a blocked BLPOP) do not hold it back, except its own
+// subscribe ack, which Redis always sends before the channel's first message.
+func (s *session) push(msg []byte) {
+	if s.head < s.ackEnd {
+		s.complete(s.alloc(), msg)
+		return
+	}
+	if s.out == nil {
+		s.out = s.lp.bufs.get()
+	}
+	s.out = append(s.out, msg...) // out holds whole replies only: this is a boundary
+	s.touch()
 }
 
 // unsubscribe removes names (all of the kind when none is given) and answers one frame per name;
@@ -334,14 +353,14 @@ func (lp *loop) Message(kind router.SubKind, pattern, channel, payload []byte) {
 		if s.closed {
 			continue
 		}
-		msg := lp.ps.msg2
 		if s.proto == 3 {
 			if len(lp.ps.msg3) == 0 {
 				lp.ps.msg3 = appendMessage(lp.ps.msg3, 3, kind, pattern, channel, payload)
 			}
-			msg = lp.ps.msg3
+			s.push(lp.ps.msg3)
+		} else {
+			s.complete(s.alloc(), lp.ps.msg2)
 		}
-		s.complete(s.alloc(), msg)
 		messagesFanned.Inc()
 		if !s.closed && s.pending() > limit {
 			lp.srv.logf("client %d: %d bytes of messages and replies unread, over the hard limit: disconnecting a slow subscriber", s.id, s.pending())
@@ -376,9 +395,8 @@ func appendMessage(b []byte, proto int, kind router.SubKind, pattern, channel, p
 // Merge operations of PUBSUB queries asked of every master (broadcast.go; numbered apart from
 // split.go's so that neither list has to know the other).
 const (
-	mergeUnion  mergeOp = 100 + iota // CHANNELS, SHARDCHANNELS: the names, each once
-	mergePairs2                      // NUMSUB, SHARDNUMSUB: name, count pairs, counts added; RESP2 array
-	mergePairs3                      // the same as a RESP3 map
+	mergeUnion mergeOp = 100 + iota // CHANNELS, SHARDCHANNELS: the names, each once
+	mergePairs                      // NUMSUB, SHARDNUMSUB: name, count pairs, counts added; an array in RESP3 too, as Redis 7.0 answers
 )
 
 // pubsubQuery answers PUBSUB CHANNELS/NUMSUB/NUMPAT/SHARDCHANNELS/SHARDNUMSUB by asking every
@@ -388,11 +406,7 @@ func (s *session) pubsubQuery(cmd *codec.Command, args [][]byte, raw []byte) {
 	case "pubsub|channels", "pubsub|shardchannels":
 		s.broadcast(cmd, raw, mergeUnion, 0)
 	case "pubsub|numsub", "pubsub|shardnumsub":
-		op := mergePairs2
-		if s.proto == 3 {
-			op = mergePairs3
-		}
-		s.broadcast(cmd, raw, op, 0)
+		s.broadcast(cmd, raw, mergePairs, 0)
 	case "pubsub|numpat":
 		s.broadcast(cmd, raw, mergeSum, 0)
 	default:
@@ -438,11 +452,7 @@ func mergePubsub(dst []byte, op mergeOp, replies [][]byte, sc *mergeScratch) []b
 			return codec.AppendError(dst, errMalformed)
 		}
 	}
-	proto := 2
-	if op == mergePairs3 {
-		proto = 3
-	}
-	dst = codec.AppendMapLen(dst, proto, len(first)/2)
+	dst = codec.AppendArrayLen(dst, len(first))
 	for i := 0; i+1 < len(first); i += 2 {
 		dst = append(dst, first[i]...)
 		var sum int64

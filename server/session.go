@@ -30,7 +30,7 @@ type session struct {
 	inflight   int         // requests waiting for a backend reply
 	replyEst   int         // expected size of a reply not yet received, for the in-flight budget
 
-	proto    int8   // 2 (RESP3 comes with its own pipelines)
+	proto    int8   // 2 or 3 (HELLO): picks the pipelines its requests join and the shape of local replies
 	authed   bool   // AUTH passed (or no -password)
 	name     []byte // CLIENT SETNAME
 	closed   bool   // OnClose ran: drop everything for it
@@ -45,6 +45,7 @@ type session struct {
 	footprint int
 	txn                    // transaction and blocking state: the dedicated connections it holds (tx.go)
 	ps        *sessionSubs // pub/sub subscriptions (pubsub.go); nil until the first
+	ackEnd    uint64       // seq after its last subscribe ack: a RESP3 push does not overtake it (push)
 
 	held     []byte // the start of a large request still arriving, moved out of gnet's buffer
 	handOver bool   // the request being dispatched is in held, which the router may keep
@@ -670,11 +671,21 @@ func (s *session) sendSeq(pin *router.Pin, seq uint64, sl int, raw []byte, part 
 	s.reqBytes += len(raw)
 	s.slot(seq).reqBytes += len(raw)
 	s.sentGen = s.lp.rl.Gen()
+	kind |= s.protoKind()
 	if pin != nil {
 		pin.Send(raw, s, seq, part, kind)
 	} else {
 		s.lp.rl.Send(sl, raw, s, seq, part, kind)
 	}
+}
+
+// protoKind is the Kind bit of the client's protocol: a RESP3 client's requests join the RESP3
+// pipelines (and switch a dedicated connection), whose replies are passed through as they are.
+func (s *session) protoKind() router.Kind {
+	if s.proto == 3 {
+		return router.RESP3
+	}
+	return 0
 }
 
 // hasBlockArg reports a BLOCK option before STREAMS (XREAD, XREADGROUP).

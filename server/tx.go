@@ -36,6 +36,7 @@ type txn struct {
 	txHeldEnds []int       // where each request in txHeld ends
 	txDirty    bool        // a command was refused while queuing: EXEC answers EXECABORT
 	txQueued   int         // commands queued in this MULTI so far (CLIENT LIST's multi=)
+	txProto    int8        // HELLO 2|3 queued in MULTI: the client's protocol once EXEC is sent (0: none)
 
 	blockPin *router.Pin // the connection a blocked command waits on
 	blockSeq uint64      // that command's seq: its reply releases blockPin
@@ -222,6 +223,16 @@ func (s *session) queue(cmd *codec.Command, cls class, args [][]byte, raw []byte
 	case "reset", "quit":
 		s.localCommand(cmd, args, raw)
 		return
+	case "hello":
+		// Redis queues HELLO and switches at EXEC: the node does the same on the transaction's
+		// connection (its map is in EXEC's reply), and slotgate follows once EXEC is sent.
+		if len(args) > 2 {
+			s.refuseQueued(codec.AppendError(s.lp.scratch[:0], "ERR slotgate: HELLO with options is not supported inside MULTI"))
+			return
+		}
+		if v := helloProto(args); v != 0 {
+			s.txProto = int8(v)
+		}
 	}
 	if s.txDirty && s.txPin == nil && len(s.txHeld) == 0 {
 		// The WATCH was lost: nothing can run in this transaction any more.
@@ -283,7 +294,7 @@ func (s *session) pinTx(sl int) bool {
 	s.txPin = s.lp.rl.Pin(sl, false)
 	start := 0
 	for _, end := range s.txHeldEnds { // one FIFO entry per request: each gets one reply
-		s.txPin.Send(s.txHeld[start:end], nil, 0, -1, 0)
+		s.txPin.Send(s.txHeld[start:end], nil, 0, -1, s.protoKind())
 		start = end
 	}
 	s.txHeld, s.txHeldEnds = s.txHeld[:0], s.txHeldEnds[:0]
@@ -297,7 +308,7 @@ func (s *session) exec(raw []byte) {
 	switch {
 	case s.txDirty:
 		if s.txPin != nil {
-			s.txPin.Send(discardReq, nil, 0, -1, 0)
+			s.txPin.Send(discardReq, nil, 0, -1, s.protoKind())
 		}
 		s.endTx()
 		s.local(append(s.lp.scratch[:0], errExecAbort...))
@@ -306,6 +317,7 @@ func (s *session) exec(raw []byte) {
 			return
 		}
 		s.sendOn(s.txPin, int(router.SlotAny), raw, -1, 0)
+		s.execProto()
 		s.endTx()
 	case len(s.txHeld) == len(multiReq):
 		s.endTx()
@@ -321,7 +333,16 @@ func (s *session) exec(raw []byte) {
 			return
 		}
 		s.sendOn(s.txPin, int(router.SlotAny), raw, -1, 0)
+		s.execProto()
 		s.endTx()
+	}
+}
+
+// execProto switches the client's protocol after an EXEC that runs a queued HELLO: its later
+// requests wait for EXEC's reply anyway (another connection), then join the new pipelines.
+func (s *session) execProto() {
+	if s.txProto != 0 {
+		s.proto = s.txProto
 	}
 }
 
@@ -355,7 +376,7 @@ func (s *session) sameSlot(cmd *codec.Command, args [][]byte) (int, bool) {
 // due on it have come.
 func (s *session) endTx() {
 	s.dropTxPin(false)
-	s.tx, s.txDirty, s.txQueued = txNone, false, 0
+	s.tx, s.txDirty, s.txQueued, s.txProto = txNone, false, 0, 0
 	s.txHeld, s.txHeldEnds = s.txHeld[:0], s.txHeldEnds[:0]
 	if cap(s.txHeld) > 4096 {
 		s.txHeld, s.txHeldEnds = nil, nil
@@ -393,8 +414,8 @@ func (s *session) abandonPins() {
 // queuedKeyless are the keyless commands a transaction may queue on its node.
 func queuedKeyless(name string) bool {
 	switch name {
-	case "ping", "echo", "time", "publish", "select": // SELECT: 0 is the only database of a cluster node
-		return true // PUBLISH: a cluster delivers it from any node
+	case "ping", "echo", "time", "publish", "select", "hello": // SELECT: 0 is the only database of a cluster node
+		return true // PUBLISH: a cluster delivers it from any node; HELLO: see queue
 	}
 	return false
 }
