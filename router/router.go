@@ -436,6 +436,29 @@ func (r *Router) noteDegraded() {
 	}
 }
 
+// Status is what the router knows of the cluster's health, for INFO's Proxy section.
+type Status struct {
+	TopologyChanges              uint64          // topologies published since start
+	Moved, Ask, TryAgain         uint64          // redirects seen (slotgate_redirects_total)
+	RedirectsFollowed, Untrusted uint64          // followed, and refused as untrusted
+	Down                         map[string]bool // nodes a loop could not reach, until reachable again
+}
+
+// Status reports the router's counters and the nodes it currently finds unreachable.
+func (r *Router) Status() Status {
+	st := Status{
+		TopologyChanges: topologyChanges.Get(), Moved: redirectsMoved.Get(), Ask: redirectsAsk.Get(),
+		TryAgain: redirectsTryAgain.Get(), RedirectsFollowed: redirectsFollowed.Get(), Untrusted: redirectsRefused.Get(),
+		Down: map[string]bool{},
+	}
+	r.mu.Lock()
+	for a := range r.down {
+		st.Down[a] = true
+	}
+	r.mu.Unlock()
+	return st
+}
+
 func (r *Router) noteUp(addr string) {
 	r.mu.Lock()
 	delete(r.down, addr)

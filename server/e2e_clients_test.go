@@ -549,7 +549,7 @@ func TestE2EClientLibraries(t *testing.T) {
 	if err != nil {
 		t.Fatalf("go-redis ClientInfo: %v", err)
 	}
-	if info.Name != "goredis" || info.ID == 0 || info.LastCmd != "client|info" || info.Resp != 2 {
+	if info.Name != "goredis" || info.ID == 0 || info.LastCmd != "client|info" || info.Resp != 3 { // go-redis v9 speaks RESP3 by default
 		t.Fatalf("go-redis ClientInfo = %+v", info)
 	}
 	victim := p.client(t, func(o *redis.Options) { o.ClientName = "victim"; o.MaxRetries = -1; o.PoolSize = 1 })

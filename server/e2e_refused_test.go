@@ -3,9 +3,11 @@ package server_test
 import (
 	"context"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/slotgate/slotgate/internal/testcluster"
 )
@@ -89,6 +91,9 @@ func TestE2EInfoMerged(t *testing.T) {
 	p := startProxy(t, cluster, nil)
 	ctx := context.Background()
 	cl := p.client(t, nil)
+	if err := cl.Set(ctx, "info:"+runID(), "1", time.Minute).Err(); err != nil { // db0 shows only with a key
+		t.Fatal(err)
+	}
 	info, err := cl.Info(ctx).Result()
 	if err != nil {
 		t.Fatal(err)
@@ -117,6 +122,27 @@ func TestE2EInfoMerged(t *testing.T) {
 	}
 	if c, _ := strconv.Atoi(field(info, "connected_clients")); c < 1 || c > 100 {
 		t.Errorf("connected_clients = %d; want slotgate's own clients", c)
+	}
+	// The Proxy section: version, loops, redirects, and each master's state, slots and epoch.
+	if v := field(info, "proxy_version"); v == "" || field(info, "event_loops") != "1" || field(info, "redirects_moved") == "" {
+		t.Errorf("Proxy section: proxy_version %q event_loops %q redirects_moved %q", v, field(info, "event_loops"), field(info, "redirects_moved"))
+	}
+	if field(info, "cluster_slots_ok") != "16384" {
+		t.Errorf("cluster_slots_ok = %q", field(info, "cluster_slots_ok"))
+	}
+	slots := 0
+	for i, m := range cluster.Masters() {
+		line := field(info, "master"+strconv.Itoa(i))
+		mm := regexp.MustCompile(`^addr=([0-9.:]+),state=ok,slots=(\d+),epoch=\d+,replicas=[0-9.:|]+$`).FindStringSubmatch(line)
+		if mm == nil || cluster.Node(mm[1]) == nil {
+			t.Errorf("master%d = %q (masters %v)", i, line, m)
+			continue
+		}
+		n, _ := strconv.Atoi(mm[2])
+		slots += n
+	}
+	if slots != 16384 {
+		t.Errorf("the masters' slots add up to %d", slots)
 	}
 	ks, err := cl.Info(ctx, "keyspace").Result()
 	if err != nil || strings.Contains(ks, "# Server") || !strings.Contains(ks, "# Keyspace") || strings.Contains(ks, "# Proxy") {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/slotgate/slotgate/codec"
+	"github.com/slotgate/slotgate/router/slot"
 )
 
 // info asks every master for INFO with the client's arguments and answers one merged reply
@@ -198,16 +199,37 @@ func (s *session) proxyInfo() *infoSection {
 		sec.keys = append(sec.keys, k)
 		sec.values[k] = v
 	}
+	st := s.srv.rt.Status()
+	u := func(v uint64) string { return strconv.FormatUint(v, 10) }
 	add("proxy", "slotgate")
+	add("proxy_version", Version)
 	add("event_loops", strconv.Itoa(s.srv.cfg.Loops))
+	add("topology_changes", u(st.TopologyChanges))
+	add("redirects_moved", u(st.Moved))
+	add("redirects_ask", u(st.Ask))
+	add("redirects_tryagain", u(st.TryAgain))
+	add("redirects_followed", u(st.RedirectsFollowed))
+	add("redirects_untrusted", u(st.Untrusted))
 	if t := s.lp.rl.Topology(); t != nil {
 		add("cluster_masters", strconv.Itoa(len(t.Masters)))
+		add("cluster_slots_ok", strconv.Itoa(t.Covered()))
+		slots := make([]int, len(t.Masters))
+		for sl := 0; sl < slot.Count; sl++ {
+			if sh := t.Shard(uint16(sl)); sh >= 0 && sh < len(slots) {
+				slots[sh]++
+			}
+		}
 		for i, m := range t.Masters {
 			reps := ""
 			if i < len(t.Replicas) {
 				reps = strings.Join(t.Replicas[i], "|")
 			}
-			add("master"+strconv.Itoa(i), "addr="+m+",replicas="+reps)
+			state := "ok"
+			if st.Down[m] {
+				state = "unreachable"
+			}
+			add("master"+strconv.Itoa(i), "addr="+m+",state="+state+",slots="+strconv.Itoa(slots[i])+
+				",epoch="+strconv.FormatUint(t.Epoch(i), 10)+",replicas="+reps)
 		}
 	}
 	return sec
