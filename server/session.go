@@ -492,6 +492,9 @@ func (s *session) dispatch(raw []byte) {
 	requestsTotal.Inc()
 	cmd := codec.Lookup(args[0])
 	if cmd == nil {
+		cmd = s.srv.rt.Learnt().Lookup(args[0]) // a module's or a newer Redis's command
+	}
+	if cmd == nil {
 		if codec.EqualFold(args[0], "waitaof") { // newer than the 7.0 table; refused for WAIT's reason
 			s.reject(errRefusedWait(s.lp.scratch[:0], "waitaof"))
 			return
