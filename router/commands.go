@@ -32,7 +32,8 @@ import (
 // goroutine; a lock-free load.
 func (r *Router) Learnt() *codec.CommandSet { return r.learnt.Load() }
 
-// learnTimeout bounds one master's answers while learning commands.
+// learnTimeout bounds one master's answers while learning commands after a topology change (at
+// start, the shorter refreshTimeout: the first topology waits for it).
 const learnTimeout = 2 * time.Second
 
 // maybeLearn starts learning commands in the background when the masters changed since the last
@@ -50,14 +51,14 @@ func (r *Router) maybeLearn() {
 	}
 	go func() {
 		defer r.learning.Store(false)
-		r.learnCommands(t)
+		r.learnCommands(t, learnTimeout)
 	}()
 }
 
 // learnCommands asks every master of t for the commands the generated table lacks and publishes
-// those every master agrees on. When a master does not answer, nothing changes and the next
-// refresh tries again.
-func (r *Router) learnCommands(t *Topology) {
+// those every master agrees on, each master answering within timeout. When a master does not
+// answer, nothing changes and the next refresh tries again.
+func (r *Router) learnCommands(t *Topology, timeout time.Duration) {
 	masters := slices.Clone(t.Masters)
 	type answer struct {
 		cmds []*codec.Command
@@ -67,7 +68,7 @@ func (r *Router) learnCommands(t *Topology) {
 	done := make(chan struct{}, len(masters))
 	for i, m := range masters {
 		go func() {
-			answers[i].cmds, answers[i].err = r.askCommands(m)
+			answers[i].cmds, answers[i].err = r.askCommands(m, timeout)
 			done <- struct{}{}
 		}()
 	}
@@ -97,19 +98,19 @@ func (r *Router) learnCommands(t *Topology) {
 		per[i] = a.cmds
 	}
 	set, skipped := agree(per)
-	old := r.learnt.Swap(codec.NewCommandSet(set))
-	r.mu.Lock()
-	r.learntFor, r.learnErr = key, ""
-	r.mu.Unlock()
-	if old == nil && len(set) == 0 && len(skipped) == 0 {
-		return // the usual case: the masters have no command the table lacks
-	}
+	r.learnt.Store(codec.NewCommandSet(set))
 	names := make([]string, len(set))
 	for i, c := range set {
 		names[i] = c.Name
 	}
-	r.logf("learnt commands from %d masters: %d routed [%s]; not routed: %s", len(masters), len(set),
-		strings.Join(names, " "), strings.Join(skipped, "; "))
+	summary := fmt.Sprintf("%d routed [%s]; not routed: %s", len(set), strings.Join(names, " "), strings.Join(skipped, "; "))
+	r.mu.Lock()
+	changed := r.learntSummary != summary && (len(set) > 0 || len(skipped) > 0 || r.learntSummary != "")
+	r.learntFor, r.learnErr, r.learntSummary = key, "", summary
+	r.mu.Unlock()
+	if changed { // quiet in the usual case: the masters have no command the table lacks
+		r.logf("learnt commands from %d masters: %s", len(masters), summary)
+	}
 }
 
 // agree keeps the commands that every master reports alike and that slotgate may route; skipped
@@ -189,8 +190,9 @@ func routable(c *codec.Command) (*codec.Command, string) {
 		var whys []string
 		for _, s := range c.Subcommands {
 			if ks, why := routable(s); ks != nil {
-				ks.Parent = &keep
-				keep.Subcommands = append(keep.Subcommands, ks)
+				sub := *ks // the parsed answer stays as it was
+				sub.Parent = &keep
+				keep.Subcommands = append(keep.Subcommands, &sub)
 			} else {
 				whys = append(whys, s.Name+": "+why)
 			}
@@ -250,15 +252,15 @@ func flagNames(f codec.Flag) string {
 // askCommands asks the master at addr for the top-level commands it has and the generated table
 // lacks (or hides): COMMAND LIST (COMMAND before Redis 7), then COMMAND INFO and COMMAND DOCS of
 // those, in RESP2 and, after HELLO 3, in RESP3.
-func (r *Router) askCommands(addr string) ([]*codec.Command, error) {
+func (r *Router) askCommands(addr string, timeout time.Duration) ([]*codec.Command, error) {
 	d := r.dialer
-	d.Timeout = min(r.cfg.DialTimeout, learnTimeout)
+	d.Timeout = min(r.cfg.DialTimeout, timeout)
 	c, err := d.Dial(addr)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", addr, err)
 	}
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(learnTimeout))
+	_ = c.SetDeadline(time.Now().Add(timeout))
 	fail := func(what string, err error, reply []byte) ([]*codec.Command, error) {
 		if err == nil {
 			err = fmt.Errorf("%.80q", reply)

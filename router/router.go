@@ -88,6 +88,7 @@ type Router struct {
 	windowLogged  bool            // the fallback window was logged
 	learntFor     string          // the masters (joined) the learnt commands were last read from
 	learnErr      string          // the last learning failure, logged once
+	learntSummary string          // what the last learning kept and left out, logged when it changes
 }
 
 // New returns a router with no topology yet; Run finds one.
@@ -212,8 +213,10 @@ func (r *Router) Run(ctx context.Context) error {
 			if r.cfg.RetryWindow > 0 {
 				r.logf("retry window %v (-retry-window)", r.cfg.RetryWindow)
 			}
+			// Commands first: a client whose first request waited for the topology must not be
+			// told that a module's command is unknown.
+			r.learnCommands(t, refreshTimeout)
 			r.publish(t)
-			r.learnCommands(t) // before serving: a client's first module command must not be refused
 			go r.refresher(ctx)
 			return nil
 		}
