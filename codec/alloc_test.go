@@ -135,3 +135,19 @@ func TestAllocAppenders(t *testing.T) {
 		_ = b
 	})
 }
+
+// A learnt command (JSON.GET) is found, and its keys extracted, without allocating.
+func TestAllocLearntLookup(t *testing.T) {
+	set := learntModule(t)
+	name, miss := []byte("JSON.Get"), []byte("json.nosuch")
+	req := args("JSON.MSET", "a", "$", "1", "b", "$", "2")
+	dst := make([]int, 0, 8)
+	testAllocs(t, "CommandSet.Lookup", func() {
+		if set.Lookup(name) == nil || set.Lookup(miss) != nil {
+			t.Fatal("lookup")
+		}
+		if keys, err := set.Lookup(req[0]).KeyIndexes(req, dst); len(keys) != 2 || err != nil {
+			t.Fatal(keys, err)
+		}
+	})
+}

@@ -103,7 +103,7 @@ type KeySpec struct {
 // Command is one entry of the command table, generated from a Redis server's COMMAND and
 // COMMAND DOCS replies. Commands are read only: never modify one.
 type Command struct {
-	ID                      int    // index in AllCommands (and in Commands for a top-level command)
+	ID                      int    // index in AllCommands (and in Commands for a top-level command); LearntID for a learnt one
 	Name                    string // lower case; for a subcommand "config|get"
 	Arity                   int    // Redis arity: >0 exact, <0 minimum (|arity|); counts the name (and subcommand)
 	Flags                   Flag
@@ -113,10 +113,13 @@ type Command struct {
 	Tips                    []string   // e.g. "request_policy:all_shards", "nondeterministic_output"
 	Subcommands             []*Command // for container commands (CONFIG, CLIENT, ...), sorted by name
 	Parent                  *Command   // for a subcommand, its container command
+	Module                  string     // learnt commands: the module of a module command (COMMAND DOCS "module")
+	Unknown                 []string   // learnt commands: flags or key-spec kinds this codec does not know
 	Info2, Info3            string     // this command's raw entry in the COMMAND / COMMAND INFO reply (RESP2 / RESP3)
 	Docs2, Docs3            string     // this command's raw name + docs pair in the COMMAND DOCS reply (RESP2 / RESP3)
 
-	proc keysProc // Redis's getkeys_proc for this command, if it has one (used when the specs can't tell)
+	hidden bool     // HideForTest
+	proc   keysProc // Redis's getkeys_proc for this command, if it has one (used when the specs can't tell)
 }
 
 // lower maps ASCII upper case letters to lower case and every other byte to itself.
@@ -163,17 +166,45 @@ func init() {
 	if len(Commands)*4 > len(lookupTable) {
 		panic("codec: lookupBits too small for the command table")
 	}
+	buildLookup()
+	for _, c := range AllCommands {
+		c.proc = procs[c.Name]
+	}
+}
+
+// HideForTest removes the top-level commands names from Lookup (Hidden reports them), so that
+// a test can watch them learnt from a server; HideForTest() shows every command again. Call it
+// only while nothing looks commands up (init, TestMain): the table is read without locks.
+func HideForTest(names ...string) {
+	for _, c := range Commands {
+		c.hidden = false
+	}
+	buildLookup()
+	for _, n := range names {
+		if c := Lookup([]byte(n)); c != nil {
+			c.hidden = true
+		}
+	}
+	buildLookup()
+}
+
+// buildLookup fills lookupTable with the commands not hidden.
+func buildLookup() {
+	clear(lookupTable[:])
 	for i, c := range Commands {
+		if c.hidden {
+			continue
+		}
 		h := nameHash([]byte(c.Name)) & (1<<lookupBits - 1)
 		for lookupTable[h] != 0 {
 			h = (h + 1) & (1<<lookupBits - 1)
 		}
 		lookupTable[h] = uint16(i + 1)
 	}
-	for _, c := range AllCommands {
-		c.proc = procs[c.Name]
-	}
 }
+
+// Hidden reports a command removed by HideForTest.
+func (c *Command) Hidden() bool { return c.hidden }
 
 // Lookup finds a top-level command by name, ignoring ASCII case, without allocating; nil if none.
 func Lookup(name []byte) *Command {

@@ -346,3 +346,44 @@ func TestKeyIndexesRedis(t *testing.T) {
 		}
 	}
 }
+
+// getKeysExtra are COMMAND GETKEYS(ANDFLAGS) requests beyond keyCases: Redis's own extraction
+// and its flags, containers, arity and keyless commands.
+var getKeysExtra = [][]string{
+	{"SET", "k", "v", "get"}, {"SET", "k", "v", "EX", "1", "GET"}, {"SET", "k", "get"},
+	{"BITFIELD", "k", "GET", "u8", "0", "OVERFLOW", "SAT"}, {"BITFIELD", "k", "INCRBY", "u8", "0", "1"},
+	{"BITFIELD", "k", "GET", "u8"}, {"BITFIELD", "k", "NOSUCH"}, {"BITFIELD", "k"},
+	{"SORT", "k", "STORE", "d"}, {"SORT_RO", "k"}, {"MIGRATE", "h", "1", "k", "0", "100", "REPLACE"},
+	{"OBJECT", "ENCODING", "k"}, {"OBJECT", "NOSUCH", "k"}, {"OBJECT"}, {"CONFIG", "GET", "x"}, {"CONFIG"},
+	{"DBSIZE"}, {"DBSIZE", "x"}, {"GET"}, {"GET", "a", "b"}, {"MSET", "a"}, {"EVAL", "return 1", "0"},
+	{"FCALL", "f", "0"}, {"ZUNION", "0", "a"}, {"XREAD", "STREAMS", "s"}, {"NOSUCH", "a"},
+	{"GEORADIUS", "g", "0", "0", "10", "km", "STORE"}, {"LMPOP", "x", "a", "LEFT"},
+}
+
+// TestGetKeysRedis: AppendGetKeys answers COMMAND GETKEYS and GETKEYSANDFLAGS byte for byte as
+// a real server does, in RESP2 and RESP3.
+func TestGetKeysRedis(t *testing.T) {
+	conn := startRedis(t)
+	reqs := getKeysExtra
+	for _, tc := range keyCases {
+		reqs = append(reqs, tc.req)
+	}
+	for _, proto := range []int{2, 3} {
+		if proto == 3 {
+			roundTrip(t, conn, args("HELLO", "3"))
+		}
+		for _, r := range reqs {
+			if len(r) < 2 {
+				continue // COMMAND GETKEYS's own arity: the server's dispatch checks it
+			}
+			a := args(r...)
+			for _, sub := range []string{"GETKEYS", "GETKEYSANDFLAGS"} {
+				want := string(roundTrip(t, conn, append(args("COMMAND", sub), a...)))
+				got := string(AppendGetKeys(nil, proto, Lookup(a[0]), a, sub == "GETKEYSANDFLAGS"))
+				if got != want {
+					t.Errorf("RESP%d COMMAND %s %q:\n got %q\nwant %q", proto, sub, r, got, want)
+				}
+			}
+		}
+	}
+}

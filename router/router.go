@@ -73,6 +73,9 @@ type Router struct {
 
 	window atomic.Int64 // the retry window in force, ns (see RetryWindow)
 
+	learnt   atomic.Pointer[codec.CommandSet] // commands learnt from the masters (commands.go)
+	learning atomic.Bool                      // a learning is under way
+
 	dedicatedState          // the cap of dedicated connections (pin.go)
 	resetReqs      [][]byte // sent to a transaction's connection before it is pooled
 
@@ -83,6 +86,9 @@ type Router struct {
 	nodeTimeout   time.Duration   // the cluster-node-timeout the automatic window was derived from (0: none yet)
 	nodeTimeoutAt time.Time       // when the nodes were last asked for it
 	windowLogged  bool            // the fallback window was logged
+	learntFor     string          // the masters (joined) the learnt commands were last read from
+	learnErr      string          // the last learning failure, logged once
+	learntSummary string          // what the last learning kept and left out, logged when it changes
 }
 
 // New returns a router with no topology yet; Run finds one.
@@ -207,6 +213,9 @@ func (r *Router) Run(ctx context.Context) error {
 			if r.cfg.RetryWindow > 0 {
 				r.logf("retry window %v (-retry-window)", r.cfg.RetryWindow)
 			}
+			// Commands first: a client whose first request waited for the topology must not be
+			// told that a module's command is unknown.
+			r.learnCommands(t, refreshTimeout)
 			r.publish(t)
 			go r.refresher(ctx)
 			return nil
@@ -314,6 +323,7 @@ func (r *Router) refresher(ctx context.Context) {
 			r.publish(t)
 		}
 		r.refreshDone.Store(n)
+		r.maybeLearn() // only when the masters changed (or the last try failed)
 		if !timer.Stop() {
 			select {
 			case <-timer.C:

@@ -17,7 +17,8 @@ const (
 	classBroadcast              // SCRIPT, FUNCTION, the whole keyspace (KEYS, DBSIZE...): to every master merged, or to one master (scripts.go, keyspace.go)
 )
 
-// classes is indexed by codec.Command.ID of top-level commands.
+// classes is indexed by codec.Command.ID of top-level commands; its last entry, at
+// codec.LearntID, classifies every learnt command (router/commands.go says which are learnt).
 var classes = buildClasses()
 
 // local commands answered by slotgate.
@@ -63,7 +64,8 @@ func subClass(sub *codec.Command) class {
 }
 
 func buildClasses() []class {
-	m := make([]class, len(codec.Commands))
+	m := make([]class, codec.LearntID+1)
+	m[codec.LearntID] = classSingle
 	set := func(names []string, c class) {
 		for _, n := range names {
 			if cmd := codec.Lookup([]byte(n)); cmd != nil {

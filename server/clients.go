@@ -425,8 +425,8 @@ func (s *session) appendClientInfo(b []byte, now time.Time) []byte {
 		b = append(b, 'w')
 	}
 	b = append(b, " cmd="...)
-	if s.lastCmd > 0 {
-		b = append(b, codec.AllCommands[s.lastCmd-1].Name...)
+	if s.lastCmd != nil {
+		b = append(b, s.lastCmd.Name...)
 	} else {
 		b = append(b, "NULL"...)
 	}

@@ -105,7 +105,7 @@ command                local     *  p command
 command|count          local     :  p command COUNT
 command|docs           local     *  p command DOCS get
 command|getkeys        local     *  p command GETKEYS get k
-command|getkeysandflags refused  !  p command GETKEYSANDFLAGS get k
+command|getkeysandflags local    *  p command GETKEYSANDFLAGS get k
 command|help           local     *  p command HELP
 command|info           local     *  p command INFO get
 command|list           local     *  p command LIST

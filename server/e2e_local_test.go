@@ -93,6 +93,25 @@ func TestE2ELocalCommand(t *testing.T) {
 		[]string{"COMMAND", "GETKEYS", "GET", "a", "b"},
 		[]string{"COMMAND", "GETKEYS", "NOSUCH", "a"},
 		[]string{"COMMAND", "NOSUCH"},
+		// GETKEYSANDFLAGS: the flags of the key specs, or of Redis's own extraction.
+		[]string{"COMMAND", "GETKEYSANDFLAGS", "SET", "k", "v"},
+		[]string{"COMMAND", "GETKEYSANDFLAGS", "SET", "k", "v", "GET"},
+		[]string{"COMMAND", "GETKEYSANDFLAGS", "MSET", "a", "1", "b", "2"},
+		[]string{"COMMAND", "GETKEYSANDFLAGS", "SORT", "k", "BY", "w", "STORE", "d"},
+		[]string{"COMMAND", "GETKEYSANDFLAGS", "BITFIELD", "k", "GET", "u8", "0"},
+		[]string{"COMMAND", "GETKEYSANDFLAGS", "LMOVE", "a", "b", "LEFT", "RIGHT"},
+		[]string{"COMMAND", "GETKEYSANDFLAGS", "EVAL", "return 1", "0"},
+		[]string{"COMMAND", "GETKEYSANDFLAGS", "OBJECT", "ENCODING", "k"},
+		[]string{"COMMAND", "GETKEYSANDFLAGS", "GEORADIUS", "g", "0", "0", "1", "km", "STORE", "d"},
+		[]string{"COMMAND", "GETKEYSANDFLAGS", "PING"},
+		[]string{"COMMAND", "GETKEYSANDFLAGS", "GET"},
+		[]string{"COMMAND", "GETKEYSANDFLAGS"},
+		[]string{"COMMAND", "GETKEYS", "OBJECT", "NOSUCH", "k"},
+		[]string{"COMMAND", "GETKEYS", "ZUNION", "0", "a"},
+		[]string{"COMMAND", "GETKEYS", "DBSIZE", "x"},
+		[]string{"COMMAND", "INFO", "object|encoding", "object|nosuch", "nosuch|x"}, // not OBJECT: its subcommands in its dict's order
+		[]string{"COMMAND", "DOCS", "object|encoding", "lmpop"},
+		[]string{"COMMAND", "COUNT", "x"},
 	)
 	if r := px.do("COMMAND", "COUNT"); !strings.HasPrefix(r, ":") {
 		t.Fatalf("COMMAND COUNT = %q", r)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"crypto/subtle"
 	"path"
 	"slices"
@@ -300,9 +301,11 @@ func validName(n []byte) bool {
 	return true
 }
 
-// command answers COMMAND, COMMAND COUNT/INFO/DOCS/LIST/GETKEYS from the generated table.
+// command answers COMMAND, COMMAND COUNT/INFO/DOCS/LIST/GETKEYS/GETKEYSANDFLAGS from the
+// generated table and the commands learnt from the cluster.
 func (s *session) command(b []byte, args [][]byte) []byte {
 	resp3 := s.proto == 3
+	learnt := s.srv.rt.Learnt()
 	info := func(c *codec.Command) string {
 		if resp3 {
 			return c.Info3
@@ -310,8 +313,9 @@ func (s *session) command(b []byte, args [][]byte) []byte {
 		return c.Info2
 	}
 	if len(args) == 1 {
-		b = codec.AppendArrayLen(b, len(codec.Commands))
-		for _, c := range codec.Commands {
+		all := topCommands(learnt)
+		b = codec.AppendArrayLen(b, len(all))
+		for _, c := range all {
 			b = append(b, info(c)...)
 		}
 		return b
@@ -319,9 +323,9 @@ func (s *session) command(b []byte, args [][]byte) []byte {
 	sub := args[1]
 	switch {
 	case codec.EqualFold(sub, "count") && len(args) == 2:
-		return codec.AppendInt(b, int64(len(codec.Commands)))
+		return codec.AppendInt(b, int64(len(topCommands(learnt))))
 	case codec.EqualFold(sub, "list"):
-		return commandList(b, args[2:])
+		return commandList(b, args[2:], learnt)
 	case codec.EqualFold(sub, "help") && len(args) == 2:
 		b = codec.AppendArrayLen(b, len(commandHelp))
 		for _, line := range commandHelp {
@@ -334,7 +338,7 @@ func (s *session) command(b []byte, args [][]byte) []byte {
 		}
 		b = codec.AppendArrayLen(b, len(args)-2)
 		for _, name := range args[2:] {
-			if c := lookupFull(name); c != nil {
+			if c := lookupFull(name, learnt); c != nil {
 				b = append(b, info(c)...)
 			} else {
 				b = codec.AppendNull(b, int(s.proto))
@@ -344,14 +348,15 @@ func (s *session) command(b []byte, args [][]byte) []byte {
 	case codec.EqualFold(sub, "docs"):
 		var found []*codec.Command
 		if len(args) == 2 {
-			found = codec.Commands
+			found = topCommands(learnt)
 		} else {
 			for _, name := range args[2:] {
-				if c := lookupFull(name); c != nil {
+				if c := lookupFull(name, learnt); c != nil {
 					found = append(found, c)
 				}
 			}
 		}
+		found = slices.DeleteFunc(found, func(c *codec.Command) bool { return c.Docs2 == "" }) // learnt from a Redis before 7
 		b = codec.AppendMapLen(b, int(s.proto), len(found))
 		for _, c := range found {
 			if resp3 {
@@ -362,32 +367,37 @@ func (s *session) command(b []byte, args [][]byte) []byte {
 		}
 		return b
 	case codec.EqualFold(sub, "getkeys") && len(args) >= 3:
-		c := codec.Lookup(args[2])
-		if c == nil {
-			return codec.AppendError(b, "ERR Invalid command specified")
-		}
-		if !c.CheckArity(len(args) - 2) {
-			return codec.AppendError(b, "ERR Invalid number of arguments specified for command")
-		}
-		keys, err := c.KeyIndexes(args[2:], nil)
-		if err != nil {
-			return codec.AppendError(b, err.Error())
-		}
-		if len(keys) == 0 {
-			return codec.AppendError(b, "ERR The command has no key arguments")
-		}
-		b = codec.AppendArrayLen(b, len(keys))
-		for _, k := range keys {
-			b = codec.AppendBulk(b, args[2+k])
-		}
-		return b
+		return getKeys(b, int(s.proto), args[2:], learnt, false)
+	case codec.EqualFold(sub, "getkeysandflags") && len(args) >= 3:
+		return getKeys(b, int(s.proto), args[2:], learnt, true)
 	}
 	return errUnknownSubcommand(b, "command", sub)
 }
 
+// getKeys answers COMMAND GETKEYS and GETKEYSANDFLAGS for the request req.
+func getKeys(b []byte, proto int, req [][]byte, learnt *codec.CommandSet, withFlags bool) []byte {
+	c := codec.Lookup(req[0])
+	if c == nil {
+		c = learnt.Lookup(req[0])
+	}
+	return codec.AppendGetKeys(b, proto, c, req, withFlags)
+}
+
+// topCommands lists the top-level commands slotgate knows: the generated table's (less those a
+// test hid) and the learnt ones.
+func topCommands(learnt *codec.CommandSet) []*codec.Command {
+	all := make([]*codec.Command, 0, len(codec.Commands)+learnt.Len())
+	for _, c := range codec.Commands {
+		if !c.Hidden() {
+			all = append(all, c)
+		}
+	}
+	return append(all, learnt.Commands()...)
+}
+
 // commandList answers COMMAND LIST [FILTERBY MODULE name | ACLCAT category | PATTERN glob]: the
 // names of the commands and their subcommands ("config|get"), as Redis 7 lists them.
-func commandList(b []byte, filter [][]byte) []byte {
+func commandList(b []byte, filter [][]byte, learnt *codec.CommandSet) []byte {
 	match := func(*codec.Command) bool { return true }
 	switch {
 	case len(filter) == 0:
@@ -395,7 +405,7 @@ func commandList(b []byte, filter [][]byte) []byte {
 		arg := string(filter[2])
 		switch {
 		case codec.EqualFold(filter[1], "module"):
-			match = func(*codec.Command) bool { return false } // the table has no module commands
+			match = func(c *codec.Command) bool { return c.Module != "" && strings.EqualFold(c.Module, arg) }
 		case codec.EqualFold(filter[1], "aclcat"):
 			cat := "@" + strings.ToLower(arg)
 			match = func(c *codec.Command) bool { return slices.Contains(c.ACLCategories, cat) }
@@ -408,9 +418,11 @@ func commandList(b []byte, filter [][]byte) []byte {
 		return append(b, errSyntax...)
 	}
 	var names []string
-	for _, c := range codec.AllCommands {
-		if match(c) {
-			names = append(names, c.Name)
+	for _, c := range topCommands(learnt) {
+		for _, x := range append([]*codec.Command{c}, c.Subcommands...) {
+			if match(x) {
+				names = append(names, x.Name)
+			}
 		}
 	}
 	b = codec.AppendArrayLen(b, len(names))
@@ -445,15 +457,15 @@ var commandHelp = []string{
 	"    Prints this help.",
 }
 
-// lookupFull finds "get" or "config|get".
-func lookupFull(name []byte) *codec.Command {
-	for i, c := range name {
-		if c == '|' {
-			if p := codec.Lookup(name[:i]); p != nil {
-				return p.Sub(name[i+1:])
-			}
-			return nil
-		}
+// lookupFull finds "get" or "config|get" in the table or among the learnt commands.
+func lookupFull(name []byte, learnt *codec.CommandSet) *codec.Command {
+	base, sub, isSub := bytes.Cut(name, []byte("|"))
+	c := codec.Lookup(base)
+	if c == nil {
+		c = learnt.Lookup(base)
 	}
-	return codec.Lookup(name)
+	if c == nil || !isSub {
+		return c
+	}
+	return c.Sub(sub)
 }

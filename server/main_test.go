@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"os"
@@ -118,35 +119,39 @@ func freeAddr(t testing.TB) string {
 }
 
 var (
-	binOnce sync.Once
+	binMu   sync.Mutex
 	binDir  string
-	binPath string
 	binErr  error
+	binPath = map[string]string{} // build tags -> binary
 )
 
 // slotgateBinary builds cmd/slotgate once (without -race) for tests that need it as its own
 // process: its memory and CPU are then its own.
-func slotgateBinary(t testing.TB) string {
+func slotgateBinary(t testing.TB) string { return slotgateBinaryTags(t, "") }
+
+// slotgateBinaryTags is slotgateBinary built with -tags tags (one build per set of tags).
+func slotgateBinaryTags(t testing.TB, tags string) string {
 	t.Helper()
-	binOnce.Do(func() {
+	binMu.Lock()
+	defer binMu.Unlock()
+	if binDir == "" && binErr == nil {
 		binDir, binErr = os.MkdirTemp("", "slotgate-bin-")
-		if binErr != nil {
-			return
-		}
-		binPath = filepath.Join(binDir, "slotgate")
-		_, file, _, _ := runtime.Caller(0)
-		root := filepath.Dir(filepath.Dir(file))
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/slotgate")
-		cmd.Dir = root
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			binErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
+	}
 	if binErr != nil {
 		t.Fatal(binErr)
 	}
-	return binPath
+	if p, ok := binPath[tags]; ok {
+		return p
+	}
+	p := filepath.Join(binDir, "slotgate"+strings.ReplaceAll(tags, ",", "-"))
+	_, file, _, _ := runtime.Caller(0)
+	cmd := exec.Command("go", "build", "-tags", tags, "-o", p, "./cmd/slotgate")
+	cmd.Dir = filepath.Dir(filepath.Dir(file))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build -tags %q: %v\n%s", tags, err, out)
+	}
+	binPath[tags] = p
+	return p
 }
 
 // proxyProcess is slotgate running as a child process.
@@ -159,11 +164,19 @@ type proxyProcess struct {
 // startProxyProcess runs bin/slotgate against c with extra flags and waits until it serves.
 func startProxyProcess(t testing.TB, c *testcluster.Cluster, extra ...string) *proxyProcess {
 	t.Helper()
+	return startProxyBinary(t, c, slotgateBinary(t), nil, os.Stderr, extra...)
+}
+
+// startProxyBinary is startProxyProcess with the binary bin, extra environment env and its
+// standard error to stderr.
+func startProxyBinary(t testing.TB, c *testcluster.Cluster, bin string, env []string, stderr io.Writer, extra ...string) *proxyProcess {
+	t.Helper()
 	p := &proxyProcess{Addr: freeAddr(t), Admin: freeAddr(t)}
 	args := append([]string{"-listen", p.Addr, "-admin", p.Admin, "-cluster", strings.Join(c.Seeds()[:1], ","),
 		"-backend-password", c.Password}, extra...)
-	cmd := exec.Command(slotgateBinary(t), args...)
-	cmd.Stderr = os.Stderr
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stderr = stderr
 	if err := testcluster.StartProcess(cmd, false); err != nil {
 		t.Fatal(err)
 	}

@@ -58,10 +58,10 @@ type session struct {
 	skipNext bool // CLIENT REPLY SKIP: the next command's reply is not written
 
 	// For CLIENT LIST and INFO (clients.go).
-	since           time.Time     // when it connected
-	lastSeen        time.Duration // the loop's clock at its last read or write (epochs run slow when ticks come late)
-	lastCmd         int32         // 1 + codec.AllCommands index of its last command; 0: none yet, or unknown
-	libName, libVer []byte        // CLIENT SETINFO
+	since           time.Time      // when it connected
+	lastSeen        time.Duration  // the loop's clock at its last read or write (epochs run slow when ticks come late)
+	lastCmd         *codec.Command // its last command (CLIENT LIST's cmd=); nil: none yet, or unknown
+	libName, libVer []byte         // CLIENT SETINFO
 }
 
 // replySlot holds a reply that arrived before the replies ahead of it.
@@ -501,7 +501,10 @@ func (s *session) dispatch(raw []byte) {
 	requestsTotal.Inc()
 	cmd := codec.Lookup(args[0])
 	if cmd == nil {
-		s.lastCmd = 0
+		cmd = s.srv.rt.Learnt().Lookup(args[0]) // a module's or a newer Redis's command
+	}
+	if cmd == nil {
+		s.lastCmd = nil
 		if codec.EqualFold(args[0], "waitaof") { // newer than the 7.0 table; refused for WAIT's reason
 			s.reject(errRefusedWait(s.lp.scratch[:0], "waitaof"))
 			return
@@ -509,7 +512,7 @@ func (s *session) dispatch(raw []byte) {
 		s.reject(errUnknownCommand(s.lp.scratch[:0], args))
 		return
 	}
-	s.lastCmd = int32(cmd.ID) + 1
+	s.lastCmd = cmd
 	if !cmd.CheckArity(len(args)) {
 		s.reject(errArity(s.lp.scratch[:0], cmd.Name))
 		return
@@ -520,9 +523,9 @@ func (s *session) dispatch(raw []byte) {
 		// arity, the flags and the key positions.
 		sub := cmd.Sub(args[1])
 		if sub != nil {
-			s.lastCmd = int32(sub.ID) + 1
+			s.lastCmd = sub
 		} else if cls != classLocal {
-			s.lastCmd = 0 // Redis's "cmd=NULL" for an unknown subcommand
+			s.lastCmd = nil // Redis's "cmd=NULL" for an unknown subcommand
 		}
 		switch {
 		case sub == nil && cls == classLocal:
