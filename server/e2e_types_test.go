@@ -8,7 +8,6 @@ import (
 	"reflect"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -45,15 +44,48 @@ func refClientProto(proto int) *redis.ClusterClient {
 }
 
 // eachProtocol runs test through a proxy whose go-redis clients speak RESP2, then RESP3 (the
-// reference client of runCases speaks the same).
+// reference client of runCases speaks the same), then through a go-redis ClusterClient with its
+// default protocol (RESP3) pointed at slotgate alone: it sees the one-node cluster slotgate
+// presents and sends everything to it.
 func eachProtocol(t *testing.T, test func(t *testing.T, p *proxy)) {
-	for _, proto := range []int{2, 3} {
-		t.Run("resp"+strconv.Itoa(proto), func(t *testing.T) {
+	for _, v := range []struct {
+		name    string
+		proto   int
+		cluster bool
+	}{{"resp2", 2, false}, {"resp3", 3, false}, {"clusterclient", 3, true}} {
+		t.Run(v.name, func(t *testing.T) {
 			p := startProxy(t, cluster, nil)
-			p.proto = proto
+			p.proto, p.viaCluster = v.proto, v.cluster
 			test(t, p)
 		})
 	}
+}
+
+// typesClient is the client a type test sends through slotgate: a plain client, or with
+// p.viaCluster a ClusterClient whose only seed is slotgate.
+func (p *proxy) typesClient(t *testing.T) redis.UniversalClient {
+	if !p.viaCluster {
+		return p.client(t, nil)
+	}
+	cl := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{p.Addr}, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 10 * time.Second, MaxRedirects: -1})
+	t.Cleanup(func() { cl.Close() })
+	return cl
+}
+
+// protocolOf returns the protocol a go-redis client speaks (go-redis's default, 0, is RESP3).
+func protocolOf(c redis.UniversalClient) int {
+	p := 3
+	switch x := c.(type) {
+	case *redis.Client:
+		p = x.Options().Protocol
+	case *redis.ClusterClient:
+		p = x.Options().Protocol
+	}
+	if p == 0 {
+		p = 3
+	}
+	return p
 }
 
 // uniq returns a key prefix unique to this test run (no '{', '}' or '@').
@@ -134,10 +166,11 @@ func normalise(v any, pfx string) any {
 
 // runCases runs every case through the proxy and against the cluster, in order, and requires
 // identical replies (and the literal one where given).
-func runCases(t *testing.T, px *redis.Client, name string, cases []tcase) {
+func runCases(t *testing.T, px redis.UniversalClient, name string, cases []tcase) {
 	t.Helper()
 	ctx := context.Background()
-	ref := refClientProto(px.Options().Protocol)
+	proto := protocolOf(px)
+	ref := refClientProto(proto)
 	pp, rp := uniqPrefix(name+"P"), uniqPrefix(name+"R")
 	for i, tc := range cases {
 		got := doNorm(ctx, px.Do, pp, tc)
@@ -147,7 +180,7 @@ func runCases(t *testing.T, px *redis.Client, name string, cases []tcase) {
 			continue
 		}
 		// The literal replies are RESP2's; in RESP3 the node's own reply is the reference.
-		if tc.hasWnt && px.Options().Protocol != 3 && !reflect.DeepEqual(got, tc.want) {
+		if tc.hasWnt && proto != 3 && !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("case %d %q:\n got  %#v\n want %#v", i, tc.args, got, tc.want)
 		}
 	}
@@ -172,7 +205,7 @@ func flatStrings(v []any) []string {
 func TestE2ETypesStrings(t *testing.T) { eachProtocol(t, testE2ETypesStrings) }
 
 func testE2ETypesStrings(t *testing.T, p *proxy) {
-	runCases(t, p.client(t, nil), "tys", []tcase{
+	runCases(t, p.typesClient(t), "tys", []tcase{
 		tcmd("SET", "@s", "v1", "EX", "100", "NX").is("OK"),
 		tcmd("SET", "@s", "v2", "NX").is(nilReply),
 		tcmd("SET", "@s", "v3", "XX", "GET").is("v1"),
@@ -217,7 +250,7 @@ func testE2ETypesStrings(t *testing.T, p *proxy) {
 func TestE2ETypesExpire(t *testing.T) { eachProtocol(t, testE2ETypesExpire) }
 
 func testE2ETypesExpire(t *testing.T, p *proxy) {
-	cl := p.client(t, nil)
+	cl := p.typesClient(t)
 	ctx := context.Background()
 	k := uniqPrefix("tyexp") + "k"
 	if err := cl.Set(ctx, k, "v", 0).Err(); err != nil {
@@ -265,7 +298,7 @@ func testE2ETypesExpire(t *testing.T, p *proxy) {
 func TestE2ETypesLists(t *testing.T) { eachProtocol(t, testE2ETypesLists) }
 
 func testE2ETypesLists(t *testing.T, p *proxy) {
-	runCases(t, p.client(t, nil), "tyl", []tcase{
+	runCases(t, p.typesClient(t), "tyl", []tcase{
 		tcmd("RPUSH", "{@l}a", "a", "b", "c").is(int64(3)),
 		tcmd("LPUSH", "{@l}a", "z", "y").is(int64(5)),
 		tcmd("LRANGE", "{@l}a", "0", "-1").is(arrOf("y", "z", "a", "b", "c")),
@@ -291,7 +324,7 @@ func testE2ETypesLists(t *testing.T, p *proxy) {
 func TestE2ETypesHashes(t *testing.T) { eachProtocol(t, testE2ETypesHashes) }
 
 func testE2ETypesHashes(t *testing.T, p *proxy) {
-	cl := p.client(t, nil)
+	cl := p.typesClient(t)
 	runCases(t, cl, "tyh", []tcase{
 		tcmd("HSET", "@h", "f1", "v1", "f2", "v2", "f3", "3").is(int64(3)),
 		tcmd("HSET", "@h", "f1", "w1", "f4", "v4").is(int64(1)),
@@ -347,7 +380,7 @@ func testE2ETypesHashes(t *testing.T, p *proxy) {
 func TestE2ETypesSets(t *testing.T) { eachProtocol(t, testE2ETypesSets) }
 
 func testE2ETypesSets(t *testing.T, p *proxy) {
-	runCases(t, p.client(t, nil), "tyset", []tcase{
+	runCases(t, p.typesClient(t), "tyset", []tcase{
 		tcmd("SADD", "{@s}a", "a", "b", "c", "d").is(int64(4)),
 		tcmd("SADD", "{@s}a", "a", "e").is(int64(1)),
 		tcmd("SADD", "{@s}b", "c", "d", "e", "f").is(int64(4)),
@@ -377,7 +410,7 @@ func testE2ETypesSets(t *testing.T, p *proxy) {
 func TestE2ETypesSortedSets(t *testing.T) { eachProtocol(t, testE2ETypesSortedSets) }
 
 func testE2ETypesSortedSets(t *testing.T, p *proxy) {
-	runCases(t, p.client(t, nil), "tyz", []tcase{
+	runCases(t, p.typesClient(t), "tyz", []tcase{
 		tcmd("ZADD", "{@z}a", "1", "one", "2", "two", "3", "three", "4", "four", "5.5", "five").is(int64(5)),
 		tcmd("ZADD", "{@z}a", "NX", "10", "one", "6", "six").is(int64(1)),
 		tcmd("ZRANGE", "{@z}a", "0", "-1", "WITHSCORES").is(arrOf("one", "1", "two", "2", "three", "3", "four", "4", "five", "5.5", "six", "6")),
@@ -403,7 +436,7 @@ func TestE2ETypesStreams(t *testing.T) { eachProtocol(t, testE2ETypesStreams) }
 
 func testE2ETypesStreams(t *testing.T, p *proxy) {
 	entry := func(id string, fv ...any) []any { return arrOf(id, arrOf(fv...)) }
-	runCases(t, p.client(t, nil), "tyx", []tcase{
+	runCases(t, p.typesClient(t), "tyx", []tcase{
 		tcmd("XADD", "@s", "1-1", "f", "v1").is("1-1"),
 		tcmd("XADD", "@s", "2-1", "f", "v2", "g", "w2").is("2-1"),
 		tcmd("XADD", "@s", "2-1", "f", "v").is(errReply("ERR The ID specified in XADD is equal or smaller than the target stream top item")),
@@ -428,7 +461,7 @@ func testE2ETypesStreams(t *testing.T, p *proxy) {
 func TestE2ETypesStreamGroupReads(t *testing.T) { eachProtocol(t, testE2ETypesStreamGroupReads) }
 
 func testE2ETypesStreamGroupReads(t *testing.T, p *proxy) {
-	cl := p.client(t, nil)
+	cl := p.typesClient(t)
 	ctx := context.Background()
 	k := uniqPrefix("tyxg") + "s"
 	for _, id := range []string{"1-1", "2-1", "3-1"} {
@@ -475,7 +508,7 @@ func testE2ETypesStreamGroupReads(t *testing.T, p *proxy) {
 func TestE2ETypesBitmapsHLLGeo(t *testing.T) { eachProtocol(t, testE2ETypesBitmapsHLLGeo) }
 
 func testE2ETypesBitmapsHLLGeo(t *testing.T, p *proxy) {
-	runCases(t, p.client(t, nil), "tyb", []tcase{
+	runCases(t, p.typesClient(t), "tyb", []tcase{
 		tcmd("SETBIT", "@b", "7", "1").is(int64(0)),
 		tcmd("SETBIT", "@b", "7", "0").is(int64(1)),
 		tcmd("SETBIT", "@b", "100", "1").is(int64(0)),
@@ -511,7 +544,7 @@ func testE2ETypesBitmapsHLLGeo(t *testing.T, p *proxy) {
 	})
 	// GEOPOS coordinates round-trip to within the geohash precision.
 	ctx := context.Background()
-	cl := p.client(t, nil)
+	cl := p.typesClient(t)
 	k := uniqPrefix("tygeo") + "g"
 	if err := cl.GeoAdd(ctx, k, &redis.GeoLocation{Name: "Palermo", Longitude: 13.361389, Latitude: 38.115556}).Err(); err != nil {
 		t.Fatal(err)
@@ -537,7 +570,7 @@ func testE2ETypesEval(t *testing.T, p *proxy) {
 	sum := sha1.Sum([]byte(script))
 	sha := hex.EncodeToString(sum[:])
 	two := "return redis.call('MSET', KEYS[1], ARGV[1], KEYS[2], ARGV[2])"
-	runCases(t, p.client(t, nil), "tyev", []tcase{
+	runCases(t, p.typesClient(t), "tyev", []tcase{
 		tcmd("EVAL", script, "1", "@k", "val", "extra").is(arrOf("val", int64(1), "extra")),
 		tcmd("EVALSHA", sha, "1", "@k", "val2", "x").is(arrOf("val2", int64(1), "x")),
 		tcmd("GET", "@k").is("val2"),
@@ -560,7 +593,7 @@ func testE2ETypesMultiKeySameSlot(t *testing.T, p *proxy) {
 			t.Skipf("keys %s %s share a slot", pair[0], pair[1])
 		}
 	}
-	runCases(t, p.client(t, nil), "tymk", []tcase{
+	runCases(t, p.typesClient(t), "tymk", []tcase{
 		tcmd("MSETNX", "{@t}a", "1", "{@t}b", "2").is(int64(1)),
 		tcmd("MSETNX", "{@t}a", "x", "{@t}z", "3").is(int64(0)),
 		tcmd("EXISTS", "{@t}z").is(int64(0)),
@@ -591,7 +624,7 @@ func testE2ETypesMultiKeySameSlot(t *testing.T, p *proxy) {
 func TestE2ETypesBinarySafe(t *testing.T) { eachProtocol(t, testE2ETypesBinarySafe) }
 
 func testE2ETypesBinarySafe(t *testing.T, p *proxy) {
-	cl := p.client(t, nil)
+	cl := p.typesClient(t)
 	ref := refClient()
 	ctx := context.Background()
 	pfx := uniqPrefix("tybin")

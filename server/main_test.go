@@ -54,10 +54,11 @@ func fuzzing() bool {
 
 // proxy is an in-process slotgate in front of a test cluster.
 type proxy struct {
-	Addr  string
-	Srv   *server.Server
-	Rt    *router.Router
-	proto int // the protocol of its go-redis clients (0: go-redis's default, RESP3)
+	Addr       string
+	Srv        *server.Server
+	Rt         *router.Router
+	proto      int  // the protocol of its go-redis clients (0: go-redis's default, RESP3)
+	viaCluster bool // type tests go through a go-redis ClusterClient (e2e_types_test.go)
 }
 
 // startProxy runs slotgate in this process against c; mod may change the configuration.
