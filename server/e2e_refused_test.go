@@ -144,6 +144,29 @@ func TestE2EInfoMerged(t *testing.T) {
 	if slots != 16384 {
 		t.Errorf("the masters' slots add up to %d", slots)
 	}
+	// Memory: the sums, their human forms recomputed, and slotgate's own resident set.
+	mem, err := cl.Info(ctx, "memory").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum int64
+	for _, m := range cluster.Masters() {
+		nm, err := infoText(cluster, m, "memory")
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, _ := strconv.ParseInt(field(nm, "used_memory_dataset"), 10, 64)
+		sum += v
+	}
+	if v, _ := strconv.ParseInt(field(mem, "used_memory_dataset"), 10, 64); v < sum/2 || v > sum*2 {
+		t.Errorf("used_memory_dataset = %d; the masters' add up to about %d", v, sum)
+	}
+	if rss, _ := strconv.ParseInt(field(mem, "slotgate_used_memory_rss"), 10, 64); rss < 1<<20 {
+		t.Errorf("slotgate_used_memory_rss = %d", rss)
+	}
+	if h := field(mem, "used_memory_human"); !regexp.MustCompile(`^\d+\.\d\d[KMG]$`).MatchString(h) {
+		t.Errorf("used_memory_human = %q", h)
+	}
 	ks, err := cl.Info(ctx, "keyspace").Result()
 	if err != nil || strings.Contains(ks, "# Server") || !strings.Contains(ks, "# Keyspace") || strings.Contains(ks, "# Proxy") {
 		t.Errorf("INFO keyspace = %q, %v", ks, err)

@@ -185,6 +185,21 @@ func (s *session) ownInfo(sec *infoSection) {
 		set("connected_clients", strconv.FormatInt(srv.clients.Load(), 10))
 		set("maxclients", strconv.Itoa(srv.cfg.MaxClients))
 		set("blocked_clients", strconv.FormatInt(blocked, 10))
+	case "memory":
+		// The sums' human forms follow the sums (the first master's would mislead), and
+		// slotgate's own memory is added: its resident set and its clients' buffers.
+		for _, k := range sec.keys {
+			if base, ok := strings.CutSuffix(k, "_human"); ok {
+				if n, err := strconv.ParseInt(sec.values[base], 10, 64); err == nil {
+					sec.values[k] = humanBytes(n)
+				}
+			}
+		}
+		if rss := ownRSS(); rss > 0 {
+			set("slotgate_used_memory_rss", strconv.FormatInt(rss, 10))
+			set("slotgate_used_memory_rss_human", humanBytes(rss))
+		}
+		set("slotgate_client_buffers", strconv.FormatUint(memoryHeld.Get(), 10))
 	case "replication":
 		sec.keys, sec.values = nil, map[string]string{}
 		set("role", "master")
@@ -233,4 +248,36 @@ func (s *session) proxyInfo() *infoSection {
 		}
 	}
 	return sec
+}
+
+// humanBytes is Redis's bytesToHuman: "1.50M", with B, K, M, G, T, P.
+func humanBytes(n int64) string {
+	if n < 1024 {
+		return strconv.FormatInt(n, 10) + "B"
+	}
+	v := float64(n)
+	for _, unit := range []string{"K", "M", "G", "T"} {
+		v /= 1024
+		if v < 1024 {
+			return strconv.FormatFloat(v, 'f', 2, 64) + unit
+		}
+	}
+	return strconv.FormatFloat(v/1024, 'f', 2, 64) + "P"
+}
+
+// ownRSS is this process's resident set size in bytes (0 where /proc is missing).
+func ownRSS() int64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0
+	}
+	pages, err := strconv.ParseInt(f[1], 10, 64)
+	if err != nil {
+		return 0
+	}
+	return pages * int64(os.Getpagesize())
 }
