@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"slices"
@@ -47,6 +48,17 @@ const (
 	ReadReplica                       // reads go to the master's replicas; to the master when none is healthy
 	ReadPreferReplica                 // reads spread over the replicas and the master
 )
+
+// String is the -read-from value.
+func (f ReadFrom) String() string {
+	switch f {
+	case ReadReplica:
+		return "replica"
+	case ReadPreferReplica:
+		return "prefer-replica"
+	}
+	return "master"
+}
 
 // ParseReadFrom parses a -read-from value.
 func ParseReadFrom(s string) (ReadFrom, error) {
@@ -89,6 +101,8 @@ type Router struct {
 	learntFor     string          // the masters (joined) the learnt commands were last read from
 	learnErr      string          // the last learning failure, logged once
 	learntSummary string          // what the last learning kept and left out, logged when it changes
+
+	changes []TopologyChange // the last topology changes, oldest first (at most maxChanges)
 }
 
 // New returns a router with no topology yet; Run finds one.
@@ -360,10 +374,15 @@ func (r *Router) Refresh() {
 // publish makes t current and tells every loop, which reconciles its connections and sends
 // the requests parked for an owner.
 func (r *Router) publish(t *Topology) {
-	r.topo.Store(t)
+	old := r.topo.Swap(t)
 	r.logf("topology: %s", t)
 	topologyChanges.Inc()
+	change := TopologyChange{At: time.Now(), What: describeChange(old, t), Topology: t.String()}
 	r.mu.Lock()
+	if len(r.changes) == maxChanges {
+		r.changes = append(r.changes[:0], r.changes[1:]...)
+	}
+	r.changes = append(r.changes, change)
 	loops := slices.Clone(r.loops)
 	for addr := range r.down { // a node that left the map is no reason to keep polling
 		if !slices.Contains(t.Masters, addr) && !slices.ContainsFunc(t.Replicas, func(rs []string) bool { return slices.Contains(rs, addr) }) {
@@ -452,6 +471,10 @@ type Status struct {
 	Moved, Ask, TryAgain         uint64          // redirects seen (slotgate_redirects_total)
 	RedirectsFollowed, Untrusted uint64          // followed, and refused as untrusted
 	Down                         map[string]bool // nodes a loop could not reach, until reachable again
+	// Limits hit: requests answered -ERR timeout (-request-timeout), requests that found no
+	// owner within the retry window, dedicated connections refused past -max-dedicated, and
+	// silent nodes reconnected (-backend-stall).
+	RequestTimeouts, RequestsExpired, DedicatedRefused, BackendStalls uint64
 }
 
 // Status reports the router's counters and the nodes it currently finds unreachable.
@@ -459,7 +482,9 @@ func (r *Router) Status() Status {
 	st := Status{
 		TopologyChanges: topologyChanges.Get(), Moved: redirectsMoved.Get(), Ask: redirectsAsk.Get(),
 		TryAgain: redirectsTryAgain.Get(), RedirectsFollowed: redirectsFollowed.Get(), Untrusted: redirectsRefused.Get(),
-		Down: map[string]bool{},
+		Down:            map[string]bool{},
+		RequestTimeouts: requestTimeouts.Get(), RequestsExpired: requestsExpired.Get(),
+		DedicatedRefused: dedicatedRefused.Get(), BackendStalls: backendStalls.Get(),
 	}
 	r.mu.Lock()
 	for a := range r.down {
@@ -621,4 +646,67 @@ func errTimeout(addr string, d time.Duration) []byte {
 
 func errBackendLost(addr, why string) []byte {
 	return codec.AppendError(nil, fmt.Sprintf("ERR slotgate lost the connection to node %s before its reply (%s)", addr, why))
+}
+
+// maxChanges is how many topology changes Changes remembers.
+const maxChanges = 16
+
+// TopologyChange is one published topology, for the status page.
+type TopologyChange struct {
+	At       time.Time `json:"at"`
+	What     string    `json:"what"`     // what changed from the topology before
+	Topology string    `json:"topology"` // each master with its slot ranges and replicas
+}
+
+// Changes returns the last topology changes, newest first.
+func (r *Router) Changes() []TopologyChange {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := slices.Clone(r.changes)
+	slices.Reverse(out)
+	return out
+}
+
+// Config returns the router's configuration (as completed by New).
+func (r *Router) Config() Config { return r.cfg }
+
+// describeChange says in a few words how t differs from old: masters gone and come, slots that
+// changed owner, replicas and epochs.
+func describeChange(old, t *Topology) string {
+	if old == nil {
+		return fmt.Sprintf("first topology: %d masters, %d slots covered", len(t.Masters), t.Covered())
+	}
+	var parts []string
+	for _, m := range old.Masters {
+		if !slices.Contains(t.Masters, m) {
+			parts = append(parts, "master "+m+" gone")
+		}
+	}
+	for _, m := range t.Masters {
+		if !slices.Contains(old.Masters, m) {
+			parts = append(parts, "master "+m+" new")
+		}
+	}
+	moved := 0
+	for s := range slot.Count {
+		if old.Owner(uint16(s)) != t.Owner(uint16(s)) {
+			moved++
+		}
+	}
+	if moved > 0 {
+		parts = append(parts, fmt.Sprintf("%d slots changed owner", moved))
+	}
+	if c := t.Covered(); c != old.Covered() {
+		parts = append(parts, fmt.Sprintf("%d of %d slots covered", c, slot.Count))
+	}
+	if !slices.EqualFunc(old.Replicas, t.Replicas, slices.Equal[[]string]) {
+		parts = append(parts, "replicas changed")
+	}
+	if !maps.Equal(old.migrating, t.migrating) {
+		parts = append(parts, fmt.Sprintf("%d slots migrating", len(t.migrating)))
+	}
+	if len(parts) == 0 {
+		parts = append(parts, "config epochs changed")
+	}
+	return strings.Join(parts, "; ")
 }

@@ -11,16 +11,27 @@ import (
 	"github.com/slotgate/slotgate/router/slot"
 )
 
+// slotgate's own INFO sections, as the bits of the merge's count.
+const (
+	infoProxy   = 1 << iota // the Proxy section: in the default sections
+	infoHotkeys             // the Hotkeys section: asked by name, or with all/everything, like Redis's non-default sections
+)
+
 // info asks every master for INFO with the client's arguments and answers one merged reply
 // (mergeInfo). slotgate's own "Proxy" section is added to the default sections.
 func (s *session) info(cmd *codec.Command, args [][]byte, raw []byte) {
 	own := 0
 	if len(args) == 1 {
-		own = 1
+		own = infoProxy
 	}
 	for _, a := range args[1:] {
-		if codec.EqualFold(a, "default") || codec.EqualFold(a, "all") || codec.EqualFold(a, "everything") || codec.EqualFold(a, "proxy") {
-			own = 1
+		switch {
+		case codec.EqualFold(a, "default") || codec.EqualFold(a, "proxy"):
+			own |= infoProxy
+		case codec.EqualFold(a, "all") || codec.EqualFold(a, "everything"):
+			own |= infoProxy | infoHotkeys
+		case codec.EqualFold(a, "hotkeys"):
+			own |= infoHotkeys
 		}
 	}
 	s.broadcastN(cmd, raw, mergeInfo, 0, own)
@@ -40,7 +51,7 @@ type infoSection struct {
 // the process's (pid, port, uptime), the clients (slotgate's) and the replication (a master with
 // no replicas: the cluster's replicas are slotgate's business). Merging is for a human or a
 // monitoring tool reading totals, not for per-node details: ask a node for those.
-func (s *session) mergeInfo(dst []byte, replies [][]byte, own bool) []byte {
+func (s *session) mergeInfo(dst []byte, replies [][]byte, own int) []byte {
 	var order []*infoSection
 	byName := map[string]*infoSection{}
 	for _, r := range replies {
@@ -78,8 +89,11 @@ func (s *session) mergeInfo(dst []byte, replies [][]byte, own bool) []byte {
 	for _, sec := range order {
 		s.ownInfo(sec)
 	}
-	if own {
+	if own&infoProxy != 0 {
 		order = append(order, s.proxyInfo())
+	}
+	if own&infoHotkeys != 0 {
+		order = append(order, s.srv.hotKeysInfo())
 	}
 	var b strings.Builder
 	for i, sec := range order {

@@ -43,7 +43,11 @@ type Config struct {
 	// Announce is the HOST:PORT CLUSTER SLOTS/SHARDS/NODES name as the one node owning every slot;
 	// empty: the local address of the asking client's connection.
 	Announce string
-	Logf     func(format string, args ...any)
+	// HotKeySample samples 1 in this many keyed requests (on average) for the hot keys of
+	// INFO hotkeys, /metrics and the status page (hotkeys.go); 0: DefaultHotKeySample,
+	// negative: off.
+	HotKeySample int
+	Logf         func(format string, args ...any)
 }
 
 // Defaults for the limits.
@@ -79,6 +83,9 @@ type Server struct {
 	clients          atomic.Int64 // client sessions admitted and not closed
 	remoteClients    atomic.Int64 // those from another host
 	lastExposureWarn time.Time    // under mu
+
+	metrics       *metrics.Set                  // this server's own series (hot keys), on /metrics while it runs
+	shardMeasures atomic.Pointer[ShardMeasurer] // per-master rates and latencies for the status page (status.go)
 }
 
 var _ gnet.EventHandler = (*Server)(nil)
@@ -133,6 +140,8 @@ type loop struct {
 	bcastTopo  *router.Topology
 	bcastSlots []uint16
 	scriptsOn  scriptsOn // scripts this loop loaded on each master (scripts.go)
+
+	hot hotSketch // sampled hot keys (hotkeys.go)
 }
 
 // New returns a server that routes with rt.
@@ -167,9 +176,14 @@ func New(cfg Config, rt *router.Router) *Server {
 	if cfg.ScriptCache == 0 {
 		cfg.ScriptCache = DefaultScriptCache
 	}
+	if cfg.HotKeySample == 0 {
+		cfg.HotKeySample = DefaultHotKeySample
+	}
 	srv := &Server{cfg: cfg, rt: rt, booted: make(chan struct{}), scripts: newScriptCache(cfg.ScriptCache), started: time.Now()}
 	srv.fairShare.Store(int64(cfg.SoftLimit))
 	srv.pressureAt = cfg.MaxMemory * pressurePercent / 100
+	srv.metrics = metrics.NewSet()
+	srv.metrics.RegisterMetricsWriter(srv.writeHotKeyMetrics)
 	return srv
 }
 
@@ -193,6 +207,8 @@ func (srv *Server) Run() error {
 		return fmt.Errorf("listen %s: %w (%w)", srv.cfg.Listen, ErrAddrInUse, err)
 	}
 	ln.Close()
+	metrics.RegisterSet(srv.metrics)
+	defer metrics.UnregisterSet(srv.metrics, false)
 	return gnet.Run(srv, "tcp://"+srv.cfg.Listen,
 		gnet.WithMulticore(srv.cfg.Loops > 1),
 		gnet.WithNumEventLoop(srv.cfg.Loops),
@@ -252,6 +268,7 @@ func (srv *Server) loopOf(el gnet.EventLoop) (*loop, error) {
 		}
 	}
 	lp := &loop{srv: srv, el: el, scratch: make([]byte, 0, 4096), epochStart: time.Now(), clock: time.Since(srv.started)}
+	lp.hot.init(srv.cfg.HotKeySample, uint64(time.Now().UnixNano())+uint64(len(srv.loops)))
 	rl, err := srv.rt.NewLoop(el)
 	if err != nil {
 		return nil, err
@@ -391,6 +408,7 @@ func (lp *loop) Run(context.Context) error {
 	lp.clock = now.Sub(lp.srv.started)
 	lp.rl.Tick(now)
 	lp.closeIdle(now)
+	lp.hot.tick(now)
 	lp.others = lp.othersPub.Load()
 	if lp.evict.Swap(false) {
 		lp.evictLargest()

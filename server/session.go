@@ -594,11 +594,27 @@ func (s *session) forwardSingle(cmd *codec.Command, args [][]byte, raw []byte) {
 			return
 		}
 	}
+	if h := &s.lp.hot; h.every > 0 {
+		if h.left--; h.left <= 0 {
+			s.sampleKey(args[keys[0]], sl)
+		}
+	}
 	if blocks(cmd, args) {
 		s.block(cmd, int(sl), raw)
 		return
 	}
 	s.send(cmd, int(sl), raw)
+}
+
+// sampleKey counts a sampled request for the hot keys, with the master of its slot.
+func (s *session) sampleKey(key []byte, sl uint16) {
+	shard := ""
+	if t := s.lp.rl.Topology(); t != nil {
+		if sh := t.Shard(sl); sh >= 0 {
+			shard = t.Masters[sh]
+		}
+	}
+	s.lp.hot.record(key, shard)
 }
 
 // send forwards the current request to the master of slot sl (or, with -read-from, a read

@@ -176,7 +176,7 @@ func (s *session) deliverPart(seq uint64, part int32, reply []byte) {
 	case m.op == mergeScan:
 		out = s.mergeScan(lp.scratch[:0], sc.replies[0], m.scan, m.scanLast, sc)
 	case m.op == mergeInfo:
-		out = s.mergeInfo(lp.scratch[:0], sc.replies, m.count == 1) // count: the proxy section is wanted
+		out = s.mergeInfo(lp.scratch[:0], sc.replies, m.count) // count: slotgate's own sections wanted (infoProxy...)
 	default:
 		out = mergeReplies(lp.scratch[:0], m.op, m.keyPart, sc.replies, m.arrived, sc)
 	}

@@ -66,6 +66,7 @@ func run(argv []string) error {
 		maxMerge     = fs.Int("max-merge-bytes", server.DefaultMaxMergeBytes, "the masters' replies to one command sent to every master (KEYS, SLOWLOG GET...) together, in bytes: past it the client gets an error (for KEYS: use SCAN)")
 		announce     = fs.String("announce", "", "HOST:PORT that CLUSTER SLOTS/SHARDS/NODES give cluster-aware clients as the one node owning every slot (empty: the address each client connected to)")
 		readFrom     = fs.String("read-from", "master", "where read-only commands go: master, replica (replicas, the master when none is healthy) or prefer-replica (replicas and the master alike)")
+		hotSample    = fs.Int("hotkey-sample", server.DefaultHotKeySample, "sample 1 in this many keyed requests for the hot keys (INFO hotkeys, /metrics, the status page); negative: off")
 	)
 	if err := fs.Parse(argv); err != nil {
 		return err
@@ -130,11 +131,11 @@ func run(argv []string) error {
 		Listen: *listen, Loops: *loops, Password: *password,
 		SoftLimit: *softLimit, HardLimit: *hardLimit, MaxInflight: *maxInflight, MaxRequest: *queryLimit,
 		MaxClients: *maxClients, IdleTimeout: *idleTimeout, Protected: *protected, MaxMemory: budget,
-		ScriptCache: *scriptCache, MaxMergeBytes: *maxMerge, Announce: *announce, Logf: logf,
+		ScriptCache: *scriptCache, MaxMergeBytes: *maxMerge, Announce: *announce, HotKeySample: *hotSample, Logf: logf,
 	}, rt)
 
 	if *admin != "" {
-		if err := serveAdmin(*admin, logf); err != nil {
+		if err := serveAdmin(*admin, logf, srv.StatusHandler()); err != nil {
 			return err
 		}
 	}
@@ -172,13 +173,15 @@ func run(argv []string) error {
 	return nil
 }
 
-// serveAdmin serves Prometheus metrics (with Go runtime and process metrics) on addr.
-func serveAdmin(addr string, logf func(string, ...any)) error {
+// serveAdmin serves the status page (at /), Prometheus metrics (with Go runtime and process
+// metrics) and pprof on addr.
+func serveAdmin(addr string, logf func(string, ...any), status http.Handler) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("admin listen %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
+	mux.Handle("/{$}", status)
 	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
 		metrics.WritePrometheus(w, true)
 	})
