@@ -1,6 +1,7 @@
 package server
 
 import (
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
@@ -85,7 +86,8 @@ func (srv *Server) checkBudget(now time.Time) {
 	}
 	if srv.overSince.IsZero() {
 		srv.overSince = now
-		srv.logf("client buffers hold %d bytes, over -max-memory %d: reading only from clients under their fair share", total, budget)
+		srv.logLimit(&srv.logs.budget, slog.LevelWarn, "limit hit: client buffers over -max-memory; reading only from clients under their fair share",
+			"held", total, "max_memory", budget)
 	}
 	if now.Sub(srv.overSince) > evictAfter {
 		for _, lp := range srv.loops {
@@ -105,7 +107,8 @@ func (lp *loop) evictLargest() {
 	if big == nil || big.footprint == 0 {
 		return
 	}
-	lp.srv.logf("client %d: holds %d bytes while client buffers are over -max-memory: disconnecting", big.id, big.footprint)
+	lp.srv.logLimit(&lp.srv.logs.evict, slog.LevelWarn, "limit hit: client disconnected over -max-memory", "client", big.id,
+		"addr", big.c.RemoteAddr().String(), "holds", big.footprint, "max_memory", lp.srv.cfg.MaxMemory)
 	clientsEvicted.Inc()
 	big.close()
 }

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
@@ -43,8 +43,8 @@ func startProxyRouter(t *testing.T, c *testcluster.Cluster, rc router.Config) *p
 		rc.Seeds = c.Seeds()[:1]
 	}
 	rc.Password = c.Password
-	logger := log.New(os.Stderr, "slotgate-test ", log.Lmicroseconds)
-	rc.Logf = logger.Printf
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	rc.Logger = logger
 	rt := router.New(rc)
 	if err := rt.Run(t.Context()); err != nil { // the refresher lives as long as the test
 		t.Fatalf("router: %v", err)

@@ -6,9 +6,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -43,7 +45,7 @@ type Config struct {
 	// Announce is the HOST:PORT CLUSTER SLOTS/SHARDS/NODES name as the one node owning every slot;
 	// empty: the local address of the asking client's connection.
 	Announce string
-	Logf     func(format string, args ...any)
+	Logger   *slog.Logger // nil: discard
 }
 
 // Defaults for the limits.
@@ -60,6 +62,8 @@ const (
 type Server struct {
 	gnet.BuiltinEventEngine
 	cfg      Config
+	log      *slog.Logger
+	logs     limitLogs // one line per interval for events clients can repeat
 	rt       *router.Router
 	eng      gnet.Engine
 	booted   chan struct{}
@@ -158,22 +162,20 @@ func New(cfg Config, rt *router.Router) *Server {
 	if cfg.MaxClients <= 0 {
 		cfg.MaxClients = DefaultMaxClients
 	}
-	if cfg.Logf == nil {
-		cfg.Logf = func(string, ...any) {}
-	}
 	if cfg.MaxMergeBytes <= 0 {
 		cfg.MaxMergeBytes = DefaultMaxMergeBytes
 	}
 	if cfg.ScriptCache == 0 {
 		cfg.ScriptCache = DefaultScriptCache
 	}
-	srv := &Server{cfg: cfg, rt: rt, booted: make(chan struct{}), scripts: newScriptCache(cfg.ScriptCache), started: time.Now()}
+	srv := &Server{cfg: cfg, log: cfg.Logger, rt: rt, booted: make(chan struct{}), scripts: newScriptCache(cfg.ScriptCache), started: time.Now()}
+	if srv.log == nil {
+		srv.log = slog.New(slog.DiscardHandler)
+	}
 	srv.fairShare.Store(int64(cfg.SoftLimit))
 	srv.pressureAt = cfg.MaxMemory * pressurePercent / 100
 	return srv
 }
-
-func (srv *Server) logf(format string, args ...any) { srv.cfg.Logf(format, args...) }
 
 // ErrAddrInUse is returned when something already listens on the address.
 var ErrAddrInUse = errors.New("address already in use")
@@ -190,7 +192,7 @@ var ErrAddrInUse = errors.New("address already in use")
 func (srv *Server) Run() error {
 	ln, err := net.Listen("tcp", srv.cfg.Listen)
 	if err != nil {
-		return fmt.Errorf("listen %s: %w (%w)", srv.cfg.Listen, ErrAddrInUse, err)
+		return listenError(srv.cfg.Listen, err)
 	}
 	ln.Close()
 	return gnet.Run(srv, "tcp://"+srv.cfg.Listen,
@@ -202,6 +204,19 @@ func (srv *Server) Run() error {
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 		gnet.WithLogger(gnetLogger{srv}),
 	)
+}
+
+// listenError names the real cause of a failed listen: only EADDRINUSE is ErrAddrInUse (a
+// missing port, a bad port or an unknown host are the operator's to fix, not a stale process).
+func listenError(addr string, err error) error {
+	var ae *net.AddrError
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return fmt.Errorf("listen %s: %w (%w)", addr, ErrAddrInUse, err)
+	case errors.As(err, &ae):
+		return fmt.Errorf("listen %s: %w (want HOST:PORT or :PORT, the port within 1-65535)", addr, err)
+	}
+	return fmt.Errorf("listen %s: %w", addr, err)
 }
 
 // Booted is closed once the engine accepts connections.
@@ -236,7 +251,7 @@ func (srv *Server) inflight() int64 {
 func (srv *Server) OnBoot(eng gnet.Engine) gnet.Action {
 	srv.eng = eng
 	if srv.cfg.Protected && srv.cfg.Password == "" {
-		srv.logf("protected mode: no -password, so only loopback clients are served")
+		srv.log.Info("protected mode: no -password, so only loopback clients are served")
 	}
 	close(srv.booted)
 	return gnet.None
@@ -287,7 +302,7 @@ func (srv *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	lp, err := srv.loopOf(c.EventLoop())
 	if err != nil {
 		srv.release()
-		srv.logf("event loop setup: %v", err)
+		srv.log.Error("event loop setup failed", "err", err)
 		return nil, gnet.Close
 	}
 	s := &session{srv: srv, lp: lp, c: c, id: srv.nextID.Add(1), proto: 2, authed: srv.cfg.Password == "",
@@ -360,7 +375,7 @@ func (srv *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 		x.Loop().Owner.(*loop).flushTouched(false)
 	case *router.Doorbell:
 		if !srv.draining.Load() {
-			srv.logf("doorbell of an event loop closed: %v", err)
+			srv.log.Error("doorbell of an event loop closed", "err", err)
 		}
 	}
 	return gnet.None
@@ -447,14 +462,21 @@ func (lp *loop) flushTouched(hold bool) {
 	lp.rl.EndCallback()
 }
 
-// gnetLogger routes gnet's logs to ours.
+// gnetLogger routes gnet's logs to ours (gnet.Run also makes it gnet's package-wide logger).
+// gnet's own Info lines ("Launching gnet with 1 event-loops") are debug detail here.
 type gnetLogger struct{ srv *Server }
 
-func (l gnetLogger) Debugf(string, ...any)     {}
-func (l gnetLogger) Infof(string, ...any)      {}
-func (l gnetLogger) Warnf(f string, a ...any)  { l.srv.logf("gnet: "+f, a...) }
-func (l gnetLogger) Errorf(f string, a ...any) { l.srv.logf("gnet: "+f, a...) }
-func (l gnetLogger) Fatalf(f string, a ...any) { l.srv.logf("gnet: "+f, a...) }
+func (l gnetLogger) Debugf(f string, a ...any) { l.logf(slog.LevelDebug, f, a) }
+func (l gnetLogger) Infof(f string, a ...any)  { l.logf(slog.LevelDebug, f, a) }
+func (l gnetLogger) Warnf(f string, a ...any)  { l.logf(slog.LevelWarn, f, a) }
+func (l gnetLogger) Errorf(f string, a ...any) { l.logf(slog.LevelError, f, a) }
+func (l gnetLogger) Fatalf(f string, a ...any) { l.logf(slog.LevelError, f, a) }
+
+func (l gnetLogger) logf(level slog.Level, f string, a []any) {
+	if l.srv.log.Enabled(context.Background(), level) {
+		l.srv.log.Log(context.Background(), level, fmt.Sprintf(f, a...), "component", "gnet")
+	}
+}
 
 // Metrics.
 var (
