@@ -288,8 +288,8 @@ func errMaxDedicated(addr string, max int) []byte {
 }
 
 var (
-	dedicatedConns   = metrics.NewCounter(`slotgate_dedicated_connections`)
-	dedicatedIdle    = metrics.NewCounter(`slotgate_dedicated_connections_idle`)
+	dedicatedConns   = metrics.NewGauge(`slotgate_dedicated_connections`, nil)
+	dedicatedIdle    = metrics.NewGauge(`slotgate_dedicated_connections_idle`, nil)
 	dedicatedDials   = metrics.NewCounter(`slotgate_dedicated_dials_total`)
 	dedicatedRefused = metrics.NewCounter(`slotgate_dedicated_refused_total`)
 )

@@ -594,7 +594,7 @@ var (
 	redirectsAsk      = metrics.NewCounter(`slotgate_redirects_total{kind="ask"}`)
 	redirectsTryAgain = metrics.NewCounter(`slotgate_redirects_total{kind="tryagain"}`)
 	redirectsRefused  = metrics.NewCounter(`slotgate_redirects_untrusted_total`)
-	backendConns      = metrics.NewCounter(`slotgate_backend_connections`)
+	backendConns      = metrics.NewGauge(`slotgate_backend_connections`, nil)
 	backendDialErrors = metrics.NewCounter(`slotgate_backend_dial_errors_total`)
 	flushesDeferred   = metrics.NewCounter(`slotgate_flushes_deferred_total`)
 	flushesLost       = metrics.NewCounter(`slotgate_flushes_lost_total`)

@@ -635,7 +635,7 @@ func kindName(k SubKind, unsub bool) string {
 
 // Metrics.
 var (
-	subConnsOpen = metrics.NewCounter(`slotgate_pubsub_backend_connections`)
-	upstreamSubs = metrics.NewCounter(`slotgate_pubsub_upstream_subscriptions`)
+	subConnsOpen = metrics.NewGauge(`slotgate_pubsub_backend_connections`, nil)
+	upstreamSubs = metrics.NewGauge(`slotgate_pubsub_upstream_subscriptions`, nil)
 	shardMoves   = metrics.NewCounter(`slotgate_pubsub_shard_channels_moved_total`)
 )

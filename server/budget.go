@@ -76,7 +76,7 @@ func (srv *Server) checkBudget(now time.Time) {
 	for _, lp := range srv.loops {
 		lp.othersPub.Store(total - lp.footprintPub.Load())
 	}
-	memoryHeld.Set(uint64(max(total, 0)))
+	memoryHeld.Set(float64(max(total, 0)))
 	budget := srv.cfg.MaxMemory
 	n := max(int64(clientsConnected.Get()), 1)
 	srv.fairShare.Store(min(int64(srv.cfg.SoftLimit), max(budget/(4*n), minFairShare)))
@@ -114,6 +114,6 @@ func (lp *loop) evictLargest() {
 }
 
 var (
-	memoryHeld     = metrics.NewCounter(`slotgate_client_buffer_bytes`)
+	memoryHeld     = metrics.NewGauge(`slotgate_client_buffer_bytes`, nil)
 	clientsEvicted = metrics.NewCounter(`slotgate_clients_evicted_total`)
 )

@@ -145,7 +145,7 @@ func TestE2EStartRefusedSetupExits(t *testing.T) {
 
 // With -wait-for-cluster a refused password keeps slotgate retrying, and the cause shows where
 // an operator looks: the client's CLUSTERDOWN, /metrics (dial errors and topology errors by
-// cause, with # TYPE lines) and Router.LastError (for /readyz).
+// cause, with # HELP and # TYPE lines, gauges typed as gauges) and Router.LastError (for /readyz).
 func TestE2EWaitForClusterReportsCause(t *testing.T) {
 	var log lockedBuffer
 	addr, admin := freeAddr(t), freeAddr(t)
@@ -180,8 +180,11 @@ func TestE2EWaitForClusterReportsCause(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if !strings.Contains(string(body), "# TYPE slotgate_backend_dial_errors_total counter\n") {
-		t.Errorf("/metrics has no # TYPE lines:\n%.500s", body)
+	for _, want := range []string{"# TYPE slotgate_backend_dial_errors_total counter\n", "# TYPE slotgate_client_connections gauge\n",
+		"# HELP slotgate_requests_total"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q:\n%.500s", want, body)
+		}
 	}
 
 	// In process: Run returns the definite error unless waiting; LastError says it meanwhile.

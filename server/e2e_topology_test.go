@@ -61,6 +61,9 @@ func loadClient(addr string, timeout time.Duration) *redis.Client {
 // counter reads one of slotgate's counters (they are process-wide: tests compare deltas).
 func counter(name string) uint64 { return metrics.GetOrCreateCounter(name).Get() }
 
+// gauge reads one of slotgate's gauges in this process.
+func gauge(name string) float64 { return metrics.GetOrCreateGauge(name, nil).Get() }
+
 // keyInSlot returns a key whose slot is s, with prefix for readability.
 func keyInSlot(prefix string, s uint16) string {
 	for i := 0; ; i++ {

@@ -480,8 +480,8 @@ func (l gnetLogger) logf(level slog.Level, f string, a []any) {
 
 // Metrics.
 var (
-	clientsConnected  = metrics.NewCounter(`slotgate_client_connections`)
-	clientsPaused     = metrics.NewCounter(`slotgate_clients_paused`)
+	clientsConnected  = metrics.NewGauge(`slotgate_client_connections`, nil)
+	clientsPaused     = metrics.NewGauge(`slotgate_clients_paused`, nil)
 	clientsOverLimit  = metrics.NewCounter(`slotgate_clients_disconnected_over_limit_total`)
 	protocolErrors    = metrics.NewCounter(`slotgate_client_protocol_errors_total`)
 	authFailures      = metrics.NewCounter(`slotgate_client_auth_failures_total`)
@@ -494,5 +494,5 @@ var (
 	scriptsReloaded    = metrics.NewCounter(`slotgate_scripts_reloaded_total`)
 	scriptsPreloaded   = metrics.NewCounter(`slotgate_scripts_preloaded_total`) // loaded on a master before the first EVALSHA sent there
 	scriptLoadsFailed  = metrics.NewCounter(`slotgate_script_loads_failed_total`)
-	scriptCacheScripts = metrics.NewCounter(`slotgate_script_cache_scripts`) // scripts kept for reloading (every server of the process)
+	scriptCacheScripts = metrics.NewGauge(`slotgate_script_cache_scripts`, nil) // scripts kept for reloading (every server of the process)
 )
