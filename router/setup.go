@@ -122,7 +122,8 @@ func logTopology(log *slog.Logger, old, t *Topology) {
 				continue
 			}
 			if sh := t.Shard(uint16(s)); sh >= 0 {
-				log.Warn("master replaced", "old", m, "new", t.Masters[sh], "epoch", t.Epoch(sh), "slots", old.slotRanges(i))
+				// The new master's slots: the old map may already be patched by MOVED replies.
+				log.Warn("master replaced", "old", m, "new", t.Masters[sh], "epoch", t.Epoch(sh), "slots", t.slotRanges(sh))
 			} else {
 				log.Warn("master lost", "old", m, "slots", old.slotRanges(i))
 			}
