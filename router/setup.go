@@ -95,6 +95,8 @@ func setupCause(err error) (cause string, definite bool) {
 		return "no_cluster", true
 	case errors.As(err, &ae):
 		return "bad_address", true
+	case errors.As(err, &de) && de.Err == "unknown port": // "host:nosuchservice"
+		return "bad_address", true
 	case errors.As(err, &de):
 		return "dns", false // a name may resolve later (a container not started yet)
 	case strings.Contains(text, "no master serves any slot"):

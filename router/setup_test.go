@@ -16,6 +16,7 @@ import (
 // and a definite cause names the failure even beside a transient one.
 func TestClassifySetup(t *testing.T) {
 	_, noPort := net.Dial("tcp", "redis1")
+	_, namedPort := net.Dial("tcp", "127.0.0.1:nosuchservice")
 	refused := &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connect: connection refused")}
 	dns := &net.DNSError{Err: "no such host", Name: "nosuchhost.invalid", IsNotFound: true}
 	for _, c := range []struct {
@@ -29,6 +30,7 @@ func TestClassifySetup(t *testing.T) {
 		{errors.New("a:1: CLUSTER NODES: NOPERM User u has no permissions to run the 'cluster|nodes' command"), "noperm", true},
 		{errors.New("a:1: CLUSTER NODES: ERR This instance has cluster support disabled"), "no_cluster", true},
 		{fmt.Errorf("redis1: %w", noPort), "bad_address", true},
+		{fmt.Errorf("a:nosuchservice: %w", namedPort), "bad_address", true},
 		{fmt.Errorf("a:1: %w", refused), "unreachable", false},
 		{fmt.Errorf("nosuchhost.invalid:1: %w", dns), "dns", false},
 		{errors.New("nodes a:1: no master serves any slot"), "no_slots", false},

@@ -30,7 +30,7 @@ func main() {
 	if err := run(os.Args[1:]); err != nil {
 		var se *router.SetupError
 		if errors.As(err, &se) {
-			slog.Error("cannot start: the cluster refuses this setup (-wait-for-cluster keeps retrying)",
+			slog.Error("cannot start: no retry can reach the cluster as configured (-wait-for-cluster keeps retrying)",
 				"cause", se.Cause, "hint", se.Hint(), "err", se.Err)
 		} else {
 			slog.Error("slotgate exiting", "err", err)
