@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"log/slog"
+	"sync"
 
 	"github.com/slotgate/slotgate/internal/lograte"
 )
@@ -16,6 +17,24 @@ type limitLogs struct {
 	evict      lograte.Limiter // a client disconnected over -max-memory
 	kill       lograte.Limiter // CLIENT KILL
 	readGate   lograte.Limiter // epoll_ctl failures
+
+	gnetMu sync.Mutex
+	gnet   map[string]*lograte.Limiter // per gnet format string (a fixed set): Accept() failing at the fd limit repeats per round
+}
+
+// gnetLimiter returns the limiter of gnet's lines with format f.
+func (l *limitLogs) gnetLimiter(f string) *lograte.Limiter {
+	l.gnetMu.Lock()
+	defer l.gnetMu.Unlock()
+	if l.gnet == nil {
+		l.gnet = map[string]*lograte.Limiter{}
+	}
+	lim := l.gnet[f]
+	if lim == nil {
+		lim = &lograte.Limiter{}
+		l.gnet[f] = lim
+	}
+	return lim
 }
 
 // logLimit logs msg unless l logged one within its interval; the line says how many were not

@@ -463,7 +463,8 @@ func (lp *loop) flushTouched(hold bool) {
 }
 
 // gnetLogger routes gnet's logs to ours (gnet.Run also makes it gnet's package-wide logger).
-// gnet's own Info lines ("Launching gnet with 1 event-loops") are debug detail here.
+// gnet's own Info lines ("Launching gnet with 1 event-loops") are debug detail here. Each of
+// gnet's lines is rate-limited by its format: accept failing at the fd limit repeats every round.
 type gnetLogger struct{ srv *Server }
 
 func (l gnetLogger) Debugf(f string, a ...any) { l.logf(slog.LevelDebug, f, a) }
@@ -473,9 +474,10 @@ func (l gnetLogger) Errorf(f string, a ...any) { l.logf(slog.LevelError, f, a) }
 func (l gnetLogger) Fatalf(f string, a ...any) { l.logf(slog.LevelError, f, a) }
 
 func (l gnetLogger) logf(level slog.Level, f string, a []any) {
-	if l.srv.log.Enabled(context.Background(), level) {
-		l.srv.log.Log(context.Background(), level, fmt.Sprintf(f, a...), "component", "gnet")
+	if !l.srv.log.Enabled(context.Background(), level) {
+		return
 	}
+	l.srv.logLimit(l.srv.logs.gnetLimiter(f), level, fmt.Sprintf(f, a...), "component", "gnet")
 }
 
 // Metrics.
