@@ -89,7 +89,7 @@ func (r *Router) learnCommands(t *Topology, timeout time.Duration) {
 		r.learnErr = msg
 		r.mu.Unlock()
 		if !quiet {
-			r.logf("learning commands: %s (retried at the next refresh)", msg)
+			r.log.Warn("learning commands failed; retried at the next refresh", "err", msg)
 		}
 		return
 	}
@@ -109,7 +109,7 @@ func (r *Router) learnCommands(t *Topology, timeout time.Duration) {
 	r.learntFor, r.learnErr, r.learntSummary = key, "", summary
 	r.mu.Unlock()
 	if changed { // quiet in the usual case: the masters have no command the table lacks
-		r.logf("learnt commands from %d masters: %s", len(masters), summary)
+		r.log.Info("commands learnt", "masters", len(masters), "summary", summary)
 	}
 }
 

@@ -27,8 +27,17 @@ func (d *Dialer) Dial(addr string) (net.Conn, error) { return d.dial(addr, false
 
 // dial connects to addr, authenticates, switches to RESP3 with resp3 (HELLO 3) and, for a
 // replica link, sends READONLY. The host is resolved on every call: a node's name may point
-// elsewhere after a restart.
+// elsewhere after a restart. Every failure counts in slotgate_backend_dial_errors_total, a
+// refused AUTH or HELLO as much as a refused connection: the metric must show a wrong password.
 func (d *Dialer) dial(addr string, readonly, resp3 bool) (net.Conn, error) {
+	c, err := d.handshake(addr, readonly, resp3)
+	if err != nil {
+		backendDialErrors.Inc()
+	}
+	return c, err
+}
+
+func (d *Dialer) handshake(addr string, readonly, resp3 bool) (net.Conn, error) {
 	timeout := d.Timeout
 	if timeout <= 0 {
 		timeout = time.Second

@@ -1,8 +1,10 @@
 package router
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -37,20 +39,21 @@ type harnessEngine struct {
 	stopping atomic.Bool
 }
 
-// startHarness publishes a topology made of shards and starts the loop. cfg.Logf defaults to
+// startHarness publishes a topology made of shards and starts the loop. cfg.Logger defaults to
 // the test's log.
 func startHarness(t *testing.T, cfg Config, shards ...fakenode.Shard) *harness {
 	t.Helper()
 	var logMu sync.Mutex
 	ended := false
-	if cfg.Logf == nil {
-		cfg.Logf = func(f string, a ...any) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
 			logMu.Lock()
 			defer logMu.Unlock()
 			if !ended {
-				t.Logf(f, a...)
+				t.Logf("%s", bytes.TrimRight(p, "\n"))
 			}
-		}
+			return len(p), nil
+		}), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	rt := New(cfg)
 	text := fakenode.ClusterNodes(shards...)
@@ -290,3 +293,8 @@ func echoed(key string) string { return string(fakenode.Bulk("GET " + key)) }
 
 // slotOf returns the first slot of shard i of fakenode.EvenShards over n masters.
 func slotOf(i, n int) int { return i * 16384 / n }
+
+// writerFunc is an io.Writer made of a function (a slog handler writing to t.Logf).
+type writerFunc func(p []byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

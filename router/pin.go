@@ -155,7 +155,11 @@ func (p *Pin) moveTo(addr string) (*ShardConn, []byte) {
 	sc := p.loop.takeDedicated(addr)
 	if sc == nil {
 		dedicatedRefused.Inc()
-		return nil, errMaxDedicated(addr, p.loop.router.cfg.MaxDedicated)
+		r := p.loop.router
+		if ok, n := r.dedicatedLog.Allow(); ok {
+			r.log.Warn("limit hit: max dedicated backend connections", "addr", addr, "max_dedicated", r.cfg.MaxDedicated, "not_logged", n)
+		}
+		return nil, errMaxDedicated(addr, r.cfg.MaxDedicated)
 	}
 	sc.pin = p
 	p.sc = sc
@@ -284,8 +288,8 @@ func errMaxDedicated(addr string, max int) []byte {
 }
 
 var (
-	dedicatedConns   = metrics.NewCounter(`slotgate_dedicated_connections`)
-	dedicatedIdle    = metrics.NewCounter(`slotgate_dedicated_connections_idle`)
+	dedicatedConns   = metrics.NewGauge(`slotgate_dedicated_connections`, nil)
+	dedicatedIdle    = metrics.NewGauge(`slotgate_dedicated_connections_idle`, nil)
 	dedicatedDials   = metrics.NewCounter(`slotgate_dedicated_dials_total`)
 	dedicatedRefused = metrics.NewCounter(`slotgate_dedicated_refused_total`)
 )

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"math/rand/v2"
 	"net"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/slotgate/slotgate/codec"
+	"github.com/slotgate/slotgate/internal/lograte"
 	"github.com/slotgate/slotgate/router/slot"
 )
 
@@ -36,8 +38,12 @@ type Config struct {
 	RequestTimeout time.Duration // a request unanswered this long gets an error (0: none)
 	ReadFrom       ReadFrom      // where reads go
 	MaxDedicated   int           // dedicated connections per master for the process (0: DefaultMaxDedicated)
+	// WaitForCluster keeps Run retrying a start that cannot succeed as configured (a refused
+	// password, a seed without cluster support, a malformed address): without it Run returns
+	// a *SetupError the first time every seed fails that way.
+	WaitForCluster bool
 
-	Logf func(format string, args ...any)
+	Logger *slog.Logger // nil: discard
 }
 
 // ReadFrom says which nodes serve read-only commands.
@@ -76,6 +82,7 @@ func ParseReadFrom(s string) (ReadFrom, error) {
 // Router owns the current topology and how to reach its nodes.
 type Router struct {
 	cfg     Config
+	log     *slog.Logger
 	dialer  Dialer
 	topo    atomic.Pointer[Topology]
 	trigger chan struct{} // a refresh is wanted (capacity 1: concurrent triggers coalesce)
@@ -85,11 +92,15 @@ type Router struct {
 
 	window atomic.Int64 // the retry window in force, ns (see RetryWindow)
 
+	lastErr atomic.Pointer[SetupError] // why the last topology discovery failed (nil: it succeeded)
+
 	learnt   atomic.Pointer[codec.CommandSet] // commands learnt from the masters (commands.go)
 	learning atomic.Bool                      // a learning is under way
 
-	dedicatedState          // the cap of dedicated connections (pin.go)
-	resetReqs      [][]byte // sent to a transaction's connection before it is pooled
+	dedicatedState                 // the cap of dedicated connections (pin.go)
+	subErrLog      lograte.Limiter // subscriptions refused by a node (a client may ask again and again)
+	dedicatedLog   lograte.Limiter // the -max-dedicated cap reached
+	resetReqs      [][]byte        // sent to a transaction's connection before it is pooled
 
 	mu            sync.Mutex
 	loops         []*Loop
@@ -122,14 +133,14 @@ func New(cfg Config) *Router {
 	if cfg.BackendStall == 0 {
 		cfg.BackendStall = 5 * time.Second
 	}
-	if cfg.Logf == nil {
-		cfg.Logf = func(string, ...any) {}
-	}
 	if cfg.MaxDedicated <= 0 {
 		cfg.MaxDedicated = DefaultMaxDedicated
 	}
-	r := &Router{cfg: cfg, dialer: Dialer{User: cfg.User, Password: cfg.Password, Timeout: cfg.DialTimeout},
+	r := &Router{cfg: cfg, log: cfg.Logger, dialer: Dialer{User: cfg.User, Password: cfg.Password, Timeout: cfg.DialTimeout},
 		trigger: make(chan struct{}, 1), down: map[string]bool{}, resetReqs: buildResetReqs(cfg.User, cfg.Password)}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
 	r.dedicated = map[string]*atomic.Int32{}
 	if cfg.RetryWindow > 0 {
 		r.window.Store(int64(cfg.RetryWindow))
@@ -185,7 +196,7 @@ func (r *Router) adoptNodeTimeout(nt time.Duration, why string) {
 	if nt <= 0 {
 		if r.nodeTimeout == 0 && !r.windowLogged {
 			r.windowLogged = true
-			r.logf("retry window %v (cluster-node-timeout unknown: %s; set -retry-window to choose)", fallbackRetryWindow, why)
+			r.log.Info("retry window", "window", fallbackRetryWindow, "source", "default", "why", "cluster-node-timeout unknown: "+why)
 		}
 		return // keep what an earlier answer gave
 	}
@@ -195,10 +206,9 @@ func (r *Router) adoptNodeTimeout(nt time.Duration, why string) {
 	r.nodeTimeout = nt
 	w := autoRetryWindow(nt)
 	r.window.Store(int64(w))
-	r.logf("retry window %v (2 x cluster-node-timeout %v + 2s, within [%v, %v]; -retry-window overrides)", w, nt, minRetryWindow, maxRetryWindow)
+	r.log.Info("retry window", "window", w, "source", "cluster-node-timeout", "node_timeout", nt,
+		"why", fmt.Sprintf("2 x cluster-node-timeout + 2s, within [%v, %v]; -retry-window overrides", minRetryWindow, maxRetryWindow))
 }
-
-func (r *Router) logf(format string, args ...any) { r.cfg.Logf(format, args...) }
 
 // DialNode opens an authenticated connection to addr of the caller's own, off the event loops,
 // for a command that must not wait behind a shared pipeline (SCRIPT KILL: Redis reads nothing
@@ -219,13 +229,17 @@ func (r *Router) Publish(t *Topology) { r.publish(t) }
 
 // Run asks the seeds for the topology, retrying with capped exponential backoff until one answers
 // (or ctx ends), publishes it and returns; the refresher then keeps it current until ctx ends.
+// When every seed fails in a way no retry mends (see SetupError.Definite) it returns that
+// *SetupError instead, unless Config.WaitForCluster.
 func (r *Router) Run(ctx context.Context) error {
 	backoff := 50 * time.Millisecond
+	first, lastCause := true, ""
 	for {
 		t, err := r.Discover(ctx)
 		if err == nil {
+			r.lastErr.Store(nil)
 			if r.cfg.RetryWindow > 0 {
-				r.logf("retry window %v (-retry-window)", r.cfg.RetryWindow)
+				r.log.Info("retry window", "window", r.cfg.RetryWindow, "source", "-retry-window")
 			}
 			// Commands first: a client whose first request waited for the topology must not be
 			// told that a module's command is unknown.
@@ -234,7 +248,19 @@ func (r *Router) Run(ctx context.Context) error {
 			go r.refresher(ctx)
 			return nil
 		}
-		r.logf("no topology yet: %v; retrying in %v", err, backoff)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		se := r.noteDiscoverFailed(err)
+		if se.Definite && !r.cfg.WaitForCluster {
+			return se
+		}
+		if first || se.Cause != lastCause {
+			r.log.Warn("no topology yet", "cause", se.Cause, "err", err, "retry_in", backoff)
+		} else {
+			r.log.Debug("no topology yet", "cause", se.Cause, "err", err, "retry_in", backoff)
+		}
+		first, lastCause = false, se.Cause
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -308,6 +334,7 @@ func (r *Router) refresher(ctx context.Context) {
 	timer := time.NewTimer(r.cfg.Refresh)
 	defer timer.Stop()
 	var last time.Time
+	logged := "" // the refresh error last logged
 	for {
 		select {
 		case <-ctx.Done():
@@ -331,10 +358,22 @@ func (r *Router) refresher(ctx context.Context) {
 		n := r.refreshStarted.Add(1)
 		t, err := r.Discover(ctx)
 		switch {
+		case ctx.Err() != nil:
+			return
 		case err != nil:
-			r.logf("topology refresh: %v", err)
+			// One line per new error: while every node is down this runs every -down-poll.
+			se := r.noteDiscoverFailed(err)
+			if msg := err.Error(); msg != logged {
+				logged = msg
+				r.log.Warn("topology refresh failed", "cause", se.Cause, "err", err)
+			}
 		case !t.Equal(r.topo.Load()):
+			r.lastErr.Store(nil)
+			logged = ""
 			r.publish(t)
+		default:
+			r.lastErr.Store(nil)
+			logged = ""
 		}
 		r.refreshDone.Store(n)
 		r.maybeLearn() // only when the masters changed (or the last try failed)
@@ -375,7 +414,7 @@ func (r *Router) Refresh() {
 // the requests parked for an owner.
 func (r *Router) publish(t *Topology) {
 	old := r.topo.Swap(t)
-	r.logf("topology: %s", t)
+	logTopology(r.log, old, t)
 	topologyChanges.Inc()
 	change := TopologyChange{At: time.Now(), What: describeChange(old, t), Topology: t.String()}
 	r.mu.Lock()
@@ -580,7 +619,7 @@ var (
 	redirectsAsk      = metrics.NewCounter(`slotgate_redirects_total{kind="ask"}`)
 	redirectsTryAgain = metrics.NewCounter(`slotgate_redirects_total{kind="tryagain"}`)
 	redirectsRefused  = metrics.NewCounter(`slotgate_redirects_untrusted_total`)
-	backendConns      = metrics.NewCounter(`slotgate_backend_connections`)
+	backendConns      = metrics.NewGauge(`slotgate_backend_connections`, nil)
 	backendDialErrors = metrics.NewCounter(`slotgate_backend_dial_errors_total`)
 	flushesDeferred   = metrics.NewCounter(`slotgate_flushes_deferred_total`)
 	flushesLost       = metrics.NewCounter(`slotgate_flushes_lost_total`)

@@ -226,11 +226,11 @@ func (l *Loop) enrollDialled(addr string, readonly, resp3 bool, conn any, failed
 		if err == nil {
 			_, err = l.el.Enroll(gnet.NewContext(context.Background(), conn), c)
 			if err != nil {
+				backendDialErrors.Inc() // dial counts its own failures
 				c.Close()
 			}
 		}
 		if err != nil {
-			backendDialErrors.Inc()
 			_ = l.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 				failed(err)
 				l.endWork()
@@ -245,7 +245,7 @@ func (l *Loop) enrollDialled(addr string, readonly, resp3 bool, conn any, failed
 func (sc *ShardConn) dialFailed(err error) {
 	l := sc.loop
 	if sc.backoff == 0 {
-		l.router.logf("backend %s: %v", sc.Addr, err)
+		l.router.log.Warn("backend dial failed", "addr", sc.Addr, "err", err)
 	}
 	sc.backoff = min(max(2*sc.backoff, minBackoff), maxBackoff)
 	jittered := sc.backoff/2 + rand.N(sc.backoff)
@@ -427,7 +427,7 @@ func (sc *ShardConn) OnTraffic(c gnet.Conn) gnet.Action {
 	for off < len(buf) {
 		n, err := sc.framer.Frame(buf[off:])
 		if err != nil {
-			l.router.logf("backend %s: bad reply: %v", sc.Addr, err)
+			l.router.log.Error("backend bad reply", "addr", sc.Addr, "err", err)
 			sc.badReply = "invalid reply from the node: " + err.Error()
 			return gnet.Close
 		}
@@ -468,7 +468,7 @@ func (sc *ShardConn) feedHeld(c gnet.Conn) (done bool, action gnet.Action) {
 	l.copied.Add(int64(len(in)))
 	n, err := sc.framer.Frame(sc.held)
 	if err != nil {
-		l.router.logf("backend %s: bad reply: %v", sc.Addr, err)
+		l.router.log.Error("backend bad reply", "addr", sc.Addr, "err", err)
 		sc.badReply = "invalid reply from the node: " + err.Error()
 		return false, gnet.Close
 	}
@@ -497,7 +497,7 @@ func (sc *ShardConn) deliver(reply []byte) bool {
 		return true
 	}
 	if sc.fifo.size == sc.unsent {
-		l.router.logf("backend %s: reply with no request waiting", sc.Addr)
+		l.router.log.Error("backend reply with no request waiting", "addr", sc.Addr)
 		sc.badReply = "the node sent a reply with no request waiting"
 		return false
 	}
@@ -558,7 +558,7 @@ func (sc *ShardConn) tick(now int64) {
 	if sc.state == stateConnecting && now-sc.connectSince > int64(2*cfg.DialTimeout+time.Second) {
 		// The dial goroutine reports a failure itself; this is the case it cannot see: gnet
 		// accepted the connection for Enroll but never registered it (its OnOpen never ran).
-		l.router.logf("backend %s: connection never opened on the event loop: dialling again", sc.Addr)
+		l.router.log.Warn("backend connection never opened on the event loop; dialling again", "addr", sc.Addr)
 		sc.gen++ // a registration still under way is closed by OnOpen when it lands
 		sc.dialFailed(errNeverOpened)
 		return
@@ -573,7 +573,7 @@ func (sc *ShardConn) tick(now int64) {
 	if sc.state != stateOpen || onWire == 0 || sc.reads != sc.stallReads || sc.stallSince == 0 {
 		sc.stallReads, sc.stallSince = sc.reads, now
 	} else if cfg.BackendStall > 0 && now-sc.stallSince > int64(cfg.BackendStall) {
-		l.router.logf("backend %s: no reply for %v with %d requests outstanding: reconnecting", sc.Addr, cfg.BackendStall, onWire)
+		l.router.log.Warn("backend stalled; reconnecting", "addr", sc.Addr, "silent_for", cfg.BackendStall, "outstanding", onWire)
 		backendStalls.Inc()
 		sc.closeWhy = errTimeout(sc.Addr, cfg.BackendStall)
 		sc.state = stateClosing
@@ -603,8 +603,8 @@ const unwrittenLimit = 250 * time.Millisecond
 
 // writeLost lists the connection for the next flush again, whatever its dirty mark says.
 func (sc *ShardConn) writeLost(now int64) {
-	sc.loop.router.logf("backend %s: %d requests queued %v ago and not written: writing them",
-		sc.Addr, sc.unsent, time.Duration(now-sc.unsentSince).Round(time.Millisecond))
+	sc.loop.router.log.Error("backend requests queued and not written; writing them", "addr", sc.Addr,
+		"queued", sc.unsent, "age", time.Duration(now-sc.unsentSince).Round(time.Millisecond))
 	flushesLost.Inc()
 	sc.dirty = true
 	sc.loop.markDirty(sc)

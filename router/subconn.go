@@ -250,7 +250,7 @@ func (l *Loop) tickSubs() {
 		case sc.pingAt != 0 && stall > 0 && now-sc.pingAt > int64(stall):
 			// A node that hangs (or a path that silently dropped) sends no FIN: a subscriber
 			// connection that does not answer its PING is rebuilt and its channels subscribed again.
-			l.router.logf("subscriber connection to %s: no answer to PING for %v: reconnecting", sc.Addr, stall)
+			l.router.log.Warn("subscriber connection stalled; reconnecting", "addr", sc.Addr, "silent_for", stall)
 			backendStalls.Inc()
 			_ = sc.conn.Close() // OnClose: lost, then subscribed again
 		case sc.pingAt == 0 && now-sc.readAt > int64(every):
@@ -361,7 +361,7 @@ func (sc *SubConn) connect() {
 	sc.loop.enrollDialled(sc.Addr, false, false, sc, func(err error) {
 		if sc.gen == gen && sc.state == stateConnecting {
 			if sc.backoff == 0 { // once per outage
-				sc.loop.router.logf("subscriber connection to %s: %v", sc.Addr, err)
+				sc.loop.router.log.Warn("subscriber connection dial failed", "addr", sc.Addr, "err", err)
 			}
 			sc.lost()
 		}
@@ -437,7 +437,7 @@ func (sc *SubConn) OnClose(c gnet.Conn, err error, stopping bool) {
 		sc.state = stateClosing
 	}
 	if sc.state != stateClosing {
-		sc.loop.router.logf("subscriber connection to %s lost (%v): subscribing its channels again", sc.Addr, err)
+		sc.loop.router.log.Warn("subscriber connection lost; subscribing its channels again", "addr", sc.Addr, "err", err)
 	}
 	// Dialled again after a short backoff (by Tick, or at once when the topology moves its
 	// channels elsewhere): a node that keeps closing the connection is not hammered.
@@ -456,7 +456,7 @@ func (sc *SubConn) OnTraffic(c gnet.Conn) gnet.Action {
 	for off < len(buf) {
 		n, err := sc.framer.Frame(buf[off:])
 		if err != nil {
-			sc.loop.router.logf("subscriber connection to %s: bad frame: %v", sc.Addr, err)
+			sc.loop.router.log.Error("subscriber connection bad frame", "addr", sc.Addr, "err", err)
 			return gnet.Close
 		}
 		if n == 0 {
@@ -480,7 +480,10 @@ func (sc *SubConn) frame(f []byte) {
 		// subscribed there. MOVED (an SSUBSCRIBE to a node that lost the slot) refreshes first.
 		if sc.ackHead < len(sc.acks) {
 			a := sc.popAck()
-			l.router.logf("subscriber connection to %s: %s %q: %s", sc.Addr, kindName(a.kind, a.unsub), a.name, codec.ErrorText(f))
+			if ok, n := l.router.subErrLog.Allow(); ok { // a client can ask for refused channels at will
+				l.router.log.Warn("subscription refused by the node", "addr", sc.Addr, "command", kindName(a.kind, a.unsub),
+					"channel", a.name, "err", string(codec.ErrorText(f)), "not_logged", n)
+			}
 			if !a.unsub {
 				sc.drop(a.kind, a.name, time.Now().Add(avoidFor).UnixNano())
 			}
@@ -552,7 +555,9 @@ func (sc *SubConn) frame(f []byte) {
 		l.router.Refresh()
 		return
 	}
-	l.router.logf("subscriber connection to %s: unexpected %s %q", sc.Addr, kind, arg)
+	if ok, n := l.router.subErrLog.Allow(); ok {
+		l.router.log.Warn("subscriber connection: unexpected frame", "addr", sc.Addr, "kind", string(kind), "arg", string(arg), "not_logged", n)
+	}
 }
 
 // avoidFor is how long a node that dropped a shard channel is not asked again while the
@@ -630,7 +635,7 @@ func kindName(k SubKind, unsub bool) string {
 
 // Metrics.
 var (
-	subConnsOpen = metrics.NewCounter(`slotgate_pubsub_backend_connections`)
-	upstreamSubs = metrics.NewCounter(`slotgate_pubsub_upstream_subscriptions`)
+	subConnsOpen = metrics.NewGauge(`slotgate_pubsub_backend_connections`, nil)
+	upstreamSubs = metrics.NewGauge(`slotgate_pubsub_upstream_subscriptions`, nil)
 	shardMoves   = metrics.NewCounter(`slotgate_pubsub_shard_channels_moved_total`)
 )

@@ -79,29 +79,34 @@ func (t *Topology) String() string {
 		}
 		b.WriteString(m)
 		b.WriteString(" [")
-		first := true
-		for s := 0; s < slot.Count; {
-			if int(t.owner[s]) != i {
-				s++
-				continue
-			}
-			e := s
-			for e+1 < slot.Count && int(t.owner[e+1]) == i {
-				e++
-			}
-			if !first {
-				b.WriteByte(' ')
-			}
-			first = false
-			fmt.Fprintf(&b, "%d-%d", s, e)
-			s = e + 1
-		}
+		b.WriteString(t.slotRanges(i))
 		b.WriteByte(']')
 		if i < len(t.Replicas) && len(t.Replicas[i]) > 0 {
 			fmt.Fprintf(&b, " replicas %s", strings.Join(t.Replicas[i], ","))
 		}
 	}
 	fmt.Fprintf(&b, " (%d/%d slots)", t.Covered(), slot.Count)
+	return b.String()
+}
+
+// slotRanges lists the slot ranges of shard i ("0-5460 5462-5462").
+func (t *Topology) slotRanges(i int) string {
+	var b strings.Builder
+	for s := 0; s < slot.Count; {
+		if int(t.owner[s]) != i {
+			s++
+			continue
+		}
+		e := s
+		for e+1 < slot.Count && int(t.owner[e+1]) == i {
+			e++
+		}
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%d-%d", s, e)
+		s = e + 1
+	}
 	return b.String()
 }
 

@@ -1,7 +1,7 @@
 package router
 
 import (
-	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -34,11 +34,11 @@ func TestRetryWindowFromNodeTimeout(t *testing.T) {
 		var mu sync.Mutex
 		var log strings.Builder
 		cfg.Seeds, cfg.Password = c.Seeds(), c.Password
-		cfg.Logf = func(format string, args ...any) {
+		cfg.Logger = slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
 			mu.Lock()
 			defer mu.Unlock()
-			fmt.Fprintf(&log, format+"\n", args...)
-		}
+			return log.Write(p)
+		}), nil))
 		r := New(cfg)
 		if err := r.Run(t.Context()); err != nil {
 			t.Fatal(err)
@@ -52,7 +52,7 @@ func TestRetryWindowFromNodeTimeout(t *testing.T) {
 	if got := r.RetryWindow(); got != 5*time.Second {
 		t.Errorf("automatic window with cluster-node-timeout 1.5s = %v, want 5s; log:\n%s", got, log)
 	}
-	if !strings.Contains(log, "retry window 5s") {
+	if !strings.Contains(log, `msg="retry window" window=5s`) {
 		t.Errorf("the chosen window is not logged:\n%s", log)
 	}
 
@@ -60,7 +60,7 @@ func TestRetryWindowFromNodeTimeout(t *testing.T) {
 	if got := r.RetryWindow(); got != 700*time.Millisecond {
 		t.Errorf("-retry-window 700ms gives %v", got)
 	}
-	if !strings.Contains(log, "retry window 700ms (-retry-window)") {
+	if !strings.Contains(log, `window=700ms source=-retry-window`) {
 		t.Errorf("the explicit window is not logged:\n%s", log)
 	}
 

@@ -55,7 +55,7 @@ func (s *session) masterSlots() (*router.Topology, []uint16) {
 		slots = s.lp.broadcastSlots(t)
 	}
 	if len(slots) == 0 {
-		s.local(errNoTopology(s.lp.scratch[:0], s.srv.rt.Seeds()))
+		s.local(errNoTopology(s.lp.scratch[:0], s.srv.rt))
 		return t, nil
 	}
 	return t, slots

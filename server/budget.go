@@ -1,6 +1,7 @@
 package server
 
 import (
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
@@ -75,7 +76,7 @@ func (srv *Server) checkBudget(now time.Time) {
 	for _, lp := range srv.loops {
 		lp.othersPub.Store(total - lp.footprintPub.Load())
 	}
-	memoryHeld.Set(uint64(max(total, 0)))
+	memoryHeld.Set(float64(max(total, 0)))
 	budget := srv.cfg.MaxMemory
 	n := max(int64(clientsConnected.Get()), 1)
 	srv.fairShare.Store(min(int64(srv.cfg.SoftLimit), max(budget/(4*n), minFairShare)))
@@ -85,7 +86,8 @@ func (srv *Server) checkBudget(now time.Time) {
 	}
 	if srv.overSince.IsZero() {
 		srv.overSince = now
-		srv.logf("client buffers hold %d bytes, over -max-memory %d: reading only from clients under their fair share", total, budget)
+		srv.logLimit(&srv.logs.budget, slog.LevelWarn, "limit hit: client buffers over -max-memory; reading only from clients under their fair share",
+			"held", total, "max_memory", budget)
 	}
 	if now.Sub(srv.overSince) > evictAfter {
 		for _, lp := range srv.loops {
@@ -105,12 +107,13 @@ func (lp *loop) evictLargest() {
 	if big == nil || big.footprint == 0 {
 		return
 	}
-	lp.srv.logf("client %d: holds %d bytes while client buffers are over -max-memory: disconnecting", big.id, big.footprint)
+	lp.srv.logLimit(&lp.srv.logs.evict, slog.LevelWarn, "limit hit: client disconnected over -max-memory", "client", big.id,
+		"addr", big.c.RemoteAddr().String(), "holds", big.footprint, "max_memory", lp.srv.cfg.MaxMemory)
 	clientsEvicted.Inc()
 	big.close()
 }
 
 var (
-	memoryHeld     = metrics.NewCounter(`slotgate_client_buffer_bytes`)
+	memoryHeld     = metrics.NewGauge(`slotgate_client_buffer_bytes`, nil)
 	clientsEvicted = metrics.NewCounter(`slotgate_clients_evicted_total`)
 )

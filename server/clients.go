@@ -3,6 +3,7 @@ package server
 import (
 	"cmp"
 	"context"
+	"log/slog"
 	"slices"
 	"strconv"
 	"sync/atomic"
@@ -157,7 +158,7 @@ func (s *session) clientsCommand(b []byte, args [][]byte) []byte {
 		q.killed.Add(1)
 		q.f.skip = s // the loops close the others
 		s.stopRead = true
-		s.srv.logf("client %d (%s): killed by its own CLIENT KILL, after the reply", s.id, s.c.RemoteAddr())
+		s.srv.logLimit(&s.srv.logs.kill, slog.LevelInfo, "CLIENT KILL", "by", s.id, "killed", 1, "self", true, "addr", s.c.RemoteAddr().String())
 		clientsKilled.Inc()
 	}
 
@@ -289,8 +290,8 @@ func (p *clientsPart) Run(context.Context) error {
 			s.close()
 		}
 		if len(victims) > 0 {
-			lp.srv.logf("CLIENT KILL by client %d closed %d clients of one event loop (client %d among them), %d of their requests in flight",
-				q.s.id, len(victims), victims[0].id, inflight)
+			lp.srv.logLimit(&lp.srv.logs.kill, slog.LevelInfo, "CLIENT KILL", "by", q.s.id, "killed", len(victims), "first", victims[0].id,
+				"inflight", inflight)
 			clientsKilled.Add(len(victims))
 			q.killed.Add(int64(len(victims)))
 		}

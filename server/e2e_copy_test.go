@@ -6,7 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -397,8 +397,8 @@ const holdThresholdForTest = 64 << 10
 // 20 MB command on a loaded machine.
 func startLargeProxy(t *testing.T, mod func(*server.Config)) *proxy {
 	t.Helper()
-	logger := log.New(os.Stderr, "slotgate-test ", log.Lmicroseconds)
-	rt := router.New(router.Config{Seeds: cluster.Seeds()[:1], Password: cluster.Password, Logf: logger.Printf,
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	rt := router.New(router.Config{Seeds: cluster.Seeds()[:1], Password: cluster.Password, Logger: logger,
 		BackendStall: time.Minute})
 	if err := rt.Run(t.Context()); err != nil {
 		t.Fatalf("router: %v", err)

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log"
+	"log/slog"
 	"net"
 	"os"
 	"strconv"
@@ -189,8 +189,8 @@ func TestE2EScriptRedirectsNotFollowed(t *testing.T) {
 // TestE2ERedirectToUnknownNodeConfirmed: a genuine MOVED naming a node slotgate's map does not
 // know yet is followed once a refresh shows that node serving the slot.
 func TestE2ERedirectToUnknownNodeConfirmed(t *testing.T) {
-	logger := log.New(os.Stderr, "slotgate-test ", log.Lmicroseconds)
-	rt := router.New(router.Config{Seeds: cluster.Seeds()[:1], Password: cluster.Password, Logf: logger.Printf})
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	rt := router.New(router.Config{Seeds: cluster.Seeds()[:1], Password: cluster.Password, Logger: logger})
 	if err := rt.Run(t.Context()); err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"io"
+	"log/slog"
 	"os"
 	"regexp"
 	"slices"
@@ -165,7 +166,7 @@ func TestE2ELearnOncePerTopology(t *testing.T) {
 	c := startTopologyCluster(t, testcluster.Options{NodeTimeout: time.Second})
 	nodes := c.Nodes
 	before := commandListCalls(t, c, nodes)
-	rt := router.New(router.Config{Seeds: c.Seeds()[:1], Password: c.Password, Refresh: 20 * time.Millisecond, Logf: t.Logf})
+	rt := router.New(router.Config{Seeds: c.Seeds()[:1], Password: c.Password, Refresh: 20 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))})
 	if err := rt.Run(t.Context()); err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,7 @@ package server_test
 
 import (
 	"context"
-	"log"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -426,9 +426,9 @@ func TestE2ELocalErrors(t *testing.T) {
 
 // TestE2ELocalNoTopology runs slotgate with a seed where nothing listens.
 func TestE2ELocalNoTopology(t *testing.T) {
-	logger := log.New(os.Stderr, "slotgate-test ", log.Lmicroseconds)
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	seed := freeAddr(t)
-	rt := router.New(router.Config{Seeds: []string{seed}, DialTimeout: 200 * time.Millisecond, Logf: logger.Printf})
+	rt := router.New(router.Config{Seeds: []string{seed}, DialTimeout: 200 * time.Millisecond, Logger: logger})
 	ctx, cancel := context.WithCancel(context.Background())
 	rtDone := make(chan error, 1)
 	go func() { rtDone <- rt.Run(ctx) }()

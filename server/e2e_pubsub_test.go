@@ -822,7 +822,7 @@ func TestE2EPubsubSubscriptionsBudget(t *testing.T) {
 	if err := small.Ping(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
-	up0 := counter(`slotgate_pubsub_upstream_subscriptions`)
+	up0 := gauge(`slotgate_pubsub_upstream_subscriptions`)
 	ev0 := counter(`slotgate_clients_evicted_total`)
 	hog := rawDial(t, p.Addr, "")
 	run := runID()
@@ -869,11 +869,11 @@ func TestE2EPubsubSubscriptionsBudget(t *testing.T) {
 		t.Errorf("clients evicted: %d, want 1", d)
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for counter(`slotgate_pubsub_upstream_subscriptions`) != up0 && time.Now().Before(deadline) {
+	for gauge(`slotgate_pubsub_upstream_subscriptions`) != up0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if n := counter(`slotgate_pubsub_upstream_subscriptions`); n != up0 {
-		t.Errorf("upstream subscriptions after the eviction: %d, want %d", n, up0)
+	if n := gauge(`slotgate_pubsub_upstream_subscriptions`); n != up0 {
+		t.Errorf("upstream subscriptions after the eviction: %v, want %v", n, up0)
 	}
 	if err := small.Ping(ctx).Err(); err != nil {
 		t.Errorf("the small client: %v", err)

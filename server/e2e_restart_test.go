@@ -3,7 +3,7 @@ package server_test
 import (
 	"context"
 	"errors"
-	"log"
+	"log/slog"
 	"net"
 	"os"
 	"strconv"
@@ -21,14 +21,14 @@ import (
 // when the server does not boot.
 func runProxyAt(t *testing.T, addr string, mod func(*server.Config)) (*server.Server, func(), error) {
 	t.Helper()
-	logger := log.New(os.Stderr, "slotgate-test ", log.Lmicroseconds)
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
-	rt := router.New(router.Config{Seeds: cluster.Seeds()[:1], Password: cluster.Password, Logf: logger.Printf})
+	rt := router.New(router.Config{Seeds: cluster.Seeds()[:1], Password: cluster.Password, Logger: logger})
 	if err := rt.Run(ctx); err != nil {
 		cancel()
 		t.Fatalf("router: %v", err)
 	}
-	cfg := server.Config{Listen: addr, Loops: 1, Logf: logger.Printf}
+	cfg := server.Config{Listen: addr, Loops: 1, Logger: logger}
 	if mod != nil {
 		mod(&cfg)
 	}

@@ -148,11 +148,12 @@ func TestE2ESecretsNeverShown(t *testing.T) {
 		seen.Write(b)
 	}
 
-	// A wrong backend password: slotgate logs that the node refused it, and clients get an error.
+	// A wrong backend password (slotgate waits for the cluster instead of exiting): slotgate logs
+	// that the node refused it, and clients get an error.
 	var wrongLogs lockedBuffer
 	addr2 := freeAddr(t)
 	runSlotgate(t, &wrongLogs, "-listen", addr2, "-admin", "", "-cluster", cluster.Seeds()[0],
-		"-backend-password", wrongBackendPass)
+		"-backend-password", wrongBackendPass, "-wait-for-cluster")
 	for !strings.Contains(wrongLogs.String(), "refused") {
 		if time.Now().After(deadline) {
 			t.Fatalf("no refusal logged with a wrong backend password; log:\n%s", wrongLogs.String())

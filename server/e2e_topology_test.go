@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
@@ -43,8 +43,8 @@ func startProxyRouter(t *testing.T, c *testcluster.Cluster, rc router.Config) *p
 		rc.Seeds = c.Seeds()[:1]
 	}
 	rc.Password = c.Password
-	logger := log.New(os.Stderr, "slotgate-test ", log.Lmicroseconds)
-	rc.Logf = logger.Printf
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	rc.Logger = logger
 	rt := router.New(rc)
 	if err := rt.Run(t.Context()); err != nil { // the refresher lives as long as the test
 		t.Fatalf("router: %v", err)
@@ -60,6 +60,9 @@ func loadClient(addr string, timeout time.Duration) *redis.Client {
 
 // counter reads one of slotgate's counters (they are process-wide: tests compare deltas).
 func counter(name string) uint64 { return metrics.GetOrCreateCounter(name).Get() }
+
+// gauge reads one of slotgate's gauges in this process.
+func gauge(name string) float64 { return metrics.GetOrCreateGauge(name, nil).Get() }
 
 // keyInSlot returns a key whose slot is s, with prefix for readability.
 func keyInSlot(prefix string, s uint16) string {

@@ -3,7 +3,7 @@ package server_test
 import (
 	"context"
 	"errors"
-	"log"
+	"log/slog"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -292,8 +292,8 @@ func TestE2EMaxDedicated(t *testing.T) {
 // startProxyDedicated runs slotgate on the shared cluster with -max-dedicated n.
 func startProxyDedicated(t *testing.T, n int) *proxy {
 	t.Helper()
-	logger := log.New(os.Stderr, "slotgate-test ", log.Lmicroseconds)
-	rt := router.New(router.Config{Seeds: cluster.Seeds()[:1], Password: cluster.Password, MaxDedicated: n, Logf: logger.Printf})
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	rt := router.New(router.Config{Seeds: cluster.Seeds()[:1], Password: cluster.Password, MaxDedicated: n, Logger: logger})
 	if err := rt.Run(t.Context()); err != nil {
 		t.Fatalf("router: %v", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/slotgate/slotgate/codec"
+	"github.com/slotgate/slotgate/router"
 )
 
 // RESP error replies slotgate makes itself, in one place. Texts Redis has are Redis's own.
@@ -79,8 +80,14 @@ func errArity(dst []byte, name string) []byte {
 	return codec.AppendError(dst, "ERR wrong number of arguments for '"+name+"' command")
 }
 
-func errNoTopology(dst []byte, seeds []string) []byte {
-	return codec.AppendError(dst, "CLUSTERDOWN slotgate has no topology yet (seeds "+strings.Join(seeds, ",")+")")
+// errNoTopology answers while no topology is known, with the reason the seeds gave (a refused
+// password, no cluster support): an operator reads it in the client's error, not only the log.
+func errNoTopology(dst []byte, rt *router.Router) []byte {
+	msg := "CLUSTERDOWN slotgate has no topology yet (seeds " + strings.Join(rt.Seeds(), ",") + ")"
+	if why := rt.NoTopologyReason(); why != "" {
+		msg += ": " + why
+	}
+	return codec.AppendError(dst, msg)
 }
 
 func errNoKeys(dst []byte, name string) []byte {

@@ -213,7 +213,7 @@ func (s *session) ownInfo(sec *infoSection) {
 			set("slotgate_used_memory_rss", strconv.FormatInt(rss, 10))
 			set("slotgate_used_memory_rss_human", humanBytes(rss))
 		}
-		set("slotgate_client_buffers", strconv.FormatUint(memoryHeld.Get(), 10))
+		set("slotgate_client_buffers", strconv.FormatUint(uint64(memoryHeld.Get()), 10))
 	case "replication":
 		sec.keys, sec.values = nil, map[string]string{}
 		set("role", "master")

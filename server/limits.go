@@ -1,6 +1,7 @@
 package server
 
 import (
+	"log/slog"
 	"net"
 	"time"
 
@@ -35,6 +36,8 @@ func (srv *Server) admit(remote net.Addr) []byte {
 	if srv.clients.Add(1) > int64(srv.cfg.MaxClients) {
 		srv.clients.Add(-1)
 		rejectedMaxClients.Inc()
+		srv.logLimit(&srv.logs.maxClients, slog.LevelWarn, "limit hit: client refused, max number of clients reached",
+			"addr", remote.String(), "maxclients", srv.cfg.MaxClients)
 		return errMaxClients
 	}
 	if srv.refusesPeer(remote) {
@@ -92,9 +95,9 @@ func (srv *Server) warnExposure(now time.Time) {
 		return
 	}
 	srv.lastExposureWarn = now
-	srv.logf("WARNING: listening on %s without -password: anyone who reaches this address can use the cluster "+
-		"(%d clients connected, %d of them from other hosts); set -password, or -protected to serve loopback clients only",
-		srv.cfg.Listen, srv.clients.Load(), srv.remoteClients.Load())
+	srv.log.Warn("listening without -password: anyone who reaches this address can use the cluster; "+
+		"set -password, or -protected to serve loopback clients only",
+		"listen", srv.cfg.Listen, "clients", srv.clients.Load(), "remote_clients", srv.remoteClients.Load())
 }
 
 const exposureWarnEvery = time.Minute

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"log/slog"
 	"net"
 	"strings"
 	"testing"
@@ -54,13 +55,16 @@ func TestProtectedModeRefusesNonLoopbackPeers(t *testing.T) {
 // every minute while it lasts; never otherwise.
 func TestExposureWarnedEveryMinute(t *testing.T) {
 	var logged []string
-	logf := func(f string, a ...any) { logged = append(logged, f) }
+	logger := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		logged = append(logged, string(p))
+		return len(p), nil
+	}), nil))
 	t0 := time.Now()
-	srv := New(Config{Listen: "0.0.0.0:22121", Logf: logf}, nil)
+	srv := New(Config{Listen: "0.0.0.0:22121", Logger: logger}, nil)
 	for _, at := range []time.Duration{0, time.Second, 59 * time.Second, 61 * time.Second, 90 * time.Second, 122 * time.Second} {
 		srv.warnExposure(t0.Add(at))
 	}
-	if len(logged) != 3 || !strings.Contains(logged[0], "WARNING") {
+	if len(logged) != 3 || !strings.Contains(logged[0], "level=WARN") || !strings.Contains(logged[0], "without -password") {
 		t.Fatalf("warnings at 0, 1, 59, 61, 90, 122 s: got %d (%q), want 3 (0, 61, 122 s)", len(logged), logged)
 	}
 	for _, cfg := range []Config{
@@ -71,10 +75,31 @@ func TestExposureWarnedEveryMinute(t *testing.T) {
 		{Listen: "localhost:22121"},
 	} {
 		logged = nil
-		cfg.Logf = logf
+		cfg.Logger = logger
 		New(cfg, nil).warnExposure(t0)
 		if len(logged) != 0 {
 			t.Errorf("%+v: warned %q", cfg, logged)
 		}
+	}
+}
+
+// writerFunc is an io.Writer made of a function (a slog handler writing to a test's slice).
+type writerFunc func(p []byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// A limit a client can hit again and again writes one line per interval, the next one counting
+// the events left out.
+func TestLimitLogBounded(t *testing.T) {
+	var logged []string
+	srv := New(Config{Logger: slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		logged = append(logged, string(p))
+		return len(p), nil
+	}), nil))}, nil)
+	for i := range 1000 {
+		srv.logLimit(&srv.logs.overLimit, slog.LevelWarn, "limit hit: client disconnected over the hard limit", "client", i)
+	}
+	if len(logged) != 1 || !strings.Contains(logged[0], `level=WARN msg="limit hit: client disconnected over the hard limit" client=0`) {
+		t.Errorf("1000 events: logged %q, want one line", logged)
 	}
 }

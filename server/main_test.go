@@ -5,7 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -64,8 +64,8 @@ type proxy struct {
 // startProxy runs slotgate in this process against c; mod may change the configuration.
 func startProxy(t testing.TB, c *testcluster.Cluster, mod func(*server.Config)) *proxy {
 	t.Helper()
-	logger := log.New(os.Stderr, "slotgate-test ", log.Lmicroseconds)
-	rt := router.New(router.Config{Seeds: c.Seeds()[:1], Password: c.Password, Logf: logger.Printf})
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	rt := router.New(router.Config{Seeds: c.Seeds()[:1], Password: c.Password, Logger: logger})
 	if err := rt.Run(t.Context()); err != nil { // the refresher lives as long as the test
 		t.Fatalf("router: %v", err)
 	}
@@ -75,8 +75,8 @@ func startProxy(t testing.TB, c *testcluster.Cluster, mod func(*server.Config)) 
 // serveWith runs an in-process slotgate front end on a free port with router rt.
 func serveWith(t testing.TB, rt *router.Router, mod func(*server.Config)) *proxy {
 	t.Helper()
-	logger := log.New(os.Stderr, "slotgate-test ", log.Lmicroseconds)
-	cfg := server.Config{Listen: freeAddr(t), Loops: 1, Logf: logger.Printf}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	cfg := server.Config{Listen: freeAddr(t), Loops: 1, Logger: logger}
 	if mod != nil {
 		mod(&cfg)
 	}

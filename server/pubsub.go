@@ -5,6 +5,7 @@ import (
 	"github.com/slotgate/slotgate/codec"
 	"github.com/slotgate/slotgate/router"
 	"github.com/slotgate/slotgate/router/slot"
+	"log/slog"
 )
 
 // A RESP2 client in pub/sub mode gets messages as arrays, in its reply order; a RESP3 client
@@ -363,7 +364,8 @@ func (lp *loop) Message(kind router.SubKind, pattern, channel, payload []byte) {
 		}
 		messagesFanned.Inc()
 		if !s.closed && s.pending() > limit {
-			lp.srv.logf("client %d: %d bytes of messages and replies unread, over the hard limit: disconnecting a slow subscriber", s.id, s.pending())
+			lp.srv.logLimit(&lp.srv.logs.overLimit, slog.LevelWarn, "limit hit: slow subscriber disconnected over the hard limit", "client", s.id,
+				"addr", s.c.RemoteAddr().String(), "unread", s.pending(), "hard_limit", limit)
 			slowSubscribers.Inc()
 			clientsOverLimit.Inc()
 			s.close()

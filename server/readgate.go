@@ -9,6 +9,7 @@ package server
 
 import (
 	"bytes"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -51,7 +52,7 @@ func (lp *loop) setEvents(c gnet.Conn, ev uint32) {
 	if lp.epfd == 0 {
 		lp.epfd = findEpoll(fd)
 		if lp.epfd < 0 {
-			lp.srv.logf("read back-pressure unavailable (no epoll instance lists fd %d): relying on the hard limit", fd)
+			lp.srv.log.Warn("read back-pressure unavailable (no epoll instance lists the fd): relying on the hard limit", "fd", fd)
 		}
 	}
 	if lp.epfd < 0 {
@@ -59,7 +60,7 @@ func (lp *loop) setEvents(c gnet.Conn, ev uint32) {
 	}
 	err := unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_MOD, fd, &unix.EpollEvent{Events: ev, Fd: int32(fd)})
 	if err != nil {
-		lp.srv.logf("read back-pressure on fd %d: epoll_ctl: %v", fd, err)
+		lp.srv.logLimit(&lp.srv.logs.readGate, slog.LevelWarn, "read back-pressure: epoll_ctl failed", "fd", fd, "err", err)
 	}
 }
 

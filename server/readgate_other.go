@@ -11,7 +11,7 @@ import "github.com/panjf2000/gnet/v2"
 func (lp *loop) stopReading(gnet.Conn) {
 	if lp.epfd == 0 {
 		lp.epfd = -1
-		lp.srv.logf("read back-pressure unavailable in this build (gnet poll_opt or not Linux): relying on the hard limit")
+		lp.srv.log.Warn("read back-pressure unavailable in this build (gnet poll_opt or not Linux): relying on the hard limit")
 	}
 }
 

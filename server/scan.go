@@ -156,7 +156,7 @@ func (s *session) scan(cmd *codec.Command, args [][]byte) {
 	}
 	t := lp.rl.Topology()
 	if t == nil {
-		s.local(errNoTopology(lp.scratch[:0], s.srv.rt.Seeds()))
+		s.local(errNoTopology(lp.scratch[:0], s.srv.rt))
 		return
 	}
 	first, last := uint16(0), uint16(slot.Count-1)

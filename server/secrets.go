@@ -15,7 +15,7 @@ var secretParams = []string{"requirepass", "masterauth", "masteruser", "tls-key-
 // glob patterns, so no pattern (`*`, `*pass*`, `[r]equirepass`...) can reach a secret.
 func (s *session) configGet(raw []byte) {
 	if s.lp.rl.Topology() == nil {
-		s.local(errNoTopology(s.lp.scratch[:0], s.srv.rt.Seeds()))
+		s.local(errNoTopology(s.lp.scratch[:0], s.srv.rt))
 		return
 	}
 	if !s.onLane(nil) {

@@ -6,9 +6,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -47,7 +49,7 @@ type Config struct {
 	// INFO hotkeys, /metrics and the status page (hotkeys.go); 0: DefaultHotKeySample,
 	// negative: off.
 	HotKeySample int
-	Logf         func(format string, args ...any)
+	Logger       *slog.Logger // nil: discard
 }
 
 // Defaults for the limits.
@@ -64,6 +66,8 @@ const (
 type Server struct {
 	gnet.BuiltinEventEngine
 	cfg      Config
+	log      *slog.Logger
+	logs     limitLogs // one line per interval for events clients can repeat
 	rt       *router.Router
 	eng      gnet.Engine
 	booted   chan struct{}
@@ -167,9 +171,6 @@ func New(cfg Config, rt *router.Router) *Server {
 	if cfg.MaxClients <= 0 {
 		cfg.MaxClients = DefaultMaxClients
 	}
-	if cfg.Logf == nil {
-		cfg.Logf = func(string, ...any) {}
-	}
 	if cfg.MaxMergeBytes <= 0 {
 		cfg.MaxMergeBytes = DefaultMaxMergeBytes
 	}
@@ -179,15 +180,16 @@ func New(cfg Config, rt *router.Router) *Server {
 	if cfg.HotKeySample == 0 {
 		cfg.HotKeySample = DefaultHotKeySample
 	}
-	srv := &Server{cfg: cfg, rt: rt, booted: make(chan struct{}), scripts: newScriptCache(cfg.ScriptCache), started: time.Now()}
+	srv := &Server{cfg: cfg, log: cfg.Logger, rt: rt, booted: make(chan struct{}), scripts: newScriptCache(cfg.ScriptCache), started: time.Now()}
+	if srv.log == nil {
+		srv.log = slog.New(slog.DiscardHandler)
+	}
 	srv.fairShare.Store(int64(cfg.SoftLimit))
 	srv.pressureAt = cfg.MaxMemory * pressurePercent / 100
 	srv.metrics = metrics.NewSet()
 	srv.metrics.RegisterMetricsWriter(srv.writeHotKeyMetrics)
 	return srv
 }
-
-func (srv *Server) logf(format string, args ...any) { srv.cfg.Logf(format, args...) }
 
 // ErrAddrInUse is returned when something already listens on the address.
 var ErrAddrInUse = errors.New("address already in use")
@@ -204,7 +206,7 @@ var ErrAddrInUse = errors.New("address already in use")
 func (srv *Server) Run() error {
 	ln, err := net.Listen("tcp", srv.cfg.Listen)
 	if err != nil {
-		return fmt.Errorf("listen %s: %w (%w)", srv.cfg.Listen, ErrAddrInUse, err)
+		return listenError(srv.cfg.Listen, err)
 	}
 	ln.Close()
 	metrics.RegisterSet(srv.metrics)
@@ -218,6 +220,19 @@ func (srv *Server) Run() error {
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 		gnet.WithLogger(gnetLogger{srv}),
 	)
+}
+
+// listenError names the real cause of a failed listen: only EADDRINUSE is ErrAddrInUse (a
+// missing port, a bad port or an unknown host are the operator's to fix, not a stale process).
+func listenError(addr string, err error) error {
+	var ae *net.AddrError
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return fmt.Errorf("listen %s: %w (%w)", addr, ErrAddrInUse, err)
+	case errors.As(err, &ae):
+		return fmt.Errorf("listen %s: %w (want HOST:PORT or :PORT, the port within 1-65535)", addr, err)
+	}
+	return fmt.Errorf("listen %s: %w", addr, err)
 }
 
 // Booted is closed once the engine accepts connections.
@@ -252,7 +267,7 @@ func (srv *Server) inflight() int64 {
 func (srv *Server) OnBoot(eng gnet.Engine) gnet.Action {
 	srv.eng = eng
 	if srv.cfg.Protected && srv.cfg.Password == "" {
-		srv.logf("protected mode: no -password, so only loopback clients are served")
+		srv.log.Info("protected mode: no -password, so only loopback clients are served")
 	}
 	close(srv.booted)
 	return gnet.None
@@ -304,7 +319,7 @@ func (srv *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	lp, err := srv.loopOf(c.EventLoop())
 	if err != nil {
 		srv.release()
-		srv.logf("event loop setup: %v", err)
+		srv.log.Error("event loop setup failed", "err", err)
 		return nil, gnet.Close
 	}
 	s := &session{srv: srv, lp: lp, c: c, id: srv.nextID.Add(1), proto: 2, authed: srv.cfg.Password == "",
@@ -377,7 +392,7 @@ func (srv *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 		x.Loop().Owner.(*loop).flushTouched(false)
 	case *router.Doorbell:
 		if !srv.draining.Load() {
-			srv.logf("doorbell of an event loop closed: %v", err)
+			srv.log.Error("doorbell of an event loop closed", "err", err)
 		}
 	}
 	return gnet.None
@@ -465,19 +480,28 @@ func (lp *loop) flushTouched(hold bool) {
 	lp.rl.EndCallback()
 }
 
-// gnetLogger routes gnet's logs to ours.
+// gnetLogger routes gnet's logs to ours (gnet.Run also makes it gnet's package-wide logger).
+// gnet's own Info lines ("Launching gnet with 1 event-loops") are debug detail here. Each of
+// gnet's lines is rate-limited by its format: accept failing at the fd limit repeats every round.
 type gnetLogger struct{ srv *Server }
 
-func (l gnetLogger) Debugf(string, ...any)     {}
-func (l gnetLogger) Infof(string, ...any)      {}
-func (l gnetLogger) Warnf(f string, a ...any)  { l.srv.logf("gnet: "+f, a...) }
-func (l gnetLogger) Errorf(f string, a ...any) { l.srv.logf("gnet: "+f, a...) }
-func (l gnetLogger) Fatalf(f string, a ...any) { l.srv.logf("gnet: "+f, a...) }
+func (l gnetLogger) Debugf(f string, a ...any) { l.logf(slog.LevelDebug, f, a) }
+func (l gnetLogger) Infof(f string, a ...any)  { l.logf(slog.LevelDebug, f, a) }
+func (l gnetLogger) Warnf(f string, a ...any)  { l.logf(slog.LevelWarn, f, a) }
+func (l gnetLogger) Errorf(f string, a ...any) { l.logf(slog.LevelError, f, a) }
+func (l gnetLogger) Fatalf(f string, a ...any) { l.logf(slog.LevelError, f, a) }
+
+func (l gnetLogger) logf(level slog.Level, f string, a []any) {
+	if !l.srv.log.Enabled(context.Background(), level) {
+		return
+	}
+	l.srv.logLimit(l.srv.logs.gnetLimiter(f), level, fmt.Sprintf(f, a...), "component", "gnet")
+}
 
 // Metrics.
 var (
-	clientsConnected  = metrics.NewCounter(`slotgate_client_connections`)
-	clientsPaused     = metrics.NewCounter(`slotgate_clients_paused`)
+	clientsConnected  = metrics.NewGauge(`slotgate_client_connections`, nil)
+	clientsPaused     = metrics.NewGauge(`slotgate_clients_paused`, nil)
 	clientsOverLimit  = metrics.NewCounter(`slotgate_clients_disconnected_over_limit_total`)
 	protocolErrors    = metrics.NewCounter(`slotgate_client_protocol_errors_total`)
 	authFailures      = metrics.NewCounter(`slotgate_client_auth_failures_total`)
@@ -490,5 +514,5 @@ var (
 	scriptsReloaded    = metrics.NewCounter(`slotgate_scripts_reloaded_total`)
 	scriptsPreloaded   = metrics.NewCounter(`slotgate_scripts_preloaded_total`) // loaded on a master before the first EVALSHA sent there
 	scriptLoadsFailed  = metrics.NewCounter(`slotgate_script_loads_failed_total`)
-	scriptCacheScripts = metrics.NewCounter(`slotgate_script_cache_scripts`) // scripts kept for reloading (every server of the process)
+	scriptCacheScripts = metrics.NewGauge(`slotgate_script_cache_scripts`, nil) // scripts kept for reloading (every server of the process)
 )

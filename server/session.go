@@ -1,6 +1,7 @@
 package server
 
 import (
+	"log/slog"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -184,7 +185,8 @@ func (s *session) Deliver(seq uint64, part int32, reply []byte) {
 	// Over the hard limit counting only what was unread before this reply: one large reply to a
 	// client that reads is not a reason to disconnect it.
 	if s.pending()-len(reply) > s.srv.cfg.HardLimit {
-		s.srv.logf("client %d: %d bytes of replies unread, over the hard limit: disconnecting", s.id, s.pending())
+		s.srv.logLimit(&s.srv.logs.overLimit, slog.LevelWarn, "limit hit: client disconnected over the hard limit", "client", s.id,
+			"addr", s.c.RemoteAddr().String(), "unread", s.pending(), "hard_limit", s.srv.cfg.HardLimit)
 		clientsOverLimit.Inc()
 		s.close()
 	}
@@ -342,8 +344,8 @@ func (s *session) parse() {
 		// One more loop read (64 KiB) must still fit: gnet grows its inbound buffer to the next
 		// power of two before we see the bytes, so stopping short keeps it at the limit's size.
 		if in := c.InboundBuffered() + len(s.held); in+s.pending()+loopReadSize > s.srv.cfg.HardLimit {
-			s.srv.logf("client %d: %d bytes of requests unparsed and %d of replies unread, over the hard limit: disconnecting",
-				s.id, in, s.pending())
+			s.srv.logLimit(&s.srv.logs.overLimit, slog.LevelWarn, "limit hit: client disconnected over the hard limit", "client", s.id,
+				"addr", s.c.RemoteAddr().String(), "unparsed", in, "unread", s.pending(), "hard_limit", s.srv.cfg.HardLimit)
 			clientsOverLimit.Inc()
 			s.close()
 		}
@@ -621,7 +623,7 @@ func (s *session) sampleKey(key []byte, sl uint16) {
 // to one of its replicas).
 func (s *session) send(cmd *codec.Command, sl int, raw []byte) {
 	if s.lp.rl.Topology() == nil {
-		s.local(errNoTopology(s.lp.scratch[:0], s.srv.rt.Seeds()))
+		s.local(errNoTopology(s.lp.scratch[:0], s.srv.rt))
 		return
 	}
 	kind := kindOf(cmd)

@@ -66,7 +66,7 @@ func (s *session) split(cmd *codec.Command, args [][]byte, raw []byte) {
 	lp := s.lp
 	t := lp.rl.Topology()
 	if t == nil {
-		s.local(errNoTopology(lp.scratch[:0], s.srv.rt.Seeds()))
+		s.local(errNoTopology(lp.scratch[:0], s.srv.rt))
 		return
 	}
 	if !s.onLane(nil) {

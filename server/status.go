@@ -109,7 +109,7 @@ func (srv *Server) Status() Status {
 		Version: Version, Started: srv.started, UptimeSeconds: int64(now.Sub(srv.started) / time.Second),
 		Listen: srv.cfg.Listen, EventLoops: srv.cfg.Loops,
 		Clients: srv.clients.Load(), RemoteClients: srv.remoteClients.Load(), MaxClients: srv.cfg.MaxClients,
-		ClientBufferBytes: memoryHeld.Get(), Slots: slot.Count,
+		ClientBufferBytes: uint64(memoryHeld.Get()), Slots: slot.Count,
 		HotKeySample: srv.hotSample(), HotKeys: srv.HotKeys(metricsHotKeys),
 		TopologyChanges: srv.rt.Changes(), Shards: []ShardStatus{}, // [] rather than null for scripts
 	}
@@ -121,7 +121,7 @@ func (srv *Server) Status() Status {
 	st.Redirects = Redirects{Moved: rs.Moved, Ask: rs.Ask, TryAgain: rs.TryAgain, Followed: rs.RedirectsFollowed, Untrusted: rs.Untrusted}
 	st.LimitsHit = []Count{
 		{"clients disconnected over -client-hard-limit", clientsOverLimit.Get()},
-		{"clients paused at -client-soft-limit (now)", clientsPaused.Get()},
+		{"clients paused at -client-soft-limit (now)", uint64(clientsPaused.Get())},
 		{"clients evicted over -max-memory", clientsEvicted.Get()},
 		{"connections refused at -maxclients", rejectedMaxClients.Get()},
 		{"connections refused by -protected", rejectedProtected.Get()},
@@ -218,7 +218,7 @@ func (srv *Server) StatusHandler() http.Handler {
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		if err := statusPage.Execute(w, statusView{Status: st, Refresh: refresh, Now: time.Now()}); err != nil {
-			srv.logf("status page: %v", err)
+			srv.log.Warn("status page", "err", err)
 		}
 	})
 }

@@ -98,7 +98,7 @@ func blocks(cmd *codec.Command, args [][]byte) bool {
 // holding this client's WATCH it blocks there, as on a single Redis.
 func (s *session) block(cmd *codec.Command, sl int, raw []byte) {
 	if s.lp.rl.Topology() == nil {
-		s.local(errNoTopology(s.lp.scratch[:0], s.srv.rt.Seeds()))
+		s.local(errNoTopology(s.lp.scratch[:0], s.srv.rt))
 		return
 	}
 	if p := s.txPin; p != nil && p.Addr() != "" && s.lp.rl.Topology().Owner(uint16(sl)) == p.Addr() {
@@ -169,7 +169,7 @@ func (s *session) txCommand(cmd *codec.Command, args [][]byte, raw []byte) {
 		}
 		if s.txPin == nil {
 			if s.lp.rl.Topology() == nil {
-				s.local(errNoTopology(s.lp.scratch[:0], s.srv.rt.Seeds()))
+				s.local(errNoTopology(s.lp.scratch[:0], s.srv.rt))
 				return
 			}
 			if !s.newLane() {
@@ -285,7 +285,7 @@ func (s *session) queue(cmd *codec.Command, cls class, args [][]byte, raw []byte
 // commands queued so far on it (their replies are dropped: the client had QUEUED from here).
 func (s *session) pinTx(sl int) bool {
 	if s.lp.rl.Topology() == nil {
-		s.refuseQueued(errNoTopology(s.lp.scratch[:0], s.srv.rt.Seeds()))
+		s.refuseQueued(errNoTopology(s.lp.scratch[:0], s.srv.rt))
 		return false
 	}
 	if !s.newLane() {
@@ -326,7 +326,7 @@ func (s *session) exec(raw []byte) {
 		// Only keyless commands: any master runs them.
 		if s.lp.rl.Topology() == nil {
 			s.endTx()
-			s.local(errNoTopology(s.lp.scratch[:0], s.srv.rt.Seeds()))
+			s.local(errNoTopology(s.lp.scratch[:0], s.srv.rt))
 			return
 		}
 		if !s.pinTx(int(router.SlotAny)) {

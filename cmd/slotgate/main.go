@@ -7,7 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -26,8 +26,15 @@ import (
 )
 
 func main() {
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, nil))) // until run reads -log-format
 	if err := run(os.Args[1:]); err != nil {
-		log.Printf("slotgate: %v", err)
+		var se *router.SetupError
+		if errors.As(err, &se) {
+			slog.Error("cannot start: no retry can reach the cluster as configured (-wait-for-cluster keeps retrying)",
+				"cause", se.Cause, "hint", se.Hint(), "err", se.Err)
+		} else {
+			slog.Error("slotgate exiting", "err", err)
+		}
 		os.Exit(1)
 	}
 }
@@ -67,6 +74,9 @@ func run(argv []string) error {
 		announce     = fs.String("announce", "", "HOST:PORT that CLUSTER SLOTS/SHARDS/NODES give cluster-aware clients as the one node owning every slot (empty: the address each client connected to)")
 		readFrom     = fs.String("read-from", "master", "where read-only commands go: master, replica (replicas, the master when none is healthy) or prefer-replica (replicas and the master alike)")
 		hotSample    = fs.Int("hotkey-sample", server.DefaultHotKeySample, "sample 1 in this many keyed requests for the hot keys (INFO hotkeys, /metrics, the status page); negative: off")
+		logFormat    = fs.String("log-format", "text", "log lines as text (key=value) or json (one object per line)")
+		logLevel     = fs.String("log-level", "info", "least severe log lines written: debug, info, warn or error")
+		waitCluster  = fs.Bool("wait-for-cluster", false, "keep retrying a start the cluster refuses (wrong password, no cluster support, an address without a port) instead of exiting; clients' CLUSTERDOWN errors carry the cause")
 	)
 	if err := fs.Parse(argv); err != nil {
 		return err
@@ -77,22 +87,26 @@ func run(argv []string) error {
 	if *password == "" {
 		*password = os.Getenv("SLOTGATE_PASSWORD")
 	}
-	logf := log.New(os.Stderr, "slotgate ", log.LstdFlags|log.Lmicroseconds).Printf
+	logger, err := newLogger(os.Stderr, *logFormat, *logLevel)
+	if err != nil {
+		return err
+	}
+	slog.SetDefault(logger)
 
 	sys := tuning.Default()
 	sys.MaxFDs = *maxFDs
 	reexecuted := os.Getenv(reexecEnv) != ""
 	if reexecuted {
 		os.Unsetenv(reexecEnv) // not for slotgate's children
-		logf("tune: re-executed: the listener's backlog is somaxconn now")
-	} else if *tune && shouldReexec(startTuning(sys, true, logf), os.Getenv) {
-		logf("tune: re-executing once: gnet read somaxconn before main, so only a fresh start gives the listener the new backlog")
+		logger.Info("tune: re-executed: the listener's backlog is somaxconn now")
+	} else if *tune && shouldReexec(startTuning(sys, true, logger), os.Getenv) {
+		logger.Info("tune: re-executing once: gnet read somaxconn before main, so only a fresh start gives the listener the new backlog")
 		err := reexec()
-		logf("tune: re-exec: %v; the listener keeps the backlog read at start", err)
+		logger.Warn("tune: re-exec failed; the listener keeps the backlog read at start", "err", err)
 	}
-	*maxClients = fitClients(*maxClients, *maxFDs, logf)
+	*maxClients = fitClients(*maxClients, *maxFDs, logger)
 	if !*tune {
-		startTuning(sys, false, logf) // after fitClients: the open-file limit as raised
+		startTuning(sys, false, logger) // after fitClients: the open-file limit as raised
 	}
 
 	if *announce != "" {
@@ -125,24 +139,30 @@ func run(argv []string) error {
 	rt := router.New(router.Config{
 		Seeds: seeds, User: *backendUser, Password: *backendPass, DialTimeout: *dialTimeout,
 		Refresh: *refresh, DownPoll: *downPoll, RetryWindow: *retryWindow, BackendStall: *stall,
-		RequestTimeout: *reqTimeout, ReadFrom: rf, MaxDedicated: *maxDedicated, Logf: logf,
+		RequestTimeout: *reqTimeout, ReadFrom: rf, MaxDedicated: *maxDedicated, WaitForCluster: *waitCluster,
+		Logger: logger,
 	})
 	srv := server.New(server.Config{
 		Listen: *listen, Loops: *loops, Password: *password,
 		SoftLimit: *softLimit, HardLimit: *hardLimit, MaxInflight: *maxInflight, MaxRequest: *queryLimit,
 		MaxClients: *maxClients, IdleTimeout: *idleTimeout, Protected: *protected, MaxMemory: budget,
-		ScriptCache: *scriptCache, MaxMergeBytes: *maxMerge, Announce: *announce, HotKeySample: *hotSample, Logf: logf,
+		ScriptCache: *scriptCache, MaxMergeBytes: *maxMerge, Announce: *announce, HotKeySample: *hotSample, Logger: logger,
 	}, rt)
 
 	if *admin != "" {
-		if err := serveAdmin(*admin, logf, srv.StatusHandler()); err != nil {
+		if err := serveAdmin(*admin, logger, srv.StatusHandler()); err != nil {
 			return err
 		}
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go rt.Run(ctx) //nolint:errcheck // logs its own progress; ends with ctx
+	rtErr := make(chan error, 1) // a setup the cluster refuses (router.SetupError)
+	go func() {
+		if err := rt.Run(ctx); err != nil && ctx.Err() == nil {
+			rtErr <- err
+		}
+	}()
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Run() }()
@@ -151,14 +171,18 @@ func run(argv []string) error {
 	select {
 	case err := <-errc:
 		return err
+	case err := <-rtErr:
+		return err
 	case <-srv.Booted():
-		logf("listening on %s (%d event loop(s)), cluster seeds %s, client buffers up to %d bytes (-max-memory)", *listen, *loops, *cluster, budget)
+		logger.Info("listening", "listen", *listen, "loops", *loops, "seeds", *cluster, "max_memory", budget)
 	}
 	select {
 	case err := <-errc:
 		return err
+	case err := <-rtErr:
+		return err
 	case sig := <-sigc:
-		logf("%v: draining", sig)
+		logger.Info("draining", "signal", sig.String())
 	}
 	cancel()
 	drainCtx, stop := context.WithTimeout(context.Background(), 3*time.Second)
@@ -169,17 +193,18 @@ func run(argv []string) error {
 	if err := <-errc; err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
-	logf("stopped")
+	logger.Info("stopped")
 	return nil
 }
 
 // serveAdmin serves the status page (at /), Prometheus metrics (with Go runtime and process
 // metrics) and pprof on addr.
-func serveAdmin(addr string, logf func(string, ...any), status http.Handler) error {
+func serveAdmin(addr string, log *slog.Logger, status http.Handler) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("admin listen %s: %w", addr, err)
 	}
+	metrics.ExposeMetadata(true) // # HELP and # TYPE lines
 	mux := http.NewServeMux()
 	mux.Handle("/{$}", status)
 	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
@@ -191,7 +216,7 @@ func serveAdmin(addr string, logf func(string, ...any), status http.Handler) err
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	go func() {
 		if err := http.Serve(ln, mux); err != nil {
-			logf("admin server: %v", err)
+			log.Error("admin server stopped", "err", err)
 		}
 	}()
 	return nil
@@ -228,18 +253,18 @@ const reservedFDs = 128
 // fitClients raises the open-file limit toward maxFDs and, as Redis does, lowers maxclients
 // (saying so) when the limit cannot hold that many clients and slotgate's own descriptors:
 // past the limit gnet's accept fails and clients hang instead of reading a clear error.
-func fitClients(maxClients int, maxFDs uint64, logf func(string, ...any)) int {
+func fitClients(maxClients int, maxFDs uint64, log *slog.Logger) int {
 	before, after, err := tuning.RaiseNoFile(maxFDs)
 	switch {
 	case err != nil:
-		logf("open-file limit: %v; staying at %d", err, before)
+		log.Warn("open-file limit not raised", "err", err, "limit", before)
 	case after != before:
-		logf("open-file limit raised from %d to %d", before, after)
+		log.Info("open-file limit raised", "from", before, "to", after)
 	}
 	if need := uint64(maxClients) + reservedFDs; after < need && after > reservedFDs {
 		fit := int(after - reservedFDs)
-		logf("maxclients %d needs %d file descriptors, the limit is %d: maxclients lowered to %d (raise ulimit -n and -max-fds for more)",
-			maxClients, need, after, fit)
+		log.Warn("maxclients lowered to fit the open-file limit (raise ulimit -n and -max-fds for more)",
+			"maxclients", maxClients, "needs_fds", need, "fd_limit", after, "lowered_to", fit)
 		return fit
 	}
 	return maxClients

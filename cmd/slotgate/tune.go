@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strconv"
 	"syscall"
@@ -112,15 +113,15 @@ func noFileApplyLine(r tuning.Reading) string {
 // recommendation and logs what it changed or could not; without, it logs each setting below its
 // recommendation with its effect. One line per setting, and only those worth a line. It says
 // whether somaxconn was raised, which gnet's listener only sees after a re-exec.
-func startTuning(sys *tuning.System, apply bool, logf func(string, ...any)) (raisedSomaxconn bool) {
+func startTuning(sys *tuning.System, apply bool, log *slog.Logger) (raisedSomaxconn bool) {
 	if apply {
 		for _, r := range sys.Apply() {
 			switch r.Outcome {
 			case tuning.Changed:
-				logf("tune: %s", resultLine(r))
+				log.Info("tune: setting changed", "setting", r.Name, "result", resultLine(r))
 				raisedSomaxconn = raisedSomaxconn || r.Name == somaxconnName
 			case tuning.Refused:
-				logf("tune: %s", resultLine(r))
+				log.Warn("tune: setting refused", "setting", r.Name, "result", resultLine(r))
 			}
 		}
 		return raisedSomaxconn
@@ -128,13 +129,14 @@ func startTuning(sys *tuning.System, apply bool, logf func(string, ...any)) (rai
 	for _, r := range sys.Report() {
 		switch {
 		case r.Err != nil && !errors.Is(r.Err, tuning.ErrMissing):
-			logf("tune: %s: %v", r.Name, r.Err)
+			log.Warn("tune: setting unreadable", "setting", r.Name, "err", r.Err)
 		case r.Err == nil && !r.OK():
 			how := "slotgate -tune or `slotgate tune -apply` as root sets it"
 			if r.Name == tuning.NoFileName {
 				how = fmt.Sprintf("the hard limit %d caps it: ulimit -n, compose ulimits nofile, systemd LimitNOFILE", r.Hard)
 			}
-			logf("tune: %s is %d, recommended %s %d: %s (%s)", r.Name, r.Current, r.Dir, r.Recommended, r.Why, how)
+			log.Warn("tune: setting below its recommendation", "setting", r.Name, "current", r.Current,
+				"recommended", fmt.Sprintf("%s %d", r.Dir, r.Recommended), "why", r.Why, "how", how)
 		}
 	}
 	return false

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -145,7 +146,10 @@ func TestTuneApplyRefused(t *testing.T) {
 
 func TestStartTuningLogs(t *testing.T) {
 	var logged []string
-	logf := func(f string, a ...any) { logged = append(logged, fmt.Sprintf(f, a...)) }
+	logf := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		logged = append(logged, string(p))
+		return len(p), nil
+	}), nil))
 
 	// Without -tune: one line per setting below its recommendation, each with its effect.
 	vals := map[string]string{"net.core.somaxconn": "131072", "net.ipv4.tcp_max_syn_backlog": "2048",
@@ -153,8 +157,8 @@ func TestStartTuningLogs(t *testing.T) {
 	if startTuning(fakeSystem(t, vals, 65535, 65535), false, logf) {
 		t.Error("report mode said somaxconn was raised")
 	}
-	if len(logged) != 2 || !strings.Contains(logged[0], "tcp_max_syn_backlog is 2048, recommended >= 65535: half-open") ||
-		!strings.Contains(logged[1], "tcp_tw_reuse is 2, recommended = 1: lets new connections") {
+	if len(logged) != 2 || !strings.Contains(logged[0], `setting=net.ipv4.tcp_max_syn_backlog current=2048 recommended=">= 65535" why="half-open`) ||
+		!strings.Contains(logged[1], `setting=net.ipv4.tcp_tw_reuse current=2 recommended="= 1" why="lets new connections`) {
 		t.Errorf("logged %q; want the two settings below, with their effect", logged)
 	}
 
@@ -245,7 +249,7 @@ func TestTuneReexecBacklog(t *testing.T) {
 				mu.Lock()
 				buf.WriteString(sc.Text() + "\n")
 				mu.Unlock()
-				if strings.Contains(sc.Text(), "listening on") {
+				if strings.Contains(sc.Text(), "msg=listening") {
 					once.Do(func() { close(listening) })
 				}
 			}
@@ -303,7 +307,7 @@ func TestTuneReexecBacklog(t *testing.T) {
 	t.Logf("-tune: backlog %d after one re-exec", backlog)
 
 	backlog, log = run(false, 4096)
-	if backlog != 4096 || strings.Contains(log, "re-exec") || !strings.Contains(log, "net.core.somaxconn is 4096, recommended >= 65535") {
+	if backlog != 4096 || strings.Contains(log, "re-exec") || !strings.Contains(log, `setting=net.core.somaxconn current=4096 recommended=">= 65535"`) {
 		t.Errorf("without -tune: backlog %d (want 4096), log:\n%s", backlog, log)
 	}
 
