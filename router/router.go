@@ -89,6 +89,11 @@ type Router struct {
 	learntFor     string          // the masters (joined) the learnt commands were last read from
 	learnErr      string          // the last learning failure, logged once
 	learntSummary string          // what the last learning kept and left out, logged when it changes
+	unreached     map[string]bool // nodes the last topology discovery could not ask (Ready)
+	discoverErr   string          // why the last discovery found no topology ("" once one is found)
+
+	statsMu   sync.Mutex
+	nodeStats []*nodeStats // every loop's counters per node (stats.go)
 }
 
 // New returns a router with no topology yet; Run finds one.
@@ -117,6 +122,9 @@ func New(cfg Config) *Router {
 	r := &Router{cfg: cfg, dialer: Dialer{User: cfg.User, Password: cfg.Password, Timeout: cfg.DialTimeout},
 		trigger: make(chan struct{}, 1), down: map[string]bool{}, resetReqs: buildResetReqs(cfg.User, cfg.Password)}
 	r.dedicated = map[string]*atomic.Int32{}
+	routers.mu.Lock()
+	routers.list = append(routers.list, r)
+	routers.mu.Unlock()
 	if cfg.RetryWindow > 0 {
 		r.window.Store(int64(cfg.RetryWindow))
 	} else {
@@ -221,6 +229,9 @@ func (r *Router) Run(ctx context.Context) error {
 			return nil
 		}
 		r.logf("no topology yet: %v; retrying in %v", err, backoff)
+		r.mu.Lock()
+		r.discoverErr = err.Error()
+		r.mu.Unlock()
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -243,6 +254,7 @@ func (r *Router) Discover(ctx context.Context) (*Topology, error) {
 		}
 	}
 	type answer struct {
+		addr  string
 		nodes []NodeInfo
 		nt    time.Duration // cluster-node-timeout (0: not asked or not told)
 		ntErr error         // why not told
@@ -252,7 +264,7 @@ func (r *Router) Discover(ctx context.Context) (*Topology, error) {
 	answers := make(chan answer, len(addrs))
 	for _, a := range addrs {
 		go func() {
-			var an answer
+			an := answer{addr: a}
 			an.nodes, an.nt, an.ntErr, an.err = r.clusterNodes(a, askNT)
 			answers <- an
 		}()
@@ -260,10 +272,12 @@ func (r *Router) Discover(ctx context.Context) (*Topology, error) {
 	var views [][]NodeInfo
 	var errs, ntErrs []error
 	var nodeTimeout time.Duration
+	unreached := map[string]bool{}
 	for range addrs {
 		a := <-answers
 		if a.err != nil {
 			errs = append(errs, a.err)
+			unreached[a.addr] = true
 			continue
 		}
 		views = append(views, a.nodes)
@@ -275,6 +289,9 @@ func (r *Router) Discover(ctx context.Context) (*Topology, error) {
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
+	r.mu.Lock()
+	r.unreached = unreached
+	r.mu.Unlock()
 	if askNT && len(views) > 0 {
 		r.adoptNodeTimeout(nodeTimeout, errText(ntErrs))
 	}
@@ -452,6 +469,9 @@ type Status struct {
 	Moved, Ask, TryAgain         uint64          // redirects seen (slotgate_redirects_total)
 	RedirectsFollowed, Untrusted uint64          // followed, and refused as untrusted
 	Down                         map[string]bool // nodes a loop could not reach, until reachable again
+	Unreached                    map[string]bool // nodes the last topology discovery could not ask
+	RequestTimeouts, Expired     uint64          // requests answered with a timeout, or past the retry window
+	DedicatedRefused             uint64          // dedicated connections refused at -max-dedicated
 }
 
 // Status reports the router's counters and the nodes it currently finds unreachable.
@@ -459,11 +479,15 @@ func (r *Router) Status() Status {
 	st := Status{
 		TopologyChanges: topologyChanges.Get(), Moved: redirectsMoved.Get(), Ask: redirectsAsk.Get(),
 		TryAgain: redirectsTryAgain.Get(), RedirectsFollowed: redirectsFollowed.Get(), Untrusted: redirectsRefused.Get(),
-		Down: map[string]bool{},
+		Down: map[string]bool{}, Unreached: map[string]bool{},
+		RequestTimeouts: requestTimeouts.Get(), Expired: requestsExpired.Get(), DedicatedRefused: dedicatedRefused.Get(),
 	}
 	r.mu.Lock()
 	for a := range r.down {
 		st.Down[a] = true
+	}
+	for a := range r.unreached {
+		st.Unreached[a] = true
 	}
 	r.mu.Unlock()
 	return st
@@ -621,4 +645,40 @@ func errTimeout(addr string, d time.Duration) []byte {
 
 func errBackendLost(addr, why string) []byte {
 	return codec.AppendError(nil, fmt.Sprintf("ERR slotgate lost the connection to node %s before its reply (%s)", addr, why))
+}
+
+// Ready reports whether the router can serve every slot now: a topology is known, every slot has
+// a master, and every master answered the last topology discovery and is not found unreachable by
+// a loop since. When not, why says which condition fails. Any goroutine.
+//
+// Shard connections are dialled on first use, so "a connection to every master" is judged from
+// the discovery (which connects to every node each -refresh, every -down-poll while a node is
+// down) and from the loops' own connections (a failed dial or a lost connection marks the node
+// until a connection to it opens again).
+func (r *Router) Ready() (ready bool, why string) {
+	t := r.topo.Load()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if t == nil {
+		if r.discoverErr != "" {
+			return false, "no topology yet: " + r.discoverErr
+		}
+		return false, "no topology yet"
+	}
+	if n := t.Covered(); n < slot.Count {
+		return false, fmt.Sprintf("%d of %d slots have no master", slot.Count-n, slot.Count)
+	}
+	var bad []string
+	for _, m := range t.Masters {
+		switch {
+		case r.down[m]:
+			bad = append(bad, m+" (connection failed)")
+		case r.unreached[m]:
+			bad = append(bad, m+" (did not answer the last topology refresh)")
+		}
+	}
+	if len(bad) > 0 {
+		return false, "no connection to master " + strings.Join(bad, ", ")
+	}
+	return true, ""
 }

@@ -62,6 +62,9 @@ type session struct {
 	lastSeen        time.Duration  // the loop's clock at its last read or write (epochs run slow when ticks come late)
 	lastCmd         *codec.Command // its last command (CLIENT LIST's cmd=); nil: none yet, or unknown
 	libName, libVer []byte         // CLIENT SETINFO
+
+	cmdIdx uint16        // the counters of the request being dispatched (stats.go); noCmd between requests
+	fam    router.Family // its command's family: the router's latency histogram of its replies
 }
 
 // replySlot holds a reply that arrived before the replies ahead of it.
@@ -72,6 +75,7 @@ type replySlot struct {
 	reqBytes int         // bytes of its request (parts) kept by the router until the reply comes
 	retry    scriptRetry // an EVALSHA slotgate can reload after NOSCRIPT: buf holds what it needs (scripts.go)
 	drop     bool        // CLIENT REPLY OFF or SKIP: the reply is not written to the client
+	cmd      uint16      // the command's counters, for an error reply (stats.go)
 }
 
 var _ router.Sink = (*session)(nil)
@@ -83,6 +87,7 @@ func (s *session) alloc() uint64 {
 	}
 	seq := s.next
 	s.next++
+	s.slot(seq).cmd = s.cmdIdx
 	if s.replyOff || s.skipNext { // CLIENT REPLY: the reply is dropped here, never at the backend
 		s.slot(seq).drop = true
 		s.skipNext = false
@@ -107,6 +112,7 @@ func (s *session) slot(seq uint64) *replySlot { return &s.ring[seq&uint64(len(s.
 // complete answers request seq with bytes that slotgate made or a backend sent.
 func (s *session) complete(seq uint64, reply []byte) {
 	own := s.slot(seq)
+	s.lp.countReply(own.cmd, reply)
 	s.reqBytes -= own.reqBytes
 	own.reqBytes = 0
 	if own.drop {
@@ -127,6 +133,7 @@ func (s *session) complete(seq uint64, reply []byte) {
 		// A large reply with nothing ahead of it goes to the socket as it is: copying it into the
 		// write buffer first would add a copy of every byte of a multi-megabyte reply.
 		s.stampActive()
+		s.lp.stats.bytesOut.Add(uint64(len(reply)))
 		_, _ = s.c.Write(reply) // gnet keeps what the socket did not take
 		if s.closed {
 			return // the write failed and OnClose ran: the ring is gone
@@ -241,6 +248,7 @@ func (s *session) flush() {
 		s.out = nil
 		if len(out) > 0 {
 			s.stampActive()
+			s.lp.stats.bytesOut.Add(uint64(len(out)))
 			_, _ = s.c.Write(out) // gnet copies what the socket did not take; a failed write closes the conn (OnClose runs re-entrantly)
 		}
 		s.lp.bufs.put(out)
@@ -331,6 +339,7 @@ func (s *session) parse() {
 		}
 		if off > 0 {
 			_, _ = c.Discard(off)
+			s.lp.stats.bytesIn.Add(uint64(off))
 		} else if s.req.Need() <= n {
 			break // nothing complete and nothing more to look at
 		}
@@ -393,9 +402,11 @@ func (s *session) feedHeld() bool {
 	}
 	if n == 0 {
 		_, _ = c.Discard(len(in))
+		s.lp.stats.bytesIn.Add(uint64(len(in)))
 		return true
 	}
 	_, _ = c.Discard(n - old) // n > old: held alone was incomplete
+	s.lp.stats.bytesIn.Add(uint64(n - old))
 	s.held = s.held[:n]
 	return s.dispatchHeld()
 }
@@ -414,6 +425,9 @@ func (s *session) dispatchHeld() bool {
 	s.handOver = true
 	s.dispatch(s.held)
 	s.handOver = false
+	if !s.deferred {
+		s.countRequest()
+	}
 	if s.deferred {
 		s.heldReady = true
 		s.waitLane()
@@ -463,6 +477,9 @@ func (s *session) parseBuf(buf []byte) int {
 			break
 		}
 		s.dispatch(buf[off : off+n])
+		if !s.deferred {
+			s.countRequest()
+		}
 		if s.deferred {
 			s.waitLane()
 			break
@@ -495,6 +512,7 @@ func (s *session) protocolError(msg string) {
 // sends it on.
 func (s *session) dispatch(raw []byte) {
 	args := s.req.Args
+	s.cmdIdx = noCmd
 	if len(args) == 0 {
 		return // empty request: no reply, as in Redis
 	}
@@ -503,6 +521,7 @@ func (s *session) dispatch(raw []byte) {
 	if cmd == nil {
 		cmd = s.srv.rt.Learnt().Lookup(args[0]) // a module's or a newer Redis's command
 	}
+	s.cmdIdx = cmdIdx(cmd)
 	if cmd == nil {
 		s.lastCmd = nil
 		if codec.EqualFold(args[0], "waitaof") { // newer than the 7.0 table; refused for WAIT's reason
@@ -524,6 +543,7 @@ func (s *session) dispatch(raw []byte) {
 		sub := cmd.Sub(args[1])
 		if sub != nil {
 			s.lastCmd = sub
+			s.cmdIdx = cmdIdx(sub)
 		} else if cls != classLocal {
 			s.lastCmd = nil // Redis's "cmd=NULL" for an unknown subcommand
 		}
@@ -546,6 +566,7 @@ func (s *session) dispatch(raw []byte) {
 		s.reject(append(s.lp.scratch[:0], errNoAuth...))
 		return
 	}
+	s.fam = router.FamilyOf(cmd)
 	if s.tx == txQueuing {
 		s.queue(cmd, cls, args, raw)
 		return
@@ -674,7 +695,7 @@ func (s *session) sendSeq(pin *router.Pin, seq uint64, sl int, raw []byte, part 
 	s.reqBytes += len(raw)
 	s.slot(seq).reqBytes += len(raw)
 	s.sentGen = s.lp.rl.Gen()
-	kind |= s.protoKind()
+	kind = router.WithFamily(kind|s.protoKind(), s.fam)
 	if pin != nil {
 		pin.Send(raw, s, seq, part, kind)
 	} else {

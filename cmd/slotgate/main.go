@@ -134,7 +134,7 @@ func run(argv []string) error {
 	}, rt)
 
 	if *admin != "" {
-		if err := serveAdmin(*admin, logf); err != nil {
+		if err := serveAdmin(*admin, srv, logf); err != nil {
 			return err
 		}
 	}
@@ -172,8 +172,9 @@ func run(argv []string) error {
 	return nil
 }
 
-// serveAdmin serves Prometheus metrics (with Go runtime and process metrics) on addr.
-func serveAdmin(addr string, logf func(string, ...any)) error {
+// serveAdmin serves Prometheus metrics (with Go runtime and process metrics), the health probes
+// and pprof on addr.
+func serveAdmin(addr string, srv *server.Server, logf func(string, ...any)) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("admin listen %s: %w", addr, err)
@@ -182,6 +183,8 @@ func serveAdmin(addr string, logf func(string, ...any)) error {
 	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
 		metrics.WritePrometheus(w, true)
 	})
+	mux.HandleFunc("/healthz", srv.ServeHealthz) // the process serves
+	mux.HandleFunc("/readyz", srv.ServeReadyz)   // topology known, every slot covered, every master reachable
 	mux.HandleFunc("/debug/pprof/", pprof.Index) // profiles: measure before guessing
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
