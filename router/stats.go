@@ -9,7 +9,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	_ "unsafe" // go:linkname nanotime
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/slotgate/slotgate/codec"
@@ -22,8 +21,12 @@ import (
 // over the loops at scrape time (WriteMetrics, NodeStats). The clock is read once per backend
 // write and once per backend read, never per request.
 
-//go:linkname nanotime runtime.nanotime
-func nanotime() int64
+// nanotime reads the monotonic clock: ns since a moment before the package started (never 0, the
+// "not written" of pending.sent). Measured here at about 65 ns, as time.Now (runtime.nanotime
+// through go:linkname cost the same on this VM's clock source).
+func nanotime() int64 { return int64(time.Since(clockBase)) }
+
+var clockBase = time.Now().Add(-time.Second)
 
 // LatencyBounds are the upper bounds of the latency histograms' buckets; a last bucket (+Inf)
 // holds the rest.
