@@ -34,7 +34,10 @@ type Loop struct {
 	deferred  bool                    // the last doorbell left the batch for one more round
 	queued    int                     // requests appended since the last flush
 	onWire    int                     // requests written and not yet answered, on every connection
-	clock     int64                   // unix ns, updated by Tick: timestamps of written requests
+	clock     int64                   // unix ns, updated by Tick
+	mono      int64                   // nanotime at the last Tick: request timeouts (pending.sent)
+	readAt    int64                   // nanotime of the backend read being handled: reply latency
+	stats     loopStats               // counters summed at scrape time (stats.go)
 	scratch   []byte                  // a request being retried
 	keptSinks []Sink                  // retryParked: sinks with a request still parked
 	rr        uint32                  // replica choice, round robin
@@ -96,6 +99,7 @@ func (r *Router) NewLoop(el gnet.EventLoop) (*Loop, error) {
 		unix.Close(fds[1])
 		return nil, err
 	}
+	l.mono = nanotime()
 	l.sync()
 	r.addLoop(l)
 	return l, nil
@@ -172,14 +176,14 @@ func (l *Loop) connTo(addr string, replica, resp3 bool) *ShardConn {
 	k := connKey{addr, replica, resp3}
 	sc := l.conns[k]
 	if sc == nil {
-		sc = &ShardConn{Addr: addr, replica: replica, resp3: resp3, loop: l}
+		sc = &ShardConn{Addr: addr, replica: replica, resp3: resp3, loop: l, stats: l.statsFor(addr)}
 		l.conns[k] = sc
 	}
 	return sc
 }
 
 // Kind says what the router may do with a request besides sending it to its slot's master.
-type Kind uint8
+type Kind uint32
 
 const (
 	// Read: -read-from may send it to a replica.
@@ -204,7 +208,7 @@ const (
 // request with no reachable owner waits for one within the retry window.
 func (l *Loop) Send(slot int, req []byte, sink Sink, seq uint64, part int32, kind Kind) {
 	l.sendToOwner(req, pending{sink: sink, seq: seq, part: part, slot: int32(slot), read: kind&Read != 0,
-		script: kind&Script != 0, owned: kind&Owned != 0, resp3: kind&RESP3 != 0})
+		script: kind&Script != 0, owned: kind&Owned != 0, resp3: kind&RESP3 != 0, fam: Family(kind >> familyShift)})
 }
 
 // route picks the connection for a request of slot in a protocol: its master, or with
@@ -258,6 +262,7 @@ func (l *Loop) replicaOf(reps []*ShardConn) *ShardConn {
 func (l *Loop) Tick(now time.Time) {
 	ns := now.UnixNano()
 	l.clock = ns
+	l.mono = nanotime()
 	if l.spareBuf != nil && ns-l.spareAt > int64(time.Second) {
 		l.spareBuf = nil // no large request wanted it: back to the GC
 	}
@@ -280,6 +285,7 @@ func (l *Loop) Tick(now time.Time) {
 	clear(l.draining[len(kept):])
 	l.draining = kept
 	l.tickSubs()
+	l.measureBuffers()
 }
 
 // NeedsFastTick reports (from any goroutine) whether requests are parked: the ticker then runs

@@ -42,7 +42,8 @@ func (l *Loop) Pin(slot int, blocking bool) *Pin {
 // Send queues req on the pin's connection; the reply goes to sink.Deliver as for Loop.Send.
 func (p *Pin) Send(req []byte, sink Sink, seq uint64, part int32, kind Kind) {
 	p.loop.sendToOwner(req, pending{sink: sink, seq: seq, part: part, slot: p.slot, pin: p,
-		script: kind&Script != 0, owned: kind&Owned != 0, blocks: kind&Blocks != 0, resp3: kind&RESP3 != 0})
+		script: kind&Script != 0, owned: kind&Owned != 0, blocks: kind&Blocks != 0, resp3: kind&RESP3 != 0,
+		fam: Family(kind >> familyShift)})
 }
 
 // Addr returns the node the pin is on ("" before its first request found one).
@@ -187,7 +188,7 @@ func (l *Loop) takeDedicated(addr string) *ShardConn {
 	}
 	dedicatedConns.Inc()
 	dedicatedDials.Inc()
-	sc := &ShardConn{Addr: addr, loop: l, dedicated: true, quota: n}
+	sc := &ShardConn{Addr: addr, loop: l, dedicated: true, quota: n, stats: l.statsFor(addr)}
 	l.pinned = append(l.pinned, sc)
 	return sc
 }

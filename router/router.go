@@ -113,7 +113,12 @@ type Router struct {
 	learnErr      string          // the last learning failure, logged once
 	learntSummary string          // what the last learning kept and left out, logged when it changes
 
-	changes []TopologyChange // the last topology changes, oldest first (at most maxChanges)
+	changes     []TopologyChange // the last topology changes, oldest first (at most maxChanges)
+	unreached   map[string]bool  // nodes the last topology discovery could not ask (Ready)
+	discoverErr string           // why the last discovery found no topology ("" once one is found)
+
+	statsMu   sync.Mutex
+	nodeStats []*nodeStats // every loop's counters per node (stats.go)
 }
 
 // New returns a router with no topology yet; Run finds one.
@@ -142,6 +147,9 @@ func New(cfg Config) *Router {
 		r.log = slog.New(slog.DiscardHandler)
 	}
 	r.dedicated = map[string]*atomic.Int32{}
+	routers.mu.Lock()
+	routers.list = append(routers.list, r)
+	routers.mu.Unlock()
 	if cfg.RetryWindow > 0 {
 		r.window.Store(int64(cfg.RetryWindow))
 	} else {
@@ -261,6 +269,9 @@ func (r *Router) Run(ctx context.Context) error {
 			r.log.Debug("no topology yet", "cause", se.Cause, "err", err, "retry_in", backoff)
 		}
 		first, lastCause = false, se.Cause
+		r.mu.Lock()
+		r.discoverErr = err.Error()
+		r.mu.Unlock()
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -283,6 +294,7 @@ func (r *Router) Discover(ctx context.Context) (*Topology, error) {
 		}
 	}
 	type answer struct {
+		addr  string
 		nodes []NodeInfo
 		nt    time.Duration // cluster-node-timeout (0: not asked or not told)
 		ntErr error         // why not told
@@ -292,7 +304,7 @@ func (r *Router) Discover(ctx context.Context) (*Topology, error) {
 	answers := make(chan answer, len(addrs))
 	for _, a := range addrs {
 		go func() {
-			var an answer
+			an := answer{addr: a}
 			an.nodes, an.nt, an.ntErr, an.err = r.clusterNodes(a, askNT)
 			answers <- an
 		}()
@@ -300,10 +312,12 @@ func (r *Router) Discover(ctx context.Context) (*Topology, error) {
 	var views [][]NodeInfo
 	var errs, ntErrs []error
 	var nodeTimeout time.Duration
+	unreached := map[string]bool{}
 	for range addrs {
 		a := <-answers
 		if a.err != nil {
 			errs = append(errs, a.err)
+			unreached[a.addr] = true
 			continue
 		}
 		views = append(views, a.nodes)
@@ -315,6 +329,9 @@ func (r *Router) Discover(ctx context.Context) (*Topology, error) {
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
+	r.mu.Lock()
+	r.unreached = unreached
+	r.mu.Unlock()
 	if askNT && len(views) > 0 {
 		r.adoptNodeTimeout(nodeTimeout, errText(ntErrs))
 	}
@@ -514,6 +531,7 @@ type Status struct {
 	// owner within the retry window, dedicated connections refused past -max-dedicated, and
 	// silent nodes reconnected (-backend-stall).
 	RequestTimeouts, RequestsExpired, DedicatedRefused, BackendStalls uint64
+	Unreached                                                         map[string]bool // nodes the last topology discovery could not ask
 }
 
 // Status reports the router's counters and the nodes it currently finds unreachable.
@@ -521,13 +539,16 @@ func (r *Router) Status() Status {
 	st := Status{
 		TopologyChanges: topologyChanges.Get(), Moved: redirectsMoved.Get(), Ask: redirectsAsk.Get(),
 		TryAgain: redirectsTryAgain.Get(), RedirectsFollowed: redirectsFollowed.Get(), Untrusted: redirectsRefused.Get(),
-		Down:            map[string]bool{},
+		Down: map[string]bool{}, Unreached: map[string]bool{},
 		RequestTimeouts: requestTimeouts.Get(), RequestsExpired: requestsExpired.Get(),
 		DedicatedRefused: dedicatedRefused.Get(), BackendStalls: backendStalls.Get(),
 	}
 	r.mu.Lock()
 	for a := range r.down {
 		st.Down[a] = true
+	}
+	for a := range r.unreached {
+		st.Unreached[a] = true
 	}
 	r.mu.Unlock()
 	return st
@@ -748,4 +769,40 @@ func describeChange(old, t *Topology) string {
 		parts = append(parts, "config epochs changed")
 	}
 	return strings.Join(parts, "; ")
+}
+
+// Ready reports whether the router can serve every slot now: a topology is known, every slot has
+// a master, and every master answered the last topology discovery and is not found unreachable by
+// a loop since. When not, why says which condition fails. Any goroutine.
+//
+// Shard connections are dialled on first use, so "a connection to every master" is judged from
+// the discovery (which connects to every node each -refresh, every -down-poll while a node is
+// down) and from the loops' own connections (a failed dial or a lost connection marks the node
+// until a connection to it opens again).
+func (r *Router) Ready() (ready bool, why string) {
+	t := r.topo.Load()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if t == nil {
+		if r.discoverErr != "" {
+			return false, "no topology yet: " + r.discoverErr
+		}
+		return false, "no topology yet"
+	}
+	if n := t.Covered(); n < slot.Count {
+		return false, fmt.Sprintf("%d of %d slots have no master", slot.Count-n, slot.Count)
+	}
+	var bad []string
+	for _, m := range t.Masters {
+		switch {
+		case r.down[m]:
+			bad = append(bad, m+" (connection failed)")
+		case r.unreached[m]:
+			bad = append(bad, m+" (did not answer the last topology refresh)")
+		}
+	}
+	if len(bad) > 0 {
+		return false, "no connection to master " + strings.Join(bad, ", ")
+	}
+	return true, ""
 }

@@ -39,13 +39,14 @@ type pending struct {
 	part       int32  // part of a split request, -1 for a whole request
 	slot       int32  // the slot that routes it, SlotAny or slotOwn
 	start, end int64  // the request's bytes: positions in the connection's buffer
-	sent       int64  // loop clock when written (0: not yet)
+	sent       int64  // nanotime when written (0: not yet)
 	since      int64  // when it first waited for an owner (0: never): the retry window runs from it
 	tries      uint8  // redirects followed
 	read       bool   // a read that may go to a replica
 	script     bool   // its error replies may be a script's return value (Kind Script)
 	owned      bool   // enqueue may keep the request's memory (Kind Owned); cleared once queued
 	resp3      bool   // its client speaks RESP3: it goes on a RESP3 connection (Kind RESP3)
+	fam        Family // its command's family: the latency histogram of its reply (WithFamily)
 	pin        *Pin   // sent on a client's dedicated connection (pin.go), nil on the shared ones
 	blocks     bool   // a blocking command on a transaction's pin (Kind Blocks)
 }
@@ -98,6 +99,7 @@ type ShardConn struct {
 	dedicated bool          // one client's at a time (pin.go), not a shared pipeline
 	pin       *Pin          // the pin using it (nil: pooled, or not dedicated)
 	quota     *atomic.Int32 // the process-wide count of dedicated connections to Addr it holds a share of
+	stats     *nodeStats    // the loop's counters for Addr (stats.go)
 }
 
 // fifo is a growable ring of pending entries.
@@ -392,9 +394,11 @@ func (sc *ShardConn) flush() {
 	sc.written = sc.base + int64(len(sc.buf))
 	l := sc.loop
 	l.onWire += sc.unsent
+	now := nanotime() // one clock read per write, however many requests it carries
 	for i := sc.fifo.size - sc.unsent; i < sc.fifo.size; i++ {
-		sc.fifo.at(i).sent = l.clock
+		sc.fifo.at(i).sent = now
 	}
+	sc.stats.bytesOut.Add(uint64(len(out)))
 	sc.unsent = 0
 	if sc.pin != nil {
 		sc.pin.wrote = true
@@ -411,6 +415,7 @@ func (sc *ShardConn) flush() {
 // later reads only append their new bytes to it: each byte is copied once.
 func (sc *ShardConn) OnTraffic(c gnet.Conn) gnet.Action {
 	sc.reads++
+	sc.loop.readAt = nanotime() // one clock read per read: the latency of every reply it completes
 	if len(sc.held) > 0 {
 		done, action := sc.feedHeld(c)
 		if !done {
@@ -446,6 +451,7 @@ func (sc *ShardConn) OnTraffic(c gnet.Conn) gnet.Action {
 	}
 	if off > 0 {
 		_, _ = c.Discard(off)
+		sc.stats.bytesIn.Add(uint64(off))
 	}
 	return sc.afterReplies()
 }
@@ -474,9 +480,11 @@ func (sc *ShardConn) feedHeld(c gnet.Conn) (done bool, action gnet.Action) {
 	}
 	if n == 0 {
 		_, _ = c.Discard(len(in))
+		sc.stats.bytesIn.Add(uint64(len(in)))
 		return false, gnet.None
 	}
 	_, _ = c.Discard(n - old) // n > old: held alone was incomplete
+	sc.stats.bytesIn.Add(uint64(n - old))
 	ok := sc.deliver(sc.held[:n])
 	sc.held = sc.held[:0] // a large one is kept for the next large reply until the next tick
 	if !ok {
@@ -503,9 +511,20 @@ func (sc *ShardConn) deliver(reply []byte) bool {
 	}
 	p, _ := sc.fifo.pop()
 	l.onWire--
+	if p.slot != slotOwn && !p.blocking() {
+		lat := l.readAt - p.sent
+		sc.stats.lat.observe(lat)
+		l.stats.fam[p.fam].observe(lat)
+	}
+	if reply[0] == '-' || reply[0] == '!' {
+		sc.stats.errors.Add(1)
+	}
 	if reply[0] == '-' {
 		k := classifyError(reply)
 		countRedirect(k)
+		if k == errMoved || k == errAsk || k == errTryAgain {
+			sc.stats.redirects.Add(1)
+		}
 		if k != errOther && p.sink != nil && l.redirect(sc, &p, k, reply) {
 			return true
 		}
@@ -585,7 +604,7 @@ func (sc *ShardConn) tick(now int64) {
 	}
 	for i := 0; i < onWire; i++ {
 		p := sc.fifo.at(i)
-		if now-p.sent <= int64(cfg.RequestTimeout) {
+		if l.mono-p.sent <= int64(cfg.RequestTimeout) {
 			break
 		}
 		if p.sink != nil {

@@ -188,8 +188,8 @@ func TestE2EStatusJSON(t *testing.T) {
 	slots := 0
 	for _, sh := range st.Shards {
 		slots += sh.Slots
-		if sh.State != "ok" || len(sh.Replicas) != 1 || sh.OpsSource != "sampled" {
-			t.Errorf("shard %+v", sh)
+		if sh.State != "ok" || len(sh.Replicas) != 1 || sh.OpsSource != "measured" || sh.P50Ms == nil || sh.P99Ms == nil || *sh.P99Ms < *sh.P50Ms || *sh.P50Ms <= 0 {
+			t.Errorf("shard %+v (want measured rates and latencies)", sh)
 		}
 	}
 	if slots != 16384 {

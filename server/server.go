@@ -88,8 +88,8 @@ type Server struct {
 	remoteClients    atomic.Int64 // those from another host
 	lastExposureWarn time.Time    // under mu
 
-	metrics       *metrics.Set                  // this server's own series (hot keys), on /metrics while it runs
-	shardMeasures atomic.Pointer[ShardMeasurer] // per-master rates and latencies for the status page (status.go)
+	metrics *metrics.Set // this server's own series (hot keys), on /metrics while it runs
+	samples []statSample // the nodes' latency histograms every second, for Snapshot's rates (under mu)
 }
 
 var _ gnet.EventHandler = (*Server)(nil)
@@ -119,6 +119,8 @@ type loop struct {
 	peeked, copied, moved atomic.Int64
 
 	ps pubsubLoop // channel -> subscribed sessions (pubsub.go)
+
+	stats loopStats // requests and errors per command, client bytes (stats.go)
 
 	sessions   []*session // every open client session (idle scan, eviction)
 	epoch      int64      // idle-clock epochs seen (idleEpoch each): sessions stamp their activity with it
@@ -188,6 +190,9 @@ func New(cfg Config, rt *router.Router) *Server {
 	srv.pressureAt = cfg.MaxMemory * pressurePercent / 100
 	srv.metrics = metrics.NewSet()
 	srv.metrics.RegisterMetricsWriter(srv.writeHotKeyMetrics)
+	servers.mu.Lock()
+	servers.list = append(servers.list, srv)
+	servers.mu.Unlock()
 	return srv
 }
 
@@ -323,7 +328,7 @@ func (srv *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		return nil, gnet.Close
 	}
 	s := &session{srv: srv, lp: lp, c: c, id: srv.nextID.Add(1), proto: 2, authed: srv.cfg.Password == "",
-		replyEst: srv.cfg.SoftLimit / initialWindow, remote: !isLoopbackPeer(c.RemoteAddr()), since: time.Now()}
+		replyEst: srv.cfg.SoftLimit / initialWindow, remote: !isLoopbackPeer(c.RemoteAddr()), since: time.Now(), cmdIdx: noCmd}
 	c.SetContext(s)
 	s.stampActive()
 	lp.enroll(s)
@@ -407,6 +412,7 @@ func (srv *Server) OnTick() (time.Duration, gnet.Action) {
 	srv.ticks++
 	srv.checkBudget(time.Now())
 	srv.warnExposure(time.Now())
+	srv.sample(time.Now())
 	for _, lp := range srv.loops {
 		if lp.nPaused.Load() > 0 || lp.rl.NeedsFastTick() || lp.evict.Load() || srv.ticks%10 == 0 {
 			_ = lp.el.Execute(context.Background(), lp)

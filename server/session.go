@@ -63,6 +63,9 @@ type session struct {
 	lastSeen        time.Duration  // the loop's clock at its last read or write (epochs run slow when ticks come late)
 	lastCmd         *codec.Command // its last command (CLIENT LIST's cmd=); nil: none yet, or unknown
 	libName, libVer []byte         // CLIENT SETINFO
+
+	cmdIdx uint16        // the counters of the request being dispatched (stats.go); noCmd between requests
+	fam    router.Family // its command's family: the router's latency histogram of its replies
 }
 
 // replySlot holds a reply that arrived before the replies ahead of it.
@@ -73,6 +76,7 @@ type replySlot struct {
 	reqBytes int         // bytes of its request (parts) kept by the router until the reply comes
 	retry    scriptRetry // an EVALSHA slotgate can reload after NOSCRIPT: buf holds what it needs (scripts.go)
 	drop     bool        // CLIENT REPLY OFF or SKIP: the reply is not written to the client
+	cmd      uint16      // the command's counters, for an error reply (stats.go)
 }
 
 var _ router.Sink = (*session)(nil)
@@ -84,6 +88,7 @@ func (s *session) alloc() uint64 {
 	}
 	seq := s.next
 	s.next++
+	s.slot(seq).cmd = s.cmdIdx
 	if s.replyOff || s.skipNext { // CLIENT REPLY: the reply is dropped here, never at the backend
 		s.slot(seq).drop = true
 		s.skipNext = false
@@ -108,6 +113,7 @@ func (s *session) slot(seq uint64) *replySlot { return &s.ring[seq&uint64(len(s.
 // complete answers request seq with bytes that slotgate made or a backend sent.
 func (s *session) complete(seq uint64, reply []byte) {
 	own := s.slot(seq)
+	s.lp.countReply(own.cmd, reply)
 	s.reqBytes -= own.reqBytes
 	own.reqBytes = 0
 	if own.drop {
@@ -128,6 +134,7 @@ func (s *session) complete(seq uint64, reply []byte) {
 		// A large reply with nothing ahead of it goes to the socket as it is: copying it into the
 		// write buffer first would add a copy of every byte of a multi-megabyte reply.
 		s.stampActive()
+		s.lp.stats.bytesOut.Add(uint64(len(reply)))
 		_, _ = s.c.Write(reply) // gnet keeps what the socket did not take
 		if s.closed {
 			return // the write failed and OnClose ran: the ring is gone
@@ -243,6 +250,7 @@ func (s *session) flush() {
 		s.out = nil
 		if len(out) > 0 {
 			s.stampActive()
+			s.lp.stats.bytesOut.Add(uint64(len(out)))
 			_, _ = s.c.Write(out) // gnet copies what the socket did not take; a failed write closes the conn (OnClose runs re-entrantly)
 		}
 		s.lp.bufs.put(out)
@@ -333,6 +341,7 @@ func (s *session) parse() {
 		}
 		if off > 0 {
 			_, _ = c.Discard(off)
+			s.lp.stats.bytesIn.Add(uint64(off))
 		} else if s.req.Need() <= n {
 			break // nothing complete and nothing more to look at
 		}
@@ -395,9 +404,11 @@ func (s *session) feedHeld() bool {
 	}
 	if n == 0 {
 		_, _ = c.Discard(len(in))
+		s.lp.stats.bytesIn.Add(uint64(len(in)))
 		return true
 	}
 	_, _ = c.Discard(n - old) // n > old: held alone was incomplete
+	s.lp.stats.bytesIn.Add(uint64(n - old))
 	s.held = s.held[:n]
 	return s.dispatchHeld()
 }
@@ -416,6 +427,9 @@ func (s *session) dispatchHeld() bool {
 	s.handOver = true
 	s.dispatch(s.held)
 	s.handOver = false
+	if !s.deferred {
+		s.countRequest()
+	}
 	if s.deferred {
 		s.heldReady = true
 		s.waitLane()
@@ -465,6 +479,9 @@ func (s *session) parseBuf(buf []byte) int {
 			break
 		}
 		s.dispatch(buf[off : off+n])
+		if !s.deferred {
+			s.countRequest()
+		}
 		if s.deferred {
 			s.waitLane()
 			break
@@ -497,6 +514,7 @@ func (s *session) protocolError(msg string) {
 // sends it on.
 func (s *session) dispatch(raw []byte) {
 	args := s.req.Args
+	s.cmdIdx = noCmd
 	if len(args) == 0 {
 		return // empty request: no reply, as in Redis
 	}
@@ -505,6 +523,7 @@ func (s *session) dispatch(raw []byte) {
 	if cmd == nil {
 		cmd = s.srv.rt.Learnt().Lookup(args[0]) // a module's or a newer Redis's command
 	}
+	s.cmdIdx = cmdIdx(cmd)
 	if cmd == nil {
 		s.lastCmd = nil
 		if codec.EqualFold(args[0], "waitaof") { // newer than the 7.0 table; refused for WAIT's reason
@@ -526,6 +545,7 @@ func (s *session) dispatch(raw []byte) {
 		sub := cmd.Sub(args[1])
 		if sub != nil {
 			s.lastCmd = sub
+			s.cmdIdx = cmdIdx(sub)
 		} else if cls != classLocal {
 			s.lastCmd = nil // Redis's "cmd=NULL" for an unknown subcommand
 		}
@@ -548,6 +568,7 @@ func (s *session) dispatch(raw []byte) {
 		s.reject(append(s.lp.scratch[:0], errNoAuth...))
 		return
 	}
+	s.fam = router.FamilyOf(cmd)
 	if s.tx == txQueuing {
 		s.queue(cmd, cls, args, raw)
 		return
@@ -692,7 +713,7 @@ func (s *session) sendSeq(pin *router.Pin, seq uint64, sl int, raw []byte, part 
 	s.reqBytes += len(raw)
 	s.slot(seq).reqBytes += len(raw)
 	s.sentGen = s.lp.rl.Gen()
-	kind |= s.protoKind()
+	kind = router.WithFamily(kind|s.protoKind(), s.fam)
 	if pin != nil {
 		pin.Send(raw, s, seq, part, kind)
 	} else {

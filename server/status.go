@@ -57,11 +57,12 @@ type ShardStatus struct {
 	Slots    int      `json:"slots"`
 	Epoch    uint64   `json:"epoch"`
 
-	// OpsPerSec is the master's keyed requests per second: estimated from the hot-key samples
-	// (OpsSource "sampled") unless a ShardMeasurer is set ("measured").
+	// OpsPerSec is the master's replies per second over the last seconds, as Snapshot measures
+	// them (OpsSource "measured"); before the first measurement, estimated from the hot-key
+	// samples ("sampled").
 	OpsPerSec float64 `json:"ops_per_sec"`
 	OpsSource string  `json:"ops_source"`
-	// From the ShardMeasurer only; nil without one.
+	// From Snapshot only; nil before its first measurement.
 	P50Ms     *float64 `json:"p50_ms"`
 	P99Ms     *float64 `json:"p99_ms"`
 	Redirects *uint64  `json:"redirects"`
@@ -87,20 +88,6 @@ type Setting struct {
 	Name  string `json:"name"`
 	Value string `json:"value"`
 }
-
-// ShardMeasures are one master's measured rates and latencies.
-type ShardMeasures struct {
-	OpsPerSec float64
-	P50, P99  time.Duration
-	Redirects uint64 // MOVED/ASK/TRYAGAIN answered by this master
-}
-
-// ShardMeasurer returns a master's measures; ok false when it has none.
-type ShardMeasurer func(master string) (m ShardMeasures, ok bool)
-
-// SetShardMeasurer makes the status page show f's rates and latencies per master instead of
-// the rates estimated from the hot-key samples.
-func (srv *Server) SetShardMeasurer(f ShardMeasurer) { srv.shardMeasures.Store(&f) }
 
 // Status gathers the status page's data. Safe from any goroutine.
 func (srv *Server) Status() Status {
@@ -131,9 +118,9 @@ func (srv *Server) Status() Status {
 		{"dedicated connections refused at -max-dedicated", rs.DedicatedRefused},
 		{"silent nodes reconnected (-backend-stall)", rs.BackendStalls},
 	}
-	var measure ShardMeasurer
-	if f := srv.shardMeasures.Load(); f != nil {
-		measure = *f
+	measured := map[string]ShardSnapshot{} // the nodes' own rates and latencies (stats.go)
+	for _, sh := range srv.Snapshot().Shards {
+		measured[sh.Master] = sh
 	}
 	sampled := srv.sampledShardRates()
 	if t := srv.rt.Topology(); t != nil {
@@ -159,11 +146,9 @@ func (srv *Server) Status() Status {
 			if rs.Down[m] {
 				sh.State = "unreachable"
 			}
-			if measure != nil {
-				if ms, ok := measure(m); ok {
-					p50, p99, red := float64(ms.P50)/1e6, float64(ms.P99)/1e6, ms.Redirects
-					sh.OpsPerSec, sh.OpsSource, sh.P50Ms, sh.P99Ms, sh.Redirects = ms.OpsPerSec, "measured", &p50, &p99, &red
-				}
+			if ms, ok := measured[m]; ok {
+				p50, p99, red := float64(ms.P50)/1e6, float64(ms.P99)/1e6, ms.Redirects
+				sh.OpsPerSec, sh.OpsSource, sh.P50Ms, sh.P99Ms, sh.Redirects = ms.OpsPerSec, "measured", &p50, &p99, &red
 			}
 			st.Shards = append(st.Shards, sh)
 		}

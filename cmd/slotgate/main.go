@@ -150,7 +150,7 @@ func run(argv []string) error {
 	}, rt)
 
 	if *admin != "" {
-		if err := serveAdmin(*admin, logger, srv.StatusHandler()); err != nil {
+		if err := serveAdmin(*admin, srv, logger); err != nil {
 			return err
 		}
 	}
@@ -198,18 +198,20 @@ func run(argv []string) error {
 }
 
 // serveAdmin serves the status page (at /), Prometheus metrics (with Go runtime and process
-// metrics) and pprof on addr.
-func serveAdmin(addr string, log *slog.Logger, status http.Handler) error {
+// metrics), the health probes and pprof on addr.
+func serveAdmin(addr string, srv *server.Server, log *slog.Logger) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("admin listen %s: %w", addr, err)
 	}
 	metrics.ExposeMetadata(true) // # HELP and # TYPE lines
 	mux := http.NewServeMux()
-	mux.Handle("/{$}", status)
+	mux.Handle("/{$}", srv.StatusHandler()) // the status page; ?json for scripts
 	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
 		metrics.WritePrometheus(w, true)
 	})
+	mux.HandleFunc("/healthz", srv.ServeHealthz) // the process serves
+	mux.HandleFunc("/readyz", srv.ServeReadyz)   // topology known, every slot covered, every master reachable
 	mux.HandleFunc("/debug/pprof/", pprof.Index) // profiles: measure before guessing
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
