@@ -32,7 +32,7 @@ var (
 // write before closing it. Like Redis, the client count is checked first, then protected mode.
 // An admitted client is counted until release.
 func (srv *Server) admit(remote net.Addr) []byte {
-	if srv.clients.Add(1) > int64(srv.cfg.MaxClients) {
+	if srv.clients.Add(1) > int64(srv.lv().MaxClients) {
 		srv.clients.Add(-1)
 		rejectedMaxClients.Inc()
 		return errMaxClients
@@ -51,7 +51,7 @@ func (srv *Server) release() { srv.clients.Add(-1) }
 // refusesPeer is protected mode's decision: with -protected and no -password only loopback
 // peers are served.
 func (srv *Server) refusesPeer(remote net.Addr) bool {
-	return srv.cfg.Protected && srv.cfg.Password == "" && !isLoopbackPeer(remote)
+	return srv.cfg.Protected && srv.lv().Password == "" && !isLoopbackPeer(remote)
 }
 
 // isLoopbackPeer reports whether a client connected from this host's loopback interface
@@ -69,7 +69,7 @@ func isLoopbackPeer(a net.Addr) bool {
 // exposed reports whether anyone who reaches the listen address can use the cluster: listening
 // beyond loopback with no -password and no -protected.
 func (srv *Server) exposed() bool {
-	return srv.cfg.Password == "" && !srv.cfg.Protected && !isLoopbackListen(srv.cfg.Listen)
+	return srv.lv().Password == "" && !srv.cfg.Protected && !isLoopbackListen(srv.cfg.Listen)
 }
 
 // isLoopbackListen reports whether addr only listens on a loopback interface.
@@ -134,7 +134,7 @@ func (lp *loop) closeIdle(now time.Time) {
 	}
 	lp.epoch++
 	lp.epochStart = now
-	timeout := lp.srv.cfg.IdleTimeout
+	timeout := lp.srv.lv().IdleTimeout
 	if timeout <= 0 || lp.epoch-lp.lastScan < idleScanEvery(timeout) {
 		return
 	}
@@ -193,6 +193,7 @@ func refuse(reply []byte) ([]byte, gnet.Action) { return reply, gnet.Close }
 
 var (
 	rejectedMaxClients = metrics.NewCounter(`slotgate_client_connections_rejected_total{reason="maxclients"}`)
+	commandsDenied     = metrics.NewCounter(`slotgate_commands_denied_total`) // commands.deny
 	rejectedProtected  = metrics.NewCounter(`slotgate_client_connections_rejected_total{reason="protected"}`)
 	clientsIdleClosed  = metrics.NewCounter(`slotgate_clients_closed_idle_total`)
 )

@@ -43,7 +43,10 @@ type Config struct {
 	// Announce is the HOST:PORT CLUSTER SLOTS/SHARDS/NODES name as the one node owning every slot;
 	// empty: the local address of the asking client's connection.
 	Announce string
-	Logf     func(format string, args ...any)
+	// Deny and Allow are the command lists (settings commands.deny, commands.allow): "FLUSHALL",
+	// "CONFIG SET"; CheckCommandRules says what they may hold.
+	Deny, Allow []string
+	Logf        func(format string, args ...any)
 }
 
 // Defaults for the limits.
@@ -75,6 +78,7 @@ type Server struct {
 	overSince  time.Time    // when client buffers went over -max-memory (under mu)
 
 	scripts *scriptCache // scripts loaded through slotgate, for reloading after NOSCRIPT
+	live    atomic.Pointer[Live] // the settings SIGHUP may change (live.go)
 
 	clients          atomic.Int64 // client sessions admitted and not closed
 	remoteClients    atomic.Int64 // those from another host
@@ -169,6 +173,11 @@ func New(cfg Config, rt *router.Router) *Server {
 	}
 	srv := &Server{cfg: cfg, rt: rt, booted: make(chan struct{}), scripts: newScriptCache(cfg.ScriptCache), started: time.Now()}
 	srv.fairShare.Store(int64(cfg.SoftLimit))
+	if err := srv.Reload(Live{Password: cfg.Password, SoftLimit: cfg.SoftLimit, HardLimit: cfg.HardLimit,
+		MaxInflight: cfg.MaxInflight, MaxRequest: cfg.MaxRequest, MaxClients: cfg.MaxClients, IdleTimeout: cfg.IdleTimeout,
+		MaxMergeBytes: cfg.MaxMergeBytes, Deny: cfg.Deny, Allow: cfg.Allow}); err != nil {
+		panic("server.New: " + err.Error()) // the caller checks its lists with CheckCommandRules
+	}
 	srv.pressureAt = cfg.MaxMemory * pressurePercent / 100
 	return srv
 }
@@ -235,7 +244,7 @@ func (srv *Server) inflight() int64 {
 // OnBoot records the engine.
 func (srv *Server) OnBoot(eng gnet.Engine) gnet.Action {
 	srv.eng = eng
-	if srv.cfg.Protected && srv.cfg.Password == "" {
+	if srv.cfg.Protected && srv.lv().Password == "" {
 		srv.logf("protected mode: no -password, so only loopback clients are served")
 	}
 	close(srv.booted)
@@ -290,8 +299,8 @@ func (srv *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		srv.logf("event loop setup: %v", err)
 		return nil, gnet.Close
 	}
-	s := &session{srv: srv, lp: lp, c: c, id: srv.nextID.Add(1), proto: 2, authed: srv.cfg.Password == "",
-		replyEst: srv.cfg.SoftLimit / initialWindow, remote: !isLoopbackPeer(c.RemoteAddr()), since: time.Now()}
+	s := &session{srv: srv, lp: lp, c: c, id: srv.nextID.Add(1), proto: 2, authed: srv.lv().Password == "",
+		replyEst: srv.lv().SoftLimit / initialWindow, remote: !isLoopbackPeer(c.RemoteAddr()), since: time.Now()}
 	c.SetContext(s)
 	s.stampActive()
 	lp.enroll(s)

@@ -183,7 +183,7 @@ func (s *session) Deliver(seq uint64, part int32, reply []byte) {
 	s.touch()
 	// Over the hard limit counting only what was unread before this reply: one large reply to a
 	// client that reads is not a reason to disconnect it.
-	if s.pending()-len(reply) > s.srv.cfg.HardLimit {
+	if s.pending()-len(reply) > s.srv.lv().HardLimit {
 		s.srv.logf("client %d: %d bytes of replies unread, over the hard limit: disconnecting", s.id, s.pending())
 		clientsOverLimit.Inc()
 		s.close()
@@ -216,7 +216,7 @@ func (s *session) mustWait() bool {
 		s.barrier = false
 		return s.pending() >= s.softLimit()
 	}
-	return s.barrier || s.sentGen != s.lp.rl.Gen() || s.inflight >= s.srv.cfg.MaxInflight ||
+	return s.barrier || s.sentGen != s.lp.rl.Gen() || s.inflight >= s.srv.lv().MaxInflight ||
 		s.pending()+s.inflight*s.replyEst+s.reqBytes >= s.softLimit()
 }
 
@@ -310,9 +310,9 @@ func (s *session) parse() {
 		need := s.req.Need()
 		if avail == 0 || avail < need {
 			switch {
-			case avail > s.srv.cfg.MaxRequest:
+			case avail > s.srv.lv().MaxRequest:
 				s.protocolError("Protocol error: request larger than the query buffer limit")
-			case avail > s.softLimit() && s.softLimit() < s.srv.cfg.SoftLimit:
+			case avail > s.softLimit() && s.softLimit() < s.srv.lv().SoftLimit:
 				s.pause() // over -max-memory: a large request still arriving waits for room
 			}
 			break
@@ -341,7 +341,7 @@ func (s *session) parse() {
 	if (s.paused || s.stopRead) && !s.closed {
 		// One more loop read (64 KiB) must still fit: gnet grows its inbound buffer to the next
 		// power of two before we see the bytes, so stopping short keeps it at the limit's size.
-		if in := c.InboundBuffered() + len(s.held); in+s.pending()+loopReadSize > s.srv.cfg.HardLimit {
+		if in := c.InboundBuffered() + len(s.held); in+s.pending()+loopReadSize > s.srv.lv().HardLimit {
 			s.srv.logf("client %d: %d bytes of requests unparsed and %d of replies unread, over the hard limit: disconnecting",
 				s.id, in, s.pending())
 			clientsOverLimit.Inc()
@@ -355,7 +355,7 @@ func (s *session) parse() {
 // held and frames it further. A complete request is dispatched from held, and the bytes after it
 // stay in gnet's buffer. It reports whether parsing may go on.
 func (s *session) feedHeld() bool {
-	overBudget := len(s.held) > s.softLimit() && s.softLimit() < s.srv.cfg.SoftLimit
+	overBudget := len(s.held) > s.softLimit() && s.softLimit() < s.srv.lv().SoftLimit
 	if s.mustWait() || overBudget {
 		s.pause() // the rest stays in gnet's buffer, as for any request
 		return false
@@ -365,7 +365,7 @@ func (s *session) feedHeld() bool {
 	}
 	c := s.c
 	avail := c.InboundBuffered()
-	if len(s.held)+avail > s.srv.cfg.MaxRequest {
+	if len(s.held)+avail > s.srv.lv().MaxRequest {
 		s.protocolError("Protocol error: request larger than the query buffer limit")
 		return false
 	}
@@ -518,10 +518,12 @@ func (s *session) dispatch(raw []byte) {
 		return
 	}
 	cls := classes[cmd.ID]
+	top := cmd
+	var sub *codec.Command
 	if len(cmd.Subcommands) > 0 && len(args) >= 2 {
 		// Container commands (OBJECT, XGROUP, XINFO, MEMORY, CLIENT...): the subcommand has the
 		// arity, the flags and the key positions.
-		sub := cmd.Sub(args[1])
+		sub = cmd.Sub(args[1])
 		if sub != nil {
 			s.lastCmd = sub
 		} else if cls != classLocal {
@@ -545,6 +547,9 @@ func (s *session) dispatch(raw []byte) {
 	if !s.authed && cmd.Flags&codec.FlagNoAuth == 0 {
 		s.reject(append(s.lp.scratch[:0], errNoAuth...))
 		return
+	}
+	if rules := s.srv.lv().rules; rules != nil && s.commandRule(rules, top, sub, raw) {
+		return // commands.deny or commands.allow (live.go)
 	}
 	if s.tx == txQueuing {
 		s.queue(cmd, cls, args, raw)
