@@ -77,7 +77,7 @@ type Server struct {
 	pressureAt int64        // client buffers past this get fair shares (budget.go)
 	overSince  time.Time    // when client buffers went over -max-memory (under mu)
 
-	scripts *scriptCache // scripts loaded through slotgate, for reloading after NOSCRIPT
+	scripts *scriptCache         // scripts loaded through slotgate, for reloading after NOSCRIPT
 	live    atomic.Pointer[Live] // the settings SIGHUP may change (live.go)
 
 	clients          atomic.Int64 // client sessions admitted and not closed
