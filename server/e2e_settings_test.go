@@ -18,6 +18,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/slotgate/slotgate/internal/testcluster"
+	"github.com/slotgate/slotgate/router"
+	"github.com/slotgate/slotgate/router/slot"
 	"github.com/slotgate/slotgate/server"
 )
 
@@ -319,5 +321,66 @@ func TestE2ESettingsCommandRules(t *testing.T) {
 	}
 	if err := cl.DBSize(ctx).Err(); err == nil {
 		t.Error("a refused reload changed the lists")
+	}
+}
+
+// TestE2ESettingsReloadRouter: the reloadable router settings take effect on open connections:
+// read_from (reads move to the replicas and back) and request_timeout.
+func TestE2ESettingsReloadRouter(t *testing.T) {
+	p := startProxy(t, cluster, nil)
+	ctx := context.Background()
+	cl := p.client(t, func(o *redis.Options) { o.PoolSize = 1; o.MaxRetries = -1 })
+	var replicas []*testcluster.Node
+	for _, m := range cluster.Masters() {
+		replicas = append(replicas, cluster.Replicas(m)...)
+	}
+	if len(replicas) == 0 {
+		t.Skip("the shared cluster has no replicas")
+	}
+	replicaGets := func() int {
+		n := 0
+		for _, r := range replicas {
+			n += nodeGets(cluster, r)
+		}
+		return n
+	}
+	reads := func() int {
+		before := replicaGets()
+		for i := range 200 {
+			if err := cl.Get(ctx, "settings:rf:"+strconv.Itoa(i)).Err(); err != nil && err != redis.Nil {
+				t.Fatal(err)
+			}
+		}
+		return replicaGets() - before
+	}
+	if n := reads(); n != 0 {
+		t.Fatalf("%d GETs reached replicas with read_from master", n)
+	}
+	p.Rt.SetReadFrom(router.ReadReplica)
+	if n := reads(); n < 200 {
+		t.Fatalf("%d of 200 GETs reached replicas after read_from replica", n)
+	}
+	p.Rt.SetReadFrom(router.ReadMaster)
+	if n := reads(); n != 0 {
+		t.Fatalf("%d GETs reached replicas after read_from master again", n)
+	}
+
+	// request_timeout: a GET to a paused master gets -ERR timeout once the timeout is set.
+	key := "settings:timeout"
+	owner := cluster.Node(p.Rt.Topology().Owner(slot.Of([]byte(key))))
+	if owner == nil {
+		t.Fatal("no owner for", key)
+	}
+	p.Rt.SetRequestTimeout(50 * time.Millisecond)
+	defer p.Rt.SetRequestTimeout(0)
+	if err := cluster.Client(owner).Do(ctx, "CLIENT", "PAUSE", "400", "ALL").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Get(ctx, key).Err(); err == nil || !strings.Contains(err.Error(), "timeout") {
+		t.Fatalf("GET to a paused master with request_timeout 50ms: %v", err)
+	}
+	p.Rt.SetRequestTimeout(0)
+	if err := cl.Get(ctx, key).Err(); err != nil && err != redis.Nil {
+		t.Fatalf("GET after the pause with no request timeout: %v", err)
 	}
 }
