@@ -17,7 +17,8 @@ import (
 	"github.com/slotgate/slotgate/router/slot"
 )
 
-// Config is the front end's configuration.
+// Config is the front end's configuration. Its reloadable part (Password, the client limits, MaxMergeBytes,
+// Deny, Allow) is the first Live: after New, Server.Reload changes it.
 type Config struct {
 	Listen      string // HOST:PORT
 	Loops       int    // gnet event loops
@@ -144,40 +145,23 @@ func New(cfg Config, rt *router.Router) *Server {
 	if cfg.Loops <= 0 {
 		cfg.Loops = 1
 	}
-	if cfg.SoftLimit <= 0 {
-		cfg.SoftLimit = DefaultSoftLimit
-	}
-	if cfg.HardLimit <= 0 {
-		cfg.HardLimit = DefaultHardLimit
-	}
-	if cfg.MaxInflight <= 0 {
-		cfg.MaxInflight = DefaultMaxInflight
-	}
-	if cfg.MaxRequest <= 0 {
-		cfg.MaxRequest = DefaultMaxRequest
-	}
 	if cfg.MaxMemory <= 0 {
 		cfg.MaxMemory = DefaultMaxMemory()
 	}
-	if cfg.MaxClients <= 0 {
-		cfg.MaxClients = DefaultMaxClients
-	}
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
-	}
-	if cfg.MaxMergeBytes <= 0 {
-		cfg.MaxMergeBytes = DefaultMaxMergeBytes
 	}
 	if cfg.ScriptCache == 0 {
 		cfg.ScriptCache = DefaultScriptCache
 	}
 	srv := &Server{cfg: cfg, rt: rt, booted: make(chan struct{}), scripts: newScriptCache(cfg.ScriptCache), started: time.Now()}
-	srv.fairShare.Store(int64(cfg.SoftLimit))
+	// The reloadable settings are read through srv.live from here on (live.go), not srv.cfg.
 	if err := srv.Reload(Live{Password: cfg.Password, SoftLimit: cfg.SoftLimit, HardLimit: cfg.HardLimit,
 		MaxInflight: cfg.MaxInflight, MaxRequest: cfg.MaxRequest, MaxClients: cfg.MaxClients, IdleTimeout: cfg.IdleTimeout,
 		MaxMergeBytes: cfg.MaxMergeBytes, Deny: cfg.Deny, Allow: cfg.Allow}); err != nil {
 		panic("server.New: " + err.Error()) // the caller checks its lists with CheckCommandRules
 	}
+	srv.fairShare.Store(int64(srv.lv().SoftLimit))
 	srv.pressureAt = cfg.MaxMemory * pressurePercent / 100
 	return srv
 }
