@@ -241,10 +241,10 @@ func TestE2ESettingsReloadBadFile(t *testing.T) {
 func TestE2ESettingsStartErrors(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "slotgate.yaml")
 	for yaml, want := range map[string]string{
-		"client:\n  hard_limit: 12xb\n":   `client.hard_limit: "12xb": not a size`,
-		"cluster:\n  refersh: 5s\n":       `cluster.refersh: unknown key (did you mean cluster.refresh?)`,
+		"client:\n  hard_limit: 12xb\n":    `client.hard_limit: "12xb": not a size`,
+		"cluster:\n  refersh: 5s\n":        `cluster.refersh: unknown key (did you mean cluster.refresh?)`,
 		"commands:\n  allow: [SHUTDOWN]\n": `commands.allow: "SHUTDOWN" cannot be allowed: it stops one node`,
-		"commands:\n  deny: [NOSUCH]\n":   `commands.deny: "NOSUCH": not a command slotgate knows`,
+		"commands:\n  deny: [NOSUCH]\n":    `commands.deny: "NOSUCH": not a command slotgate knows`,
 	} {
 		writeFile(t, file, yaml)
 		out, err := exec.Command(slotgateBinary(t), "-config", file).CombinedOutput()
