@@ -22,6 +22,7 @@ type Live struct {
 	MaxClients    int           // Config.MaxClients
 	IdleTimeout   time.Duration // Config.IdleTimeout
 	MaxMergeBytes int           // Config.MaxMergeBytes
+	ScriptCache   int           // Config.ScriptCache (0: DefaultScriptCache, negative: none)
 	Deny          []string      // Config.Deny
 	Allow         []string      // Config.Allow
 
@@ -72,6 +73,9 @@ func (l *Live) defaults() {
 	}
 	if l.MaxMergeBytes <= 0 {
 		l.MaxMergeBytes = DefaultMaxMergeBytes
+	}
+	if l.ScriptCache == 0 {
+		l.ScriptCache = DefaultScriptCache
 	}
 }
 
@@ -163,6 +167,9 @@ func (srv *Server) Reload(l Live) error {
 		return errors.New("client soft limit above the hard limit")
 	}
 	l.rules = rules
+	if old := srv.live.Load(); old != nil && old.ScriptCache != l.ScriptCache {
+		srv.scripts.resize(l.ScriptCache)
+	}
 	srv.live.Store(&l)
 	srv.fairShare.Store(min(srv.fairShare.Load(), int64(l.SoftLimit)))
 	return nil

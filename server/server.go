@@ -17,8 +17,8 @@ import (
 	"github.com/slotgate/slotgate/router/slot"
 )
 
-// Config is the front end's configuration. Its reloadable part (Password, the client limits, MaxMergeBytes,
-// Deny, Allow) is the first Live: after New, Server.Reload changes it.
+// Config is the front end's configuration. Its reloadable part (Password, the client limits,
+// MaxMergeBytes, ScriptCache, Deny, Allow) is the first Live: after New, Server.Reload changes it.
 type Config struct {
 	Listen      string // HOST:PORT
 	Loops       int    // gnet event loops
@@ -152,13 +152,13 @@ func New(cfg Config, rt *router.Router) *Server {
 		cfg.Logf = func(string, ...any) {}
 	}
 	if cfg.ScriptCache == 0 {
-		cfg.ScriptCache = DefaultScriptCache
+		cfg.ScriptCache = DefaultScriptCache // also Live's default: newScriptCache below needs it
 	}
 	srv := &Server{cfg: cfg, rt: rt, booted: make(chan struct{}), scripts: newScriptCache(cfg.ScriptCache), started: time.Now()}
 	// The reloadable settings are read through srv.live from here on (live.go), not srv.cfg.
 	if err := srv.Reload(Live{Password: cfg.Password, SoftLimit: cfg.SoftLimit, HardLimit: cfg.HardLimit,
 		MaxInflight: cfg.MaxInflight, MaxRequest: cfg.MaxRequest, MaxClients: cfg.MaxClients, IdleTimeout: cfg.IdleTimeout,
-		MaxMergeBytes: cfg.MaxMergeBytes, Deny: cfg.Deny, Allow: cfg.Allow}); err != nil {
+		MaxMergeBytes: cfg.MaxMergeBytes, ScriptCache: cfg.ScriptCache, Deny: cfg.Deny, Allow: cfg.Allow}); err != nil {
 		panic("server.New: " + err.Error()) // the caller checks its lists with CheckCommandRules
 	}
 	srv.fairShare.Store(int64(srv.lv().SoftLimit))

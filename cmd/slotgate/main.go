@@ -83,10 +83,6 @@ func run(argv []string) error {
 		// soon (the budget counts client bytes; the rest of slotgate needs far less).
 		debug.SetMemoryLimit(budget + 64<<20)
 	}
-	scriptCache := st.Commands.ScriptCache
-	if scriptCache == 0 {
-		scriptCache = -1 // server.Config: negative is none, 0 the default
-	}
 	stall := st.Cluster.BackendStall
 	if stall == 0 {
 		stall = -1 // router.Config: negative is never, 0 the default
@@ -102,7 +98,7 @@ func run(argv []string) error {
 		Listen: st.Listen, Loops: st.Loops, Password: live.Password,
 		SoftLimit: live.SoftLimit, HardLimit: live.HardLimit, MaxInflight: live.MaxInflight, MaxRequest: live.MaxRequest,
 		MaxClients: live.MaxClients, IdleTimeout: live.IdleTimeout, Protected: st.Client.Protected, MaxMemory: budget,
-		ScriptCache: scriptCache, MaxMergeBytes: live.MaxMergeBytes, Announce: st.Announce,
+		ScriptCache: live.ScriptCache, MaxMergeBytes: live.MaxMergeBytes, Announce: st.Announce,
 		Deny: live.Deny, Allow: live.Allow, Logf: logf,
 	}, rt)
 	rl := &reloader{src: src, cur: st, srv: srv, rt: rt, clientCap: clientCap, logf: logf}

@@ -34,9 +34,17 @@ func liveSettings(st *settings.Settings, clientCap int, logf func(string, ...any
 	return server.Live{
 		Password: st.Client.Password, SoftLimit: int(st.Client.SoftLimit), HardLimit: int(st.Client.HardLimit),
 		MaxInflight: st.Client.MaxInflight, MaxRequest: int(st.Client.QueryLimit), MaxClients: maxClients,
-		IdleTimeout: st.Client.IdleTimeout, MaxMergeBytes: int(st.Commands.MaxMergeBytes),
+		IdleTimeout: st.Client.IdleTimeout, MaxMergeBytes: int(st.Commands.MaxMergeBytes), ScriptCache: scriptCache(st),
 		Deny: st.Commands.Deny, Allow: st.Commands.Allow,
 	}
+}
+
+// scriptCache is commands.script_cache as server.Config takes it (0 there is the default).
+func scriptCache(st *settings.Settings) int {
+	if st.Commands.ScriptCache == 0 {
+		return -1
+	}
+	return st.Commands.ScriptCache
 }
 
 // reloader applies a SIGHUP: the file read again, the reloadable settings applied, the others

@@ -76,7 +76,7 @@ type Commands struct {
 	Deny          []string `key:"deny" flag:"deny-commands" reload:"yes" group:"Commands" help:"commands refused with -NOPERM (\"FLUSHALL\", \"CONFIG SET\"; a container such as \"CONFIG\" denies its subcommands)"`
 	Allow         []string `key:"allow" flag:"allow-commands" reload:"yes" group:"Commands" help:"commands refused by default let through, from the list in docs/config.md (\"CONFIG SET\": to every master, OK when each said OK)"`
 	MaxMergeBytes Size     `key:"max_merge_bytes" flag:"max-merge-bytes" default:"64MiB" range:"100..16GiB" reload:"yes" group:"Commands" help:"the masters' replies to one command sent to every master (KEYS, SLOWLOG GET...) together: past it the client gets an error (for KEYS: use SCAN)"`
-	ScriptCache   int      `key:"script_cache" flag:"script-cache" default:"1024" range:"1..1000000" zero:"none" group:"Commands" help:"scripts loaded through slotgate (SCRIPT LOAD) kept to reload on a node that answers EVALSHA with NOSCRIPT, e.g. after a failover"`
+	ScriptCache   int      `key:"script_cache" flag:"script-cache" default:"1024" range:"1..1000000" zero:"none" reload:"yes" group:"Commands" help:"scripts loaded through slotgate (SCRIPT LOAD) kept to reload on a node that answers EVALSHA with NOSCRIPT, e.g. after a failover"`
 }
 
 // Size is a number of bytes: in the file and on the command line 1048576, 64MiB, 512mb, 2gb
