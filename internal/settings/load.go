@@ -134,7 +134,7 @@ func (s *Settings) check() error {
 	return nil
 }
 
-// LoadYAML reads settings from a YAML document over s (for tests and tools).
+// loadYAML reads settings from a YAML document over s; errors name the file, line and key.
 func loadYAML(s *Settings, name string, data []byte) error {
 	file, err := parser.ParseBytes(data, 0)
 	if err != nil {
