@@ -41,6 +41,7 @@ type Loop struct {
 	scratch   []byte                  // a request being retried
 	keptSinks []Sink                  // retryParked: sinks with a request still parked
 	rr        uint32                  // replica choice, round robin
+	readFrom  ReadFrom                // the router's read policy as of the last sync
 	spareBuf  []byte                  // one large request buffer kept between large requests (TakeSpare)
 	spareAt   int64                   // when spareBuf was kept (loop clock)
 	idle      map[string][]*ShardConn // pooled dedicated connections, by master (pin.go)
@@ -133,6 +134,7 @@ func (l *Loop) sync() {
 		l.shards[pr] = l.shards[pr][:0]
 		l.replicas[pr] = l.replicas[pr][:0]
 	}
+	l.readFrom = ReadFrom(l.router.readFrom.Load())
 	if t == nil {
 		return
 	}
@@ -142,7 +144,7 @@ func (l *Loop) sync() {
 			l.shards[pr] = append(l.shards[pr], l.connTo(addr, false, resp3))
 			keep[connKey{addr, false, resp3}] = true
 			var reps []*ShardConn
-			if l.router.cfg.ReadFrom != ReadMaster && i < len(t.Replicas) {
+			if l.readFrom != ReadMaster && i < len(t.Replicas) {
 				for _, ra := range t.Replicas[i] {
 					reps = append(reps, l.connTo(ra, true, resp3))
 					keep[connKey{ra, true, resp3}] = true
@@ -229,7 +231,7 @@ func (l *Loop) route(slot int32, read, resp3 bool) *ShardConn {
 		return nil
 	}
 	pr := b2i(resp3)
-	if read && l.router.cfg.ReadFrom != ReadMaster {
+	if read && l.readFrom != ReadMaster {
 		if sc := l.replicaOf(l.replicas[pr][shard]); sc != nil {
 			return sc
 		}
@@ -242,7 +244,7 @@ func (l *Loop) route(slot int32, read, resp3 bool) *ShardConn {
 // rotation too.
 func (l *Loop) replicaOf(reps []*ShardConn) *ShardConn {
 	n := len(reps)
-	if l.router.cfg.ReadFrom == ReadPreferReplica {
+	if l.readFrom == ReadPreferReplica {
 		n++
 	}
 	for range n {

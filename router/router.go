@@ -93,6 +93,9 @@ type Router struct {
 	window atomic.Int64 // the retry window in force, ns (see RetryWindow)
 
 	lastErr atomic.Pointer[SetupError] // why the last topology discovery failed (nil: it succeeded)
+	// The settings SIGHUP may change (SetRequestTimeout, SetReadFrom); cfg keeps the first ones.
+	reqTimeout atomic.Int64  // Config.RequestTimeout, ns
+	readFrom   atomic.Uint32 // Config.ReadFrom
 
 	learnt   atomic.Pointer[codec.CommandSet] // commands learnt from the masters (commands.go)
 	learning atomic.Bool                      // a learning is under way
@@ -150,6 +153,8 @@ func New(cfg Config) *Router {
 	routers.mu.Lock()
 	routers.list = append(routers.list, r)
 	routers.mu.Unlock()
+	r.reqTimeout.Store(int64(cfg.RequestTimeout))
+	r.readFrom.Store(uint32(cfg.ReadFrom))
 	if cfg.RetryWindow > 0 {
 		r.window.Store(int64(cfg.RetryWindow))
 	} else {
@@ -224,6 +229,37 @@ func (r *Router) adoptNodeTimeout(nt time.Duration, why string) {
 func (r *Router) DialNode(addr string) (net.Conn, error) {
 	d := r.dialer
 	return d.Dial(addr)
+}
+
+// SetRequestTimeout changes Config.RequestTimeout: requests already on the wire are held to the
+// new value from the loops' next tick. Any goroutine.
+func (r *Router) SetRequestTimeout(d time.Duration) { r.reqTimeout.Store(int64(d)) }
+
+// SetReadFrom changes Config.ReadFrom. The loops take it with the topology: the current one is
+// published again (as a copy), so each loop opens or retires its replica connections, and a
+// client with requests in flight waits for their replies before reads go the new way (the
+// usual topology barrier). Any goroutine.
+func (r *Router) SetReadFrom(rf ReadFrom) {
+	if ReadFrom(r.readFrom.Swap(uint32(rf))) == rf {
+		return
+	}
+	for {
+		t := r.topo.Load()
+		if t == nil {
+			return // the first topology brings it
+		}
+		c := *t
+		if r.topo.CompareAndSwap(t, &c) {
+			break
+		}
+	}
+	r.log.Info("read policy changed", "read_from", rf.String())
+	r.mu.Lock()
+	loops := slices.Clone(r.loops)
+	r.mu.Unlock()
+	for _, l := range loops {
+		_ = l.el.Execute(context.Background(), l)
+	}
 }
 
 // Seeds returns the configured seed addresses.

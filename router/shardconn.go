@@ -599,17 +599,18 @@ func (sc *ShardConn) tick(now int64) {
 		_ = sc.conn.Close() // OnClose runs on the loop later
 		return
 	}
-	if cfg.RequestTimeout <= 0 {
+	timeout := time.Duration(l.router.reqTimeout.Load())
+	if timeout <= 0 {
 		return
 	}
 	for i := 0; i < onWire; i++ {
 		p := sc.fifo.at(i)
-		if l.mono-p.sent <= int64(cfg.RequestTimeout) {
+		if l.mono-p.sent <= int64(timeout) {
 			break
 		}
 		if p.sink != nil {
 			requestTimeouts.Inc()
-			p.sink.Deliver(p.seq, p.part, errTimeout(sc.Addr, cfg.RequestTimeout))
+			p.sink.Deliver(p.seq, p.part, errTimeout(sc.Addr, timeout))
 			p.sink = nil // an orphan: its reply, if it ever comes, is dropped
 		}
 	}

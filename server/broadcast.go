@@ -83,7 +83,7 @@ func (s *session) broadcastN(cmd *codec.Command, raw []byte, op mergeOp, kind ro
 	}
 	seq := s.alloc()
 	m := lp.newMerge(op, len(slots))
-	m.limit, m.name, m.count = s.srv.cfg.MaxMergeBytes, cmd.Name, count
+	m.limit, m.name, m.count = s.srv.lv().MaxMergeBytes, cmd.Name, count
 	s.slot(seq).merge = m
 	for _, sl := range slots {
 		m.addrs = append(m.addrs, t.Masters[t.Shard(sl)])

@@ -62,7 +62,7 @@ func (s *session) softLimit() int {
 	if lp := s.lp; lp.footprint+lp.others > s.srv.pressureAt {
 		return int(s.srv.fairShare.Load())
 	}
-	return s.srv.cfg.SoftLimit
+	return s.srv.lv().SoftLimit
 }
 
 // checkBudget runs on the ticker: it publishes the fair share and each loop's view of the
@@ -79,7 +79,7 @@ func (srv *Server) checkBudget(now time.Time) {
 	memoryHeld.Set(float64(max(total, 0)))
 	budget := srv.cfg.MaxMemory
 	n := max(int64(clientsConnected.Get()), 1)
-	srv.fairShare.Store(min(int64(srv.cfg.SoftLimit), max(budget/(4*n), minFairShare)))
+	srv.fairShare.Store(min(int64(srv.lv().SoftLimit), max(budget/(4*n), minFairShare)))
 	if total <= budget {
 		srv.overSince = time.Time{}
 		return

@@ -50,8 +50,8 @@ func TestE2EListenErrorsNamed(t *testing.T) {
 	}
 	defer held.Close()
 	for _, c := range []struct{ listen, want string }{
-		{"22391", "missing port in address"},
-		{":99999", "invalid port"},
+		{"22391", "not HOST:PORT"}, // the settings catch these two before the listener
+		{":99999", "the port is not a number from 1 to 65535"},
 		{"nosuchhost.invalid:22121", "no such host"},
 		{held.Addr().String(), "address already in use"},
 	} {
@@ -103,7 +103,7 @@ func TestE2EStartRefusedSetupExits(t *testing.T) {
 		{"wrong password", []string{"-cluster", seed, "-backend-password", "not-the-password"}, []string{"cause=auth", "WRONGPASS", "-backend-password"}},
 		{"no password", []string{"-cluster", seed}, []string{"cause=auth", "NOAUTH"}},
 		{"no cluster support", []string{"-cluster", plain}, []string{"cause=no_cluster", "cluster support disabled"}},
-		{"no port", []string{"-cluster", "127.0.0.1"}, []string{"cause=bad_address", "missing port in address"}},
+		{"no port", []string{"-cluster", "127.0.0.1"}, []string{"-cluster", "not HOST:PORT"}}, // the settings catch it before the router
 	} {
 		out, err := runToExit(t, append([]string{"-listen", freeAddr(t), "-admin", ""}, c.args...)...)
 		var ee *exec.ExitError

@@ -197,7 +197,7 @@ func (s *session) ownInfo(sec *infoSection) {
 		srv.mu.Unlock()
 		sec.keys, sec.values = nil, map[string]string{}
 		set("connected_clients", strconv.FormatInt(srv.clients.Load(), 10))
-		set("maxclients", strconv.Itoa(srv.cfg.MaxClients))
+		set("maxclients", strconv.Itoa(srv.lv().MaxClients))
 		set("blocked_clients", strconv.FormatInt(blocked, 10))
 	case "memory":
 		// The sums' human forms follow the sums (the first master's would mislead), and

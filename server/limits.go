@@ -33,11 +33,11 @@ var (
 // write before closing it. Like Redis, the client count is checked first, then protected mode.
 // An admitted client is counted until release.
 func (srv *Server) admit(remote net.Addr) []byte {
-	if srv.clients.Add(1) > int64(srv.cfg.MaxClients) {
+	if srv.clients.Add(1) > int64(srv.lv().MaxClients) {
 		srv.clients.Add(-1)
 		rejectedMaxClients.Inc()
 		srv.logLimit(&srv.logs.maxClients, slog.LevelWarn, "limit hit: client refused, max number of clients reached",
-			"addr", remote.String(), "maxclients", srv.cfg.MaxClients)
+			"addr", remote.String(), "maxclients", srv.lv().MaxClients)
 		return errMaxClients
 	}
 	if srv.refusesPeer(remote) {
@@ -54,7 +54,7 @@ func (srv *Server) release() { srv.clients.Add(-1) }
 // refusesPeer is protected mode's decision: with -protected and no -password only loopback
 // peers are served.
 func (srv *Server) refusesPeer(remote net.Addr) bool {
-	return srv.cfg.Protected && srv.cfg.Password == "" && !isLoopbackPeer(remote)
+	return srv.cfg.Protected && srv.lv().Password == "" && !isLoopbackPeer(remote)
 }
 
 // isLoopbackPeer reports whether a client connected from this host's loopback interface
@@ -72,7 +72,7 @@ func isLoopbackPeer(a net.Addr) bool {
 // exposed reports whether anyone who reaches the listen address can use the cluster: listening
 // beyond loopback with no -password and no -protected.
 func (srv *Server) exposed() bool {
-	return srv.cfg.Password == "" && !srv.cfg.Protected && !isLoopbackListen(srv.cfg.Listen)
+	return srv.lv().Password == "" && !srv.cfg.Protected && !isLoopbackListen(srv.cfg.Listen)
 }
 
 // isLoopbackListen reports whether addr only listens on a loopback interface.
@@ -137,7 +137,7 @@ func (lp *loop) closeIdle(now time.Time) {
 	}
 	lp.epoch++
 	lp.epochStart = now
-	timeout := lp.srv.cfg.IdleTimeout
+	timeout := lp.srv.lv().IdleTimeout
 	if timeout <= 0 || lp.epoch-lp.lastScan < idleScanEvery(timeout) {
 		return
 	}
@@ -196,6 +196,7 @@ func refuse(reply []byte) ([]byte, gnet.Action) { return reply, gnet.Close }
 
 var (
 	rejectedMaxClients = metrics.NewCounter(`slotgate_client_connections_rejected_total{reason="maxclients"}`)
+	commandsDenied     = metrics.NewCounter(`slotgate_commands_denied_total`) // commands.deny
 	rejectedProtected  = metrics.NewCounter(`slotgate_client_connections_rejected_total{reason="protected"}`)
 	clientsIdleClosed  = metrics.NewCounter(`slotgate_clients_closed_idle_total`)
 )

@@ -50,7 +50,7 @@ func (s *session) localCommand(cmd *codec.Command, args [][]byte, raw []byte) {
 		s.proto, s.name = 2, nil
 		s.replyOff, s.skipNext = false, false
 		s.endTx()
-		s.authed = s.srv.cfg.Password == ""
+		s.authed = s.srv.lv().Password == ""
 		b = codec.AppendSimple(b, "RESET")
 	case "auth":
 		b = s.auth(b, args[1:])
@@ -136,7 +136,7 @@ func (s *session) clientReply(mode []byte) bool {
 // auth checks AUTH [user] password against -password. Without -password any AUTH succeeds:
 // applications moving from the cluster send the cluster's password.
 func (s *session) auth(b []byte, args [][]byte) []byte {
-	want := s.srv.cfg.Password
+	want := s.srv.lv().Password
 	if want == "" {
 		s.authed = true
 		return codec.AppendOK(b)

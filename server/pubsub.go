@@ -349,7 +349,7 @@ func (lp *loop) Message(kind router.SubKind, pattern, channel, payload []byte) {
 	set := cs.sessions
 	lp.ps.msg2 = appendMessage(lp.ps.msg2[:0], 2, kind, pattern, channel, payload)
 	lp.ps.msg3 = lp.ps.msg3[:0]
-	limit := lp.srv.cfg.HardLimit
+	limit := lp.srv.lv().HardLimit
 	for s := range set {
 		if s.closed {
 			continue

@@ -194,7 +194,7 @@ func (s *session) scan(cmd *codec.Command, args [][]byte) {
 	lp.partReq = b
 	seq := s.alloc()
 	m := lp.newMerge(mergeScan, 1)
-	m.limit, m.name, m.scan, m.scanLast = s.srv.cfg.MaxMergeBytes, cmd.Name, c, last
+	m.limit, m.name, m.scan, m.scanLast = s.srv.lv().MaxMergeBytes, cmd.Name, c, last
 	s.slot(seq).merge = m
 	s.sendPart(int(c.s), b, 0, 0) // masters only: a replica's cursor would be another dict's
 	scanRequests.Inc()

@@ -77,11 +77,11 @@ func shaOf(body []byte) (k shaKey) {
 // add keeps a copy of body (a script a client loaded) and returns its sha.
 func (c *scriptCache) add(body []byte) shaKey {
 	k := shaOf(body)
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.max <= 0 || len(body) > c.maxBytes {
 		return k
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	if e := c.m[k]; e != nil {
 		c.unlink(e)
 		c.pushFront(e)
@@ -140,6 +140,17 @@ func (c *scriptCache) len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.m)
+}
+
+// resize changes how many scripts are kept (a reload of -script-cache; 0 or less: none), the
+// least recently used going first.
+func (c *scriptCache) resize(n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.max = n
+	for len(c.m) > max(n, 0) {
+		c.remove(c.lru.prev)
+	}
 }
 
 func (c *scriptCache) remove(e *scriptEntry) {

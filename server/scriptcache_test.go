@@ -71,3 +71,27 @@ func TestScriptCacheLRU(t *testing.T) {
 		t.Fatal("a disabled cache kept a script")
 	}
 }
+
+// A reload of -script-cache shrinks the cache from its least recently used end; 0 keeps none.
+func TestScriptCacheResize(t *testing.T) {
+	c := newScriptCache(4)
+	var k [4]shaKey
+	for i := range k {
+		k[i] = c.add([]byte("return " + strconv.Itoa(i)))
+	}
+	c.has(k[0]) // the most recent: 1 is the oldest
+	c.resize(2)
+	if c.len() != 2 || !c.has(k[0]) || !c.has(k[3]) || c.has(k[1]) {
+		t.Fatalf("after resize(2): %d kept, want scripts 0 and 3", c.len())
+	}
+	c.resize(-1)
+	c.add([]byte("return 9"))
+	if c.len() != 0 {
+		t.Fatalf("a cache resized to none keeps %d", c.len())
+	}
+	c.resize(5)
+	c.add([]byte("return 9"))
+	if c.len() != 1 {
+		t.Fatalf("a cache grown back keeps %d", c.len())
+	}
+}

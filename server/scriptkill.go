@@ -44,7 +44,7 @@ func (s *session) killScripts(args [][]byte) {
 	}
 	seq := s.alloc()
 	m := lp.newMerge(mergeAnyOK, len(slots))
-	m.limit, m.name = s.srv.cfg.MaxMergeBytes, "script|kill"
+	m.limit, m.name = s.srv.lv().MaxMergeBytes, "script|kill"
 	if codec.EqualFold(args[0], "function") {
 		m.name = "function|kill"
 	}

@@ -19,7 +19,8 @@ import (
 	"github.com/slotgate/slotgate/router/slot"
 )
 
-// Config is the front end's configuration.
+// Config is the front end's configuration. Its reloadable part (Password, the client limits,
+// MaxMergeBytes, ScriptCache, Deny, Allow) is the first Live: after New, Server.Reload changes it.
 type Config struct {
 	Listen      string // HOST:PORT
 	Loops       int    // gnet event loops
@@ -50,6 +51,9 @@ type Config struct {
 	// negative: off.
 	HotKeySample int
 	Logger       *slog.Logger // nil: discard
+	// Deny and Allow are the command lists (settings commands.deny, commands.allow): "FLUSHALL",
+	// "CONFIG SET"; CheckCommandRules says what they may hold.
+	Deny, Allow []string
 }
 
 // Defaults for the limits.
@@ -82,7 +86,8 @@ type Server struct {
 	pressureAt int64        // client buffers past this get fair shares (budget.go)
 	overSince  time.Time    // when client buffers went over -max-memory (under mu)
 
-	scripts *scriptCache // scripts loaded through slotgate, for reloading after NOSCRIPT
+	scripts *scriptCache         // scripts loaded through slotgate, for reloading after NOSCRIPT
+	live    atomic.Pointer[Live] // the settings SIGHUP may change (live.go)
 
 	clients          atomic.Int64 // client sessions admitted and not closed
 	remoteClients    atomic.Int64 // those from another host
@@ -155,29 +160,11 @@ func New(cfg Config, rt *router.Router) *Server {
 	if cfg.Loops <= 0 {
 		cfg.Loops = 1
 	}
-	if cfg.SoftLimit <= 0 {
-		cfg.SoftLimit = DefaultSoftLimit
-	}
-	if cfg.HardLimit <= 0 {
-		cfg.HardLimit = DefaultHardLimit
-	}
-	if cfg.MaxInflight <= 0 {
-		cfg.MaxInflight = DefaultMaxInflight
-	}
-	if cfg.MaxRequest <= 0 {
-		cfg.MaxRequest = DefaultMaxRequest
-	}
 	if cfg.MaxMemory <= 0 {
 		cfg.MaxMemory = DefaultMaxMemory()
 	}
-	if cfg.MaxClients <= 0 {
-		cfg.MaxClients = DefaultMaxClients
-	}
-	if cfg.MaxMergeBytes <= 0 {
-		cfg.MaxMergeBytes = DefaultMaxMergeBytes
-	}
 	if cfg.ScriptCache == 0 {
-		cfg.ScriptCache = DefaultScriptCache
+		cfg.ScriptCache = DefaultScriptCache // also Live's default: newScriptCache below needs it
 	}
 	if cfg.HotKeySample == 0 {
 		cfg.HotKeySample = DefaultHotKeySample
@@ -186,7 +173,13 @@ func New(cfg Config, rt *router.Router) *Server {
 	if srv.log == nil {
 		srv.log = slog.New(slog.DiscardHandler)
 	}
-	srv.fairShare.Store(int64(cfg.SoftLimit))
+	// The reloadable settings are read through srv.live from here on (live.go), not srv.cfg.
+	if err := srv.Reload(Live{Password: cfg.Password, SoftLimit: cfg.SoftLimit, HardLimit: cfg.HardLimit,
+		MaxInflight: cfg.MaxInflight, MaxRequest: cfg.MaxRequest, MaxClients: cfg.MaxClients, IdleTimeout: cfg.IdleTimeout,
+		MaxMergeBytes: cfg.MaxMergeBytes, ScriptCache: cfg.ScriptCache, Deny: cfg.Deny, Allow: cfg.Allow}); err != nil {
+		panic("server.New: " + err.Error()) // the caller checks its lists with CheckCommandRules
+	}
+	srv.fairShare.Store(int64(srv.lv().SoftLimit))
 	srv.pressureAt = cfg.MaxMemory * pressurePercent / 100
 	srv.metrics = metrics.NewSet()
 	srv.metrics.RegisterMetricsWriter(srv.writeHotKeyMetrics)
@@ -271,7 +264,7 @@ func (srv *Server) inflight() int64 {
 // OnBoot records the engine.
 func (srv *Server) OnBoot(eng gnet.Engine) gnet.Action {
 	srv.eng = eng
-	if srv.cfg.Protected && srv.cfg.Password == "" {
+	if srv.cfg.Protected && srv.lv().Password == "" {
 		srv.log.Info("protected mode: no -password, so only loopback clients are served")
 	}
 	close(srv.booted)
@@ -327,8 +320,8 @@ func (srv *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		srv.log.Error("event loop setup failed", "err", err)
 		return nil, gnet.Close
 	}
-	s := &session{srv: srv, lp: lp, c: c, id: srv.nextID.Add(1), proto: 2, authed: srv.cfg.Password == "",
-		replyEst: srv.cfg.SoftLimit / initialWindow, remote: !isLoopbackPeer(c.RemoteAddr()), since: time.Now(), cmdIdx: noCmd}
+	s := &session{srv: srv, lp: lp, c: c, id: srv.nextID.Add(1), proto: 2, authed: srv.lv().Password == "",
+		replyEst: srv.lv().SoftLimit / initialWindow, remote: !isLoopbackPeer(c.RemoteAddr()), since: time.Now(), cmdIdx: noCmd}
 	c.SetContext(s)
 	s.stampActive()
 	lp.enroll(s)

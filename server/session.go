@@ -191,9 +191,9 @@ func (s *session) Deliver(seq uint64, part int32, reply []byte) {
 	s.touch()
 	// Over the hard limit counting only what was unread before this reply: one large reply to a
 	// client that reads is not a reason to disconnect it.
-	if s.pending()-len(reply) > s.srv.cfg.HardLimit {
+	if s.pending()-len(reply) > s.srv.lv().HardLimit {
 		s.srv.logLimit(&s.srv.logs.overLimit, slog.LevelWarn, "limit hit: client disconnected over the hard limit", "client", s.id,
-			"addr", s.c.RemoteAddr().String(), "unread", s.pending(), "hard_limit", s.srv.cfg.HardLimit)
+			"addr", s.c.RemoteAddr().String(), "unread", s.pending(), "hard_limit", s.srv.lv().HardLimit)
 		clientsOverLimit.Inc()
 		s.close()
 	}
@@ -225,7 +225,7 @@ func (s *session) mustWait() bool {
 		s.barrier = false
 		return s.pending() >= s.softLimit()
 	}
-	return s.barrier || s.sentGen != s.lp.rl.Gen() || s.inflight >= s.srv.cfg.MaxInflight ||
+	return s.barrier || s.sentGen != s.lp.rl.Gen() || s.inflight >= s.srv.lv().MaxInflight ||
 		s.pending()+s.inflight*s.replyEst+s.reqBytes >= s.softLimit()
 }
 
@@ -320,9 +320,9 @@ func (s *session) parse() {
 		need := s.req.Need()
 		if avail == 0 || avail < need {
 			switch {
-			case avail > s.srv.cfg.MaxRequest:
+			case avail > s.srv.lv().MaxRequest:
 				s.protocolError("Protocol error: request larger than the query buffer limit")
-			case avail > s.softLimit() && s.softLimit() < s.srv.cfg.SoftLimit:
+			case avail > s.softLimit() && s.softLimit() < s.srv.lv().SoftLimit:
 				s.pause() // over -max-memory: a large request still arriving waits for room
 			}
 			break
@@ -352,9 +352,9 @@ func (s *session) parse() {
 	if (s.paused || s.stopRead) && !s.closed {
 		// One more loop read (64 KiB) must still fit: gnet grows its inbound buffer to the next
 		// power of two before we see the bytes, so stopping short keeps it at the limit's size.
-		if in := c.InboundBuffered() + len(s.held); in+s.pending()+loopReadSize > s.srv.cfg.HardLimit {
+		if in := c.InboundBuffered() + len(s.held); in+s.pending()+loopReadSize > s.srv.lv().HardLimit {
 			s.srv.logLimit(&s.srv.logs.overLimit, slog.LevelWarn, "limit hit: client disconnected over the hard limit", "client", s.id,
-				"addr", s.c.RemoteAddr().String(), "unparsed", in, "unread", s.pending(), "hard_limit", s.srv.cfg.HardLimit)
+				"addr", s.c.RemoteAddr().String(), "unparsed", in, "unread", s.pending(), "hard_limit", s.srv.lv().HardLimit)
 			clientsOverLimit.Inc()
 			s.close()
 		}
@@ -366,7 +366,7 @@ func (s *session) parse() {
 // held and frames it further. A complete request is dispatched from held, and the bytes after it
 // stay in gnet's buffer. It reports whether parsing may go on.
 func (s *session) feedHeld() bool {
-	overBudget := len(s.held) > s.softLimit() && s.softLimit() < s.srv.cfg.SoftLimit
+	overBudget := len(s.held) > s.softLimit() && s.softLimit() < s.srv.lv().SoftLimit
 	if s.mustWait() || overBudget {
 		s.pause() // the rest stays in gnet's buffer, as for any request
 		return false
@@ -376,7 +376,7 @@ func (s *session) feedHeld() bool {
 	}
 	c := s.c
 	avail := c.InboundBuffered()
-	if len(s.held)+avail > s.srv.cfg.MaxRequest {
+	if len(s.held)+avail > s.srv.lv().MaxRequest {
 		s.protocolError("Protocol error: request larger than the query buffer limit")
 		return false
 	}
@@ -539,10 +539,12 @@ func (s *session) dispatch(raw []byte) {
 		return
 	}
 	cls := classes[cmd.ID]
+	top := cmd
+	var sub *codec.Command
 	if len(cmd.Subcommands) > 0 && len(args) >= 2 {
 		// Container commands (OBJECT, XGROUP, XINFO, MEMORY, CLIENT...): the subcommand has the
 		// arity, the flags and the key positions.
-		sub := cmd.Sub(args[1])
+		sub = cmd.Sub(args[1])
 		if sub != nil {
 			s.lastCmd = sub
 			s.cmdIdx = cmdIdx(sub)
@@ -567,6 +569,9 @@ func (s *session) dispatch(raw []byte) {
 	if !s.authed && cmd.Flags&codec.FlagNoAuth == 0 {
 		s.reject(append(s.lp.scratch[:0], errNoAuth...))
 		return
+	}
+	if rules := s.srv.lv().rules; rules != nil && s.commandRule(rules, top, sub, raw) {
+		return // commands.deny or commands.allow (live.go)
 	}
 	s.fam = router.FamilyOf(cmd)
 	if s.tx == txQueuing {

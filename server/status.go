@@ -95,7 +95,7 @@ func (srv *Server) Status() Status {
 	st := Status{
 		Version: Version, Started: srv.started, UptimeSeconds: int64(now.Sub(srv.started) / time.Second),
 		Listen: srv.cfg.Listen, EventLoops: srv.cfg.Loops,
-		Clients: srv.clients.Load(), RemoteClients: srv.remoteClients.Load(), MaxClients: srv.cfg.MaxClients,
+		Clients: srv.clients.Load(), RemoteClients: srv.remoteClients.Load(), MaxClients: srv.lv().MaxClients,
 		ClientBufferBytes: uint64(memoryHeld.Get()), Slots: slot.Count,
 		HotKeySample: srv.hotSample(), HotKeys: srv.HotKeys(metricsHotKeys),
 		TopologyChanges: srv.rt.Changes(), Shards: []ShardStatus{}, // [] rather than null for scripts

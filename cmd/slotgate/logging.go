@@ -10,15 +10,8 @@ import (
 // newLogger builds slotgate's one logger: format text (logfmt-like key=value lines) or json
 // (one object per line), at level debug, info, warn or error and above. slog.SetDefault with it
 // sends the standard log package (net/http's errors) through it too.
-func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
-	var lv slog.Level
-	switch l := strings.ToLower(level); l {
-	case "debug", "info", "warn", "error":
-		_ = lv.UnmarshalText([]byte(l))
-	default:
-		return nil, fmt.Errorf("-log-level %q: want debug, info, warn or error", level)
-	}
-	opts := &slog.HandlerOptions{Level: lv, ReplaceAttr: durationText}
+func newLogger(w io.Writer, format string, level slog.Leveler) (*slog.Logger, error) {
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: durationText}
 	switch format {
 	case "text":
 		return slog.New(slog.NewTextHandler(w, opts)), nil
@@ -43,5 +36,9 @@ func logReload(log *slog.Logger, source string, changed []string, err error) {
 		log.Error("reload refused; old settings kept", "source", source, "err", err)
 		return
 	}
-	log.Info("settings reloaded", "source", source, "changed", strings.Join(changed, ","))
+	if len(changed) == 0 {
+		log.Info("settings reloaded: no reloadable setting changed", "source", source)
+		return
+	}
+	log.Info("settings reloaded", "source", source, "changed", strings.Join(changed, " "))
 }
