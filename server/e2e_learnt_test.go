@@ -39,7 +39,7 @@ func TestE2ELearntCommands(t *testing.T) {
 
 	log := stderr.String() // slotgate serves once it knows the topology, and learns commands before
 
-	if !strings.Contains(log, "learnt commands from 3 masters: 4 routed [copy getex lmpop object]") {
+	if !strings.Contains(log, `msg="commands learnt" masters=3 summary="4 routed [copy getex lmpop object]`) {
 		t.Errorf("slotgate's log does not say what it learnt:\n%s", log)
 	}
 	for name, why := range notLearnt {
