@@ -80,7 +80,6 @@ type Server struct {
 	loops    []*loop
 	nextID   atomic.Int64
 	draining atomic.Bool
-	ticks    uint64 // OnTick calls (under mu)
 
 	fairShare  atomic.Int64 // the per-client soft limit while near -max-memory
 	pressureAt int64        // client buffers past this get fair shares (budget.go)
@@ -108,6 +107,7 @@ type loop struct {
 	touched      []*session // sessions with replies to write at the end of this callback
 	paused       []*session // sessions stopped at the soft limit (may hold resumed ones until the next tick)
 	nPaused      atomic.Int32
+	lastTick     atomic.Int64 // UnixNano of its last timer run (Run), for OnTick's cadence
 	inflight     atomic.Int64 // requests at the backends, for the shutdown drain
 	blocked      atomic.Int64 // of them, blocking commands: the drain does not wait for those
 	scratch      []byte       // replies slotgate builds, before they are copied to a session
@@ -396,29 +396,51 @@ func (srv *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 	return gnet.None
 }
 
+// Tick periods: fast while something waits on a loop's timers, the usual cadence of the
+// loops' timers while clients are connected, and slow with none (an idle slotgate should cost
+// next to nothing: each tick wakes the ticker goroutine, and each hand-off a loop).
+const (
+	fastTick = 10 * time.Millisecond  // paused clients, parked requests, an eviction due
+	loopTick = 100 * time.Millisecond // with clients: idle timeouts, stalls, request timeouts, hot keys
+	idleTick = time.Second            // no client: hot-key rates fade, metrics samples, budget checks
+)
+
 // OnTick drives the loops' timers: it resumes paused sessions whose clients caught up (gnet
 // tells nobody when an output buffer drains) and runs the router's Tick (parked requests,
 // silent nodes, request timeouts). It runs on its own goroutine, so the work is handed to each
-// loop: every tick while something waits, every 100 ms otherwise.
+// loop: every fast tick while something waits, every loopTick otherwise; with no client
+// connected it ticks once a second (a client connecting meanwhile is served at once: only its
+// timers start up to a second late).
 func (srv *Server) OnTick() (time.Duration, gnet.Action) {
+	now := time.Now()
 	srv.mu.Lock()
-	srv.ticks++
-	srv.checkBudget(time.Now())
-	srv.warnExposure(time.Now())
-	srv.sample(time.Now())
+	defer srv.mu.Unlock()
+	srv.checkBudget(now)
+	srv.warnExposure(now)
+	srv.sample(now)
+	fast := false
 	for _, lp := range srv.loops {
-		if lp.nPaused.Load() > 0 || lp.rl.NeedsFastTick() || lp.evict.Load() || srv.ticks%10 == 0 {
+		if lp.nPaused.Load() > 0 || lp.rl.NeedsFastTick() || lp.evict.Load() {
+			fast = true
+			_ = lp.el.Execute(context.Background(), lp)
+		} else if now.UnixNano()-lp.lastTick.Load() >= int64(loopTick) {
 			_ = lp.el.Execute(context.Background(), lp)
 		}
 	}
-	srv.mu.Unlock()
-	return 10 * time.Millisecond, gnet.None
+	switch {
+	case fast:
+		return fastTick, gnet.None
+	case srv.clients.Load() > 0:
+		return fastTick, gnet.None // a client may pause or park at any moment: notice it soon
+	}
+	return idleTick, gnet.None
 }
 
 // Run implements gnet.Runnable for OnTick: the loop's clock, the router's timers, idle clients,
 // then paused sessions.
 func (lp *loop) Run(context.Context) error {
 	now := time.Now()
+	lp.lastTick.Store(now.UnixNano())
 	lp.clock = now.Sub(lp.srv.started)
 	lp.rl.Tick(now)
 	lp.closeIdle(now)
