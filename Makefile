@@ -71,7 +71,8 @@ fuzz:
 	done; \
 	if [[ $$found == 0 ]]; then echo "no fuzz targets"; fi
 
-# slotbench (bench/): the same workloads against the cluster directly, slotgate -loops 1 and
+# slotbench (bench/): the same workloads against the cluster directly, the floor proxy
+# (internal/cmd/floorproxy, so every full table shows slotgate beside it), slotgate -loops 1 and
 # -loops 2 (started on a fresh 3+3 cluster), and any BENCHFLAGS='-target NAME=HOST:PORT';
 # redis-benchmark and slotbench's own generator, 3 interleaved rounds, about 20 minutes.
 # Markdown tables on stdout; JSON and a latency chart under bench/out/. Fails on request errors
@@ -81,7 +82,8 @@ BENCHOUT   ?= bench/out
 
 bench: build
 	$(GO) build -o bin/slotbench ./bench
-	bin/slotbench $(BENCHFLAGS) -json $(BENCHOUT)/bench-result.json -plot $(BENCHOUT)/bench-latency.png
+	$(GO) build -o bin/floorproxy ./internal/cmd/floorproxy
+	bin/slotbench -floor $(BENCHFLAGS) -json $(BENCHOUT)/bench-result.json -plot $(BENCHOUT)/bench-latency.png
 
 # About a minute: GET/SET 16 B at c=50 P=1 and P=16, MGET at c=50 P=1, one round (CI runs it).
 bench-quick: build
