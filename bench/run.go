@@ -59,7 +59,10 @@ type metrics struct {
 	CmdsPerRead  float64 `json:"cmds_per_read"`
 	GenCPUPerReq float64 `json:"generator_cpu_us_per_req"` // slotbench's own CPU (own generator only)
 	GenAllocs    float64 `json:"generator_allocs_per_req"` // slotbench's own heap allocations (own generator only)
-	Error        string  `json:"error,omitempty"`
+	// Disturbed: an AOF rewrite or RDB save ran on a master during the measurement (its numbers
+	// measure Redis's fork as much as the target).
+	Disturbed bool   `json:"disturbed,omitempty"`
+	Error     string `json:"error,omitempty"`
 }
 
 func unmeasured() metrics {
@@ -82,6 +85,7 @@ type bench struct {
 	prog      *progress
 	pools     map[string][]req
 	failures  []string
+	disturbed []string // measurements during which a master ran an AOF rewrite or RDB save
 	only      *regexp.Regexp
 }
 
@@ -258,6 +262,10 @@ func (b *bench) measure(c *cell, t *target) metrics {
 		s1 = takeSample(t)
 		if wantCmds && cmdErr == nil {
 			m.BackendCmds, m.BackendReads, cmdErr = b.ms.stats()
+			if n, err := b.ms.persistenceWork(); err == nil && n > 0 {
+				m.Disturbed = true
+				b.disturbed = append(b.disturbed, c.name()+" -> "+t.Name)
+			}
 		}
 	}
 	switch c.Gen {
