@@ -33,7 +33,11 @@ var (
 // write before closing it. Like Redis, the client count is checked first, then protected mode.
 // An admitted client is counted until release.
 func (srv *Server) admit(remote net.Addr) []byte {
-	if srv.clients.Add(1) > int64(srv.lv().MaxClients) {
+	n := srv.clients.Add(1)
+	if n == 1 {
+		srv.wakeTicker() // the first client after an idle spell: its timers tick fast from now
+	}
+	if n > int64(srv.lv().MaxClients) {
 		srv.clients.Add(-1)
 		rejectedMaxClients.Inc()
 		srv.logLimit(&srv.logs.maxClients, slog.LevelWarn, "limit hit: client refused, max number of clients reached",

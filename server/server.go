@@ -78,6 +78,7 @@ type Server struct {
 	started  time.Time // for INFO's uptime
 	mu       sync.Mutex
 	loops    []*loop
+	wake     chan struct{} // wakeTicker: run OnTick now
 	nextID   atomic.Int64
 	draining atomic.Bool
 
@@ -169,7 +170,7 @@ func New(cfg Config, rt *router.Router) *Server {
 	if cfg.HotKeySample == 0 {
 		cfg.HotKeySample = DefaultHotKeySample
 	}
-	srv := &Server{cfg: cfg, log: cfg.Logger, rt: rt, booted: make(chan struct{}), scripts: newScriptCache(cfg.ScriptCache), started: time.Now()}
+	srv := &Server{cfg: cfg, log: cfg.Logger, rt: rt, booted: make(chan struct{}), wake: make(chan struct{}, 1), scripts: newScriptCache(cfg.ScriptCache), started: time.Now()}
 	if srv.log == nil {
 		srv.log = slog.New(slog.DiscardHandler)
 	}
@@ -209,12 +210,14 @@ func (srv *Server) Run() error {
 	ln.Close()
 	metrics.RegisterSet(srv.metrics)
 	defer metrics.UnregisterSet(srv.metrics, false)
+	ctx, stopTicker := context.WithCancel(context.Background())
+	defer stopTicker()
+	go srv.ticker(ctx) // not gnet's: its sleep cannot be cut short when a client arrives
 	return gnet.Run(srv, "tcp://"+srv.cfg.Listen,
 		gnet.WithMulticore(srv.cfg.Loops > 1),
 		gnet.WithNumEventLoop(srv.cfg.Loops),
 		gnet.WithReusePort(false),
 		gnet.WithReuseAddr(true),
-		gnet.WithTicker(true),
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 		gnet.WithLogger(gnetLogger{srv}),
 	)
@@ -405,12 +408,36 @@ const (
 	idleTick = time.Second            // no client: hot-key rates fade, metrics samples, budget checks
 )
 
+// ticker calls OnTick after the period it returns, or at once when wakeTicker says a client
+// arrived (the period may be idleTick's second), until ctx ends.
+func (srv *Server) ticker(ctx context.Context) {
+	t := time.NewTimer(fastTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-srv.wake:
+		case <-t.C:
+		}
+		d, _ := srv.OnTick()
+		t.Reset(d)
+	}
+}
+
+// wakeTicker makes the ticker run OnTick now (any goroutine; never blocks).
+func (srv *Server) wakeTicker() {
+	select {
+	case srv.wake <- struct{}{}:
+	default:
+	}
+}
+
 // OnTick drives the loops' timers: it resumes paused sessions whose clients caught up (gnet
 // tells nobody when an output buffer drains) and runs the router's Tick (parked requests,
 // silent nodes, request timeouts). It runs on its own goroutine, so the work is handed to each
 // loop: every fast tick while something waits, every loopTick otherwise; with no client
-// connected it ticks once a second (a client connecting meanwhile is served at once: only its
-// timers start up to a second late).
+// connected it ticks once a second, and the first client to connect wakes it (wakeTicker).
 func (srv *Server) OnTick() (time.Duration, gnet.Action) {
 	now := time.Now()
 	srv.mu.Lock()
