@@ -116,9 +116,8 @@ type Router struct {
 	learnErr      string          // the last learning failure, logged once
 	learntSummary string          // what the last learning kept and left out, logged when it changes
 
-	changes     []TopologyChange // the last topology changes, oldest first (at most maxChanges)
-	unreached   map[string]bool  // nodes the last topology discovery could not ask (Ready)
-	discoverErr string           // why the last discovery found no topology ("" once one is found)
+	changes   []TopologyChange // the last topology changes, oldest first (at most maxChanges)
+	unreached map[string]bool  // nodes the last topology discovery could not ask (Ready)
 
 	statsMu   sync.Mutex
 	nodeStats []*nodeStats // every loop's counters per node (stats.go)
@@ -305,9 +304,6 @@ func (r *Router) Run(ctx context.Context) error {
 			r.log.Debug("no topology yet", "cause", se.Cause, "err", err, "retry_in", backoff)
 		}
 		first, lastCause = false, se.Cause
-		r.mu.Lock()
-		r.discoverErr = err.Error()
-		r.mu.Unlock()
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -820,8 +816,8 @@ func (r *Router) Ready() (ready bool, why string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if t == nil {
-		if r.discoverErr != "" {
-			return false, "no topology yet: " + r.discoverErr
+		if err := r.LastError(); err != nil {
+			return false, "no topology yet: " + err.Error()
 		}
 		return false, "no topology yet"
 	}
