@@ -1,6 +1,7 @@
 package server
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -55,7 +56,7 @@ func (s *session) keylessCommand(cmd *codec.Command, args [][]byte, raw []byte) 
 		b = codec.AppendOK(b)
 	case cmd.Name == "acl|whoami":
 		b = codec.AppendBulkString(b, "default")
-	case cmd.Name == "lolwut" || isHelp(cmd) || oneMaster(cmd.Name):
+	case cmd.Name == "lolwut" || isHelp(cmd) || slices.Contains(oneMasterSubs, cmd.Name):
 		s.send(cmd, keylessScriptSlot, raw)
 		return
 	default:
@@ -63,13 +64,4 @@ func (s *session) keylessCommand(cmd *codec.Command, args [][]byte, raw []byte) 
 	}
 	s.lp.scratch = b[:0]
 	s.local(b)
-}
-
-func oneMaster(name string) bool {
-	for _, n := range oneMasterSubs {
-		if n == name {
-			return true
-		}
-	}
-	return false
 }
