@@ -72,11 +72,16 @@ func ReadRequest(buf []byte, req *Request) (consumed int, err error) {
 		if buf[0] != '*' {
 			return req.readInline(buf)
 		}
-		cr, err := req.line(buf, 0, ErrTooBigMultibulkCount)
-		if cr < 0 || err != nil {
-			return 0, err
+		v, cr, ok := shortLength(buf, 0, '*')
+		if ok {
+			req.scan = 0
+		} else {
+			var err error
+			if cr, err = req.line(buf, 0, ErrTooBigMultibulkCount); cr < 0 || err != nil {
+				return 0, err
+			}
+			v, ok = parseInt(buf[1:cr])
 		}
-		v, ok := parseInt(buf[1:cr])
 		if !ok || v > MaxArgs {
 			req.reset()
 			return 0, ErrInvalidMultibulkLength
@@ -94,16 +99,21 @@ func ReadRequest(buf []byte, req *Request) (consumed int, err error) {
 	pos := req.pos
 	for len(req.offs) < 2*req.n {
 		if req.bulk < 0 {
-			cr, err := req.line(buf, pos, ErrTooBigBulkCount)
-			if cr < 0 || err != nil {
-				return 0, err
+			v, cr, ok := shortLength(buf, pos, '$')
+			if ok {
+				req.scan = 0
+			} else {
+				var err error
+				if cr, err = req.line(buf, pos, ErrTooBigBulkCount); cr < 0 || err != nil {
+					return 0, err
+				}
+				if buf[pos] != '$' {
+					c := buf[pos]
+					req.reset()
+					return 0, errExpectedDollar[c]
+				}
+				v, ok = parseInt(buf[pos+1 : cr])
 			}
-			if buf[pos] != '$' {
-				c := buf[pos]
-				req.reset()
-				return 0, errExpectedDollar[c]
-			}
-			v, ok := parseInt(buf[pos+1 : cr])
 			if !ok || v < 0 || v > MaxBulkLen {
 				req.reset()
 				return 0, ErrInvalidBulkLength
@@ -134,6 +144,29 @@ func ReadRequest(buf []byte, req *Request) (consumed int, err error) {
 	}
 	req.reset()
 	return pos, nil
+}
+
+// shortLength parses, in one pass, the length line almost every request is made of: lead at pos,
+// 1 to 9 digits without a leading zero (or the lone "0"), then "\r\n", all in buf. It returns the
+// value and the index of the '\r'; ok false for anything else, which line and parseInt then read
+// (they give the same value, or Redis's exact error, or wait for more bytes).
+func shortLength(buf []byte, pos int, lead byte) (v int64, cr int, ok bool) {
+	if pos >= len(buf) || buf[pos] != lead {
+		return 0, -1, false
+	}
+	i, end := pos+1, min(len(buf), pos+10)
+	for ; i < end; i++ {
+		c := buf[i]
+		if c < '0' || c > '9' {
+			break
+		}
+		v = v*10 + int64(c-'0')
+	}
+	digits := i - pos - 1
+	if digits == 0 || i+1 >= len(buf) || buf[i] != '\r' || buf[i+1] != '\n' || (digits > 1 && buf[pos+1] == '0') {
+		return 0, -1, false
+	}
+	return v, i, true
 }
 
 // line finds the "\r\n" that ends the line starting at start. It returns the index of '\r', or -1

@@ -277,3 +277,56 @@ func TestProtocolErrorText(t *testing.T) {
 		t.Error("AppendError")
 	}
 }
+
+// TestShortLengthAgreesWithLine checks ReadRequest's one-pass length parse against the general
+// one (line, then parseInt) on every short line over the bytes that matter: whenever the fast
+// parse accepts a line, the general one must find the same '\r' and value.
+func TestShortLengthAgreesWithLine(t *testing.T) {
+	alphabet := []byte("0019-\r\n \x00")
+	buf := make([]byte, 0, 16)
+	accepted := 0
+	var walk func(depth int)
+	walk = func(depth int) {
+		for _, lead := range []byte("*$") {
+			line := append([]byte{lead}, buf...)
+			v, cr, ok := shortLength(line, 0, lead)
+			if ok {
+				accepted++
+				var r Request
+				r.reset()
+				gcr, err := r.line(line, 0, ErrTooBigBulkCount)
+				if err != nil || gcr != cr {
+					t.Fatalf("%q: short parse found '\\r' at %d, line says %d (%v)", line, cr, gcr, err)
+				}
+				if gv, gok := parseInt(line[1:gcr]); !gok || gv != v {
+					t.Fatalf("%q: short parse %d, parseInt %d %v", line, v, gv, gok)
+				}
+			}
+			if _, _, ok2 := shortLength(line, 0, lead^1); ok2 {
+				t.Fatalf("%q accepted with the wrong lead byte", line)
+			}
+		}
+		if depth == 6 {
+			return
+		}
+		for _, c := range alphabet {
+			buf = append(buf, c)
+			walk(depth + 1)
+			buf = buf[:len(buf)-1]
+		}
+	}
+	walk(0)
+	for _, s := range []string{"$123456789\r\n", "*1\r\n", "$0\r\n"} {
+		if _, _, ok := shortLength([]byte(s), 0, s[0]); !ok {
+			t.Errorf("%q not taken by the short parse", s)
+		}
+	}
+	for _, s := range []string{"$1234567890\r\n", "$01\r\n", "$-1\r\n", "$1\r", "$\r\n", "$1\n\r"} {
+		if _, _, ok := shortLength([]byte(s), 0, s[0]); ok {
+			t.Errorf("%q taken by the short parse", s)
+		}
+	}
+	if accepted == 0 {
+		t.Fatal("no line was accepted by the short parse")
+	}
+}
