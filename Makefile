@@ -110,14 +110,16 @@ soak: build
 	$(GO) build -o bin/slotbench ./bench
 	bin/slotbench -soak $(SOAKTIME) $(BENCHFLAGS) -json $(BENCHOUT)/soak.json
 
-# The cells the speed goals name (redis-benchmark GET/SET 16 B, c=50, P=1 and 16; 3 interleaved
-# rounds, about 6 minutes) against direct access, slotgate -loops 1 and floorproxy
+# The cells the speed goals name (redis-benchmark GET/SET 16 B, c=50, P=1 and 16; 5 interleaved
+# rounds, about 10 minutes) against direct access, slotgate -loops 1 and floorproxy
 # (internal/cmd/floorproxy: the least a gnet cluster proxy can do per request), so that one run
-# on this machine shows how much of the gap to direct access is the extra hop itself.
+# on this machine shows how much of the gap to direct access is the extra hop itself. A second
+# floorproxy (-floor-aa) is measured too: how far it lands from the first is the run's own
+# resolution (on a 2-core machine three rounds could not resolve 5 %).
 bench-floor: build
 	$(GO) build -o bin/slotbench ./bench
 	$(GO) build -o bin/floorproxy ./internal/cmd/floorproxy
-	bin/slotbench -floor -gen redis-benchmark -loops 1 -only 'redis-benchmark (SET|GET) 16B c=50 P=(1|16)$$' $(BENCHFLAGS) -json $(BENCHOUT)/bench-floor.json
+	bin/slotbench -floor -floor-aa -rounds 5 -gen redis-benchmark -loops 1 -only 'redis-benchmark (SET|GET) 16B c=50 P=(1|16)$$' $(BENCHFLAGS) -json $(BENCHOUT)/bench-floor.json
 
 # The Go benchmarks (*_timing_test.go): codec, slot computation, an in-process proxied round
 # trip; -count 6 for benchstat.

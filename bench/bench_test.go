@@ -245,3 +245,42 @@ func TestReadBackClassify(t *testing.T) {
 		}
 	}
 }
+
+func TestRenderFloorRatios(t *testing.T) {
+	ts := []*target{{Name: "direct", kind: kindDirect}, {Name: "slotgate-l1", kind: kindSlotgate},
+		{Name: floorName, kind: kindFloor}, {Name: floorTwinName, kind: kindFloor}}
+	mk := func(p99 float64, rounds ...float64) *targetResult {
+		r := &targetResult{}
+		for _, rps := range rounds {
+			m := unmeasured()
+			m.RPS = rps
+			r.Rounds = append(r.Rounds, m)
+		}
+		r.Median = medianMetrics(r.Rounds)
+		r.Median.P99 = p99
+		return r
+	}
+	c := &cell{Gen: genRB, Workload: "GET 16B", Clients: 50, Pipeline: 1, Results: map[string]*targetResult{
+		"direct": mk(1000, 90, 90, 90), "slotgate-l1": mk(1100, 48, 50, 60),
+		floorName: mk(1000, 50, 50, 50), floorTwinName: mk(900, 40, 55, 50),
+	}}
+	var buf bytes.Buffer
+	renderFloorRatios(&buf, []*cell{c}, ts)
+	for _, want := range []string{
+		"| GET 16B | 50 | 1 | slotgate-l1 | 1.00 | 1.10 | 0.96 1.00 1.20 |",
+		"| | | | floor-b | 1.00 | 0.90 | 0.80 1.10 1.00 |",
+	} {
+		if !strings.Contains(buf.String(), want+"\n") {
+			t.Errorf("missing row %q in:\n%s", want, buf.String())
+		}
+	}
+	if strings.Contains(buf.String(), "| direct |") || strings.Contains(buf.String(), "| floor |") {
+		t.Errorf("direct or the floor itself listed:\n%s", buf.String())
+	}
+	buf.Reset()
+	delete(c.Results, floorName)
+	renderFloorRatios(&buf, []*cell{c}, ts)
+	if buf.Len() != 0 {
+		t.Errorf("written without a floor:\n%s", buf.String())
+	}
+}

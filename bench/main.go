@@ -77,6 +77,7 @@ type config struct {
 	only      string
 	floor     bool   // also start floorproxy as target "floor"
 	floorBin  string // its binary
+	floorAA   bool   // and a second one, measured like any target: the A/A pair
 
 	failover    int           // -failover N: N master kills instead of the matrix (failover.go)
 	soak        time.Duration // -soak D: D of mixed load with a master killed half-way (soak.go)
@@ -104,6 +105,8 @@ func run(argv []string) int {
 	fs.StringVar(&cfg.slotgate, "slotgate", "bin/slotgate", "slotgate binary started when no -proxy is given")
 	fs.BoolVar(&cfg.floor, "floor", false, "also start floorproxy (internal/cmd/floorproxy: the least a gnet cluster proxy can do per request) and measure it as target \"floor\"")
 	fs.StringVar(&cfg.floorBin, "floorproxy", "bin/floorproxy", "floorproxy binary started by -floor")
+	fs.BoolVar(&cfg.floorAA, "floor-aa", false, "with -floor: start a second floorproxy, target \""+floorTwinName+"\", measured like the others: "+
+		"how far one binary is from itself in the same run is the resolution of every ratio to the floor")
 	fs.Var(&cfg.loops, "loops", "slotgate -loops values to start, one process each (default 1,2)")
 	fs.StringVar(&cfg.jsonPath, "json", "", "write every raw number and median to this file")
 	fs.StringVar(&cfg.plotPath, "plot", "", "write a PNG latency chart (c=50 P=1 GET and SET 16 B) to this file")
@@ -118,6 +121,10 @@ func run(argv []string) int {
 	fs.DurationVar(&cfg.nodeTimeout, "node-timeout", time.Second, "with -failover or -soak: cluster-node-timeout of the cluster it starts (-soak: default 5s) "+
 		"(Redis's default is 15s; the promotion delay scales with it, about node-timeout + 1s)")
 	if err := fs.Parse(argv); err != nil {
+		return 2
+	}
+	if cfg.floorAA && !cfg.floor {
+		fmt.Fprintln(os.Stderr, "slotbench: -floor-aa needs -floor (it starts the floor's twin)")
 		return 2
 	}
 	if fs.NArg() > 0 {
@@ -180,7 +187,7 @@ func (c *config) checkFailover(fs *flag.FlagSet) string {
 			c.nodeTimeout = soakNodeTimeout
 		}
 	}
-	for _, name := range []string{"cluster", "password", "proxy", "proxy-admin", "proxy-pid", "target", "floor", "floorproxy"} {
+	for _, name := range []string{"cluster", "password", "proxy", "proxy-admin", "proxy-pid", "target", "floor", "floorproxy", "floor-aa"} {
 		if set[name] {
 			return "-" + name + " cannot be used with " + mode + ": it kills and restarts masters, so it starts its own cluster and slotgate"
 		}

@@ -134,6 +134,57 @@ func renderTable(w io.Writer, cells []*cell, targets []*target) {
 	}
 }
 
+// Names of the floor targets (-floor, -floor-aa).
+const (
+	floorName     = "floor"
+	floorTwinName = "floor-b"
+)
+
+// renderFloorRatios writes, for every cell the floor was measured in, each other target's
+// median req/s and p99 divided by the floor's, and the same ratio round by round (rounds run
+// side by side, so each round's ratio is a fair one too). With -floor-aa the floor's twin is
+// among them: its ratios are how far one binary lands from itself in this run, the resolution
+// of every other ratio. Nothing is written without a floor.
+func renderFloorRatios(w io.Writer, cells []*cell, targets []*target) {
+	header := false
+	for _, c := range cells {
+		floor := c.Results[floorName]
+		if floor == nil || floor.Median.RPS <= 0 {
+			continue
+		}
+		if !header {
+			fmt.Fprintln(w, "\n#### Against the floor (÷ floor; "+floorTwinName+" is a second floorproxy: the measurement's own spread)")
+			fmt.Fprintln(w)
+			fmt.Fprintln(w, "| workload | c | P | target | req/s ÷ floor | p99 ÷ floor | req/s ÷ floor, round by round |")
+			fmt.Fprintln(w, "|---|--:|--:|---|--:|--:|---|")
+			header = true
+		}
+		first := true
+		for _, t := range targets {
+			r := c.Results[t.Name]
+			if r == nil || t.Name == floorName || t.kind == kindDirect {
+				continue
+			}
+			lead := "| | | "
+			if first {
+				lead = fmt.Sprintf("| %s | %d | %d ", c.Workload, c.Clients, c.Pipeline)
+				first = false
+			}
+			var rounds []string
+			for i, m := range r.Rounds {
+				if i < len(floor.Rounds) && floor.Rounds[i].RPS > 0 {
+					rounds = append(rounds, strconv.FormatFloat(m.RPS/floor.Rounds[i].RPS, 'f', 2, 64))
+				}
+			}
+			p99 := "-"
+			if floor.Median.P99 > 0 && r.Median.P99 > 0 {
+				p99 = strconv.FormatFloat(r.Median.P99/floor.Median.P99, 'f', 2, 64)
+			}
+			fmt.Fprintf(w, "%s| %s | %.2f | %s | %s |\n", lead, t.Name, r.Median.RPS/floor.Median.RPS, p99, strings.Join(rounds, " "))
+		}
+	}
+}
+
 // shellQuote quotes an argument for the printed command line.
 func shellQuote(s string) string {
 	if s != "" && strings.IndexFunc(s, func(r rune) bool {
@@ -185,6 +236,7 @@ func (b *bench) report() int {
 		}
 		fmt.Fprintf(w, "\n### %s\n\n", title)
 		renderTable(w, cs, b.targets)
+		renderFloorRatios(w, cs, b.targets)
 	}
 	if len(b.disturbed) > 0 {
 		fmt.Fprintf(w, "\n**Disturbed:** a master ran an AOF rewrite or RDB save (a fork and a child writing the dataset, on the CPUs and disk the measurement shares) during %d measurement(s): %s. Their rounds measure Redis's persistence as much as the target; compare the other rounds.\n",

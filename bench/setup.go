@@ -47,9 +47,9 @@ func startSlotgate(bin, seed, password, loops string) (*target, error) {
 	})
 }
 
-// startFloor starts floorproxy (the -floor reference) like slotgate.
-func startFloor(bin, seed, password string) (*target, error) {
-	t := &target{Name: "floor", kind: kindFloor}
+// startFloor starts floorproxy (the -floor reference, or with -floor-aa its twin) like slotgate.
+func startFloor(name, bin, seed, password string) (*target, error) {
+	t := &target{Name: name, kind: kindFloor}
 	return t, startChild(t, bin, func(listen string) []string {
 		return []string{"-listen", listen, "-cluster", seed, "-password", password}
 	})
@@ -254,12 +254,18 @@ func (b *bench) setup() error {
 		if _, err := os.Stat(cfg.floorBin); err != nil {
 			return fmt.Errorf("-floor: %w (go build -o bin/floorproxy ./internal/cmd/floorproxy, or give -floorproxy)", err)
 		}
-		b.logf("starting %s (the -floor reference)", cfg.floorBin)
-		t, err := startFloor(cfg.floorBin, b.seed, b.password)
-		if err != nil {
-			return err
+		names := []string{floorName}
+		if cfg.floorAA {
+			names = append(names, floorTwinName)
 		}
-		b.targets = append(b.targets, t)
+		for _, name := range names {
+			b.logf("starting %s as %s (the -floor reference)", cfg.floorBin, name)
+			t, err := startFloor(name, cfg.floorBin, b.seed, b.password)
+			if err != nil {
+				return err
+			}
+			b.targets = append(b.targets, t)
+		}
 	}
 	for _, s := range cfg.targets {
 		name, addr, ok := strings.Cut(s, "=")
