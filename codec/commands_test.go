@@ -387,3 +387,25 @@ func TestGetKeysRedis(t *testing.T) {
 		}
 	}
 }
+
+// TestLookupProbes checks that no top-level command is more than a few slots from its hash in
+// Lookup's open-addressing table, so that the hash stays good as the table grows.
+func TestLookupProbes(t *testing.T) {
+	worst, total := 0, 0
+	for _, c := range Commands {
+		if c.hidden {
+			continue
+		}
+		h := nameHash([]byte(c.Name)) & (1<<lookupBits - 1)
+		probes := 1
+		for Commands[lookupTable[h]-1] != c {
+			h = (h + 1) & (1<<lookupBits - 1)
+			probes++
+		}
+		worst, total = max(worst, probes), total+probes
+	}
+	t.Logf("%d commands, %.2f probes on average, %d at most", len(Commands), float64(total)/float64(len(Commands)), worst)
+	if worst > 6 || total > len(Commands)*3/2 {
+		t.Errorf("a command needs %d probes (want at most 6, 1.5 on average): nameHash spreads the names badly", worst)
+	}
+}
