@@ -3,7 +3,6 @@
 package server_test
 
 import (
-	"net"
 	"strconv"
 	"testing"
 	"time"
@@ -29,28 +28,10 @@ func TestAllocHotKeySampling(t *testing.T) {
 			want = append(want, "$1\r\nv\r\n"...)
 		}
 	}
-	conn, err := net.Dial("tcp", p.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(60 * time.Second))
-	rp := &rawPipeline{conn: conn, req: req, n: batch, want: nil, buf: make([]byte, 4*len(want))}
-	for range 200 {
-		if err := rp.roundTrip(); err != nil {
-			t.Fatalf("warm-up: %v", err)
-		}
-	}
+	rp := &rawPipeline{conn: dialPipeline(t, p.Addr), req: req, n: batch, want: nil, buf: make([]byte, 4*len(want))}
+	rp.warmUp(t, 200)
 	rp.want = want // every SET ran once: the GETs find "v"
-	var runErr error
-	allocs := testing.AllocsPerRun(20, func() {
-		if err := rp.roundTrip(); err != nil && runErr == nil {
-			runErr = err
-		}
-	})
-	if runErr != nil {
-		t.Fatal(runErr)
-	}
+	allocs := rp.allocsPerBatch(t, 20)
 	t.Logf("%.1f allocations per batch of %d requests (%.4f per request), every request sampled", allocs, batch, allocs/batch)
 	if allocs/batch > 0.01 {
 		t.Errorf("%.1f allocations per %d GET/SET with hot-key sampling (%.4f per request), want at most %d", allocs, batch, allocs/batch, batch/100)

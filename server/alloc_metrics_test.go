@@ -3,9 +3,7 @@
 package server_test
 
 import (
-	"net"
 	"testing"
-	"time"
 
 	"github.com/slotgate/slotgate/router"
 )
@@ -32,28 +30,10 @@ func TestAllocMetricsCounted(t *testing.T) {
 			want = append(want, respBulk("v")...)
 		}
 	}
-	conn, err := net.Dial("tcp", p.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(60 * time.Second))
-	rp := &rawPipeline{conn: conn, req: req, n: batch, want: want, buf: make([]byte, 4*len(want))}
-	for range 100 {
-		if err := rp.roundTrip(); err != nil {
-			t.Fatalf("warm-up: %v", err)
-		}
-	}
+	rp := &rawPipeline{conn: dialPipeline(t, p.Addr), req: req, n: batch, want: want, buf: make([]byte, 4*len(want))}
+	rp.warmUp(t, 100)
 	cmds0, nodes0, fam0 := p.Srv.CommandCounts(), p.Rt.NodeStats(), p.Rt.FamilyLatency()
-	var runErr error
-	allocs := testing.AllocsPerRun(5, func() {
-		if err := rp.roundTrip(); err != nil && runErr == nil {
-			runErr = err
-		}
-	})
-	if runErr != nil {
-		t.Fatal(runErr)
-	}
+	allocs := rp.allocsPerBatch(t, 5)
 	t.Logf("%.1f allocations per batch of %d requests (%.4f per request)", allocs, batch, allocs/batch)
 	if allocs/batch > 0.01 {
 		t.Errorf("%.4f allocations per request with metrics, want at most 0.01", allocs/batch)

@@ -4,7 +4,6 @@ package server_test
 
 import (
 	"context"
-	"net"
 	"testing"
 	"time"
 
@@ -37,27 +36,9 @@ func TestAllocEvalSha(t *testing.T) {
 			req = append(req, cmd(keys[i%len(keys)])...)
 			want = append(want, "$1\r\nv\r\n"...)
 		}
-		conn, err := net.Dial("tcp", p.Addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		_ = conn.SetDeadline(time.Now().Add(60 * time.Second))
-		rp := &rawPipeline{conn: conn, req: req, n: batch, want: want, buf: make([]byte, 4*len(want))}
-		for range 200 { // warm-up (see TestAllocProxyPath)
-			if err := rp.roundTrip(); err != nil {
-				t.Fatalf("%s warm-up: %v", name, err)
-			}
-		}
-		var runErr error
-		allocs := testing.AllocsPerRun(5, func() {
-			if err := rp.roundTrip(); err != nil && runErr == nil {
-				runErr = err
-			}
-		})
-		if runErr != nil {
-			t.Fatal(runErr)
-		}
+		rp := &rawPipeline{conn: dialPipeline(t, p.Addr), req: req, n: batch, want: want, buf: make([]byte, 4*len(want))}
+		rp.warmUp(t, 200) // see TestAllocProxyPath
+		allocs := rp.allocsPerBatch(t, 5)
 		t.Logf("%s: %.1f allocations per batch of %d (%.4f per request)", name, allocs, batch, allocs/batch)
 		return allocs / batch
 	}

@@ -64,6 +64,40 @@ func (p *rawPipeline) roundTrip() error {
 	return nil
 }
 
+// dialPipeline is dialRaw's connection with a 60 s deadline: allocation runs of thousands of
+// requests take longer than its 15 s.
+func dialPipeline(t *testing.T, addr string) net.Conn {
+	c := dialRaw(t, addr).c
+	_ = c.SetDeadline(time.Now().Add(60 * time.Second))
+	return c
+}
+
+// warmUp runs n round trips, so that buffers, rings and FIFOs reach their steady size before
+// allocations are counted.
+func (p *rawPipeline) warmUp(t *testing.T, n int) {
+	t.Helper()
+	for range n {
+		if err := p.roundTrip(); err != nil {
+			t.Fatalf("warm-up: %v", err)
+		}
+	}
+}
+
+// allocsPerBatch is testing.AllocsPerRun(runs) of one round trip; a round trip that fails fails t.
+func (p *rawPipeline) allocsPerBatch(t *testing.T, runs int) float64 {
+	t.Helper()
+	var runErr error
+	allocs := testing.AllocsPerRun(runs, func() {
+		if err := p.roundTrip(); err != nil && runErr == nil {
+			runErr = err
+		}
+	})
+	if runErr != nil {
+		t.Fatal(runErr)
+	}
+	return allocs
+}
+
 // TestAllocProxyPath: GET, SET and MGET (3 keys on different shards) through the proxy allocate
 // nothing per request in steady state (DESIGN "Rules of the hot path"), with dedicated
 // connections in the pool, in use and blocked meanwhile, and 100 subscribed clients; for a RESP2
@@ -153,12 +187,7 @@ func allocProxyPath(t *testing.T, proto int) {
 			want = append(want, "*3\r\n"+respBulk(val(a))+respBulk(val(b))+respBulk(val(c))...)
 		}
 	}
-	conn, err := net.Dial("tcp", p.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(60 * time.Second))
+	conn := dialPipeline(t, p.Addr)
 	if proto == 3 {
 		if _, err := conn.Write([]byte(respCmd("HELLO", "3"))); err != nil {
 			t.Fatal(err)
@@ -170,20 +199,8 @@ func allocProxyPath(t *testing.T, proto int) {
 	// reply ring keeps its own buffer, and a slot grows the first time an out-of-order reply larger
 	// than any it held lands in it; with 50 batches of warm-up that still cost 10-20 allocations per
 	// batch (all in session.complete), with 100 or more it measured 0.
-	for range 200 {
-		if err := rp.roundTrip(); err != nil {
-			t.Fatalf("warm-up: %v", err)
-		}
-	}
-	var runErr error
-	allocs := testing.AllocsPerRun(5, func() {
-		if err := rp.roundTrip(); err != nil && runErr == nil {
-			runErr = err
-		}
-	})
-	if runErr != nil {
-		t.Fatal(runErr)
-	}
+	rp.warmUp(t, 200)
+	allocs := rp.allocsPerBatch(t, 5)
 	t.Logf("%.1f allocations per batch of %d requests (%.4f per request), %d request bytes, %d reply bytes",
 		allocs, batch, allocs/batch, len(req), len(want))
 	if allocs/batch > 0.01 {
@@ -249,13 +266,7 @@ func allocPubsubFanOut(t *testing.T, proto int) {
 	for range batch {
 		req = append(req, respCmd("PUBLISH", ch, payload)...)
 	}
-	pubConn, err := net.Dial("tcp", p.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pubConn.Close()
-	_ = pubConn.SetDeadline(time.Now().Add(60 * time.Second))
-	pub := &rawPipeline{conn: pubConn, req: req, n: batch, buf: make([]byte, 64<<10)}
+	pub := &rawPipeline{conn: dialPipeline(t, p.Addr), req: req, n: batch, buf: make([]byte, 64<<10)}
 	var runErr error
 	round := func() {
 		for _, r := range readers {
