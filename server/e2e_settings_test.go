@@ -27,25 +27,7 @@ import (
 // and waits until a client with password serves.
 func startConfigured(t *testing.T, logs io.Writer, password string, extra ...string) *proxyProcess {
 	t.Helper()
-	p := &proxyProcess{Addr: freeAddr(t), Admin: freeAddr(t)}
-	args := append([]string{"-listen", p.Addr, "-admin", p.Admin, "-cluster", cluster.Seeds()[0],
-		"-backend-password", cluster.Password}, extra...)
-	cmd := exec.Command(slotgateBinary(t), args...)
-	cmd.Stderr = io.MultiWriter(logs, os.Stderr)
-	if err := testcluster.StartProcess(cmd, false); err != nil {
-		t.Fatal(err)
-	}
-	p.Cmd = cmd
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	waitUntil(t, 20*time.Second, "slotgate serving", func() bool {
-		cl := redis.NewClient(&redis.Options{Addr: p.Addr, Password: password, MaxRetries: -1})
-		defer cl.Close()
-		return cl.Set(context.Background(), "slotgate:probe", "1", 0).Err() == nil
-	})
-	return p
+	return startProxyAuth(t, cluster, slotgateBinary(t), nil, io.MultiWriter(logs, os.Stderr), password, extra...)
 }
 
 func waitUntil(t *testing.T, d time.Duration, what string, ok func() bool) {

@@ -172,6 +172,13 @@ func startProxyProcess(t testing.TB, c *testcluster.Cluster, extra ...string) *p
 // standard error to stderr.
 func startProxyBinary(t testing.TB, c *testcluster.Cluster, bin string, env []string, stderr io.Writer, extra ...string) *proxyProcess {
 	t.Helper()
+	return startProxyAuth(t, c, bin, env, stderr, "", extra...)
+}
+
+// startProxyAuth is startProxyBinary for a slotgate whose clients need password (its flags or
+// -config file set one): the probe that waits until it serves authenticates with it.
+func startProxyAuth(t testing.TB, c *testcluster.Cluster, bin string, env []string, stderr io.Writer, password string, extra ...string) *proxyProcess {
+	t.Helper()
 	p := &proxyProcess{Addr: freeAddr(t), Admin: freeAddr(t)}
 	args := append([]string{"-listen", p.Addr, "-admin", p.Admin, "-cluster", strings.Join(c.Seeds()[:1], ","),
 		"-backend-password", c.Password}, extra...)
@@ -188,7 +195,7 @@ func startProxyBinary(t testing.TB, c *testcluster.Cluster, bin string, env []st
 	})
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		cl := redis.NewClient(&redis.Options{Addr: p.Addr, MaxRetries: -1})
+		cl := redis.NewClient(&redis.Options{Addr: p.Addr, Password: password, MaxRetries: -1})
 		err := cl.Set(context.Background(), "slotgate:probe", "1", 0).Err()
 		cl.Close()
 		if err == nil {
