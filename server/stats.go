@@ -74,17 +74,28 @@ func (lp *loop) countReply(i uint16, reply []byte) {
 	}
 }
 
+// commandCounts is requests and error replies per command index.
+type commandCounts [numCmdIdx][2]uint64
+
+// addCommands adds the server's loops' per-command counters to c.
+func (srv *Server) addCommands(c *commandCounts) {
+	for _, lp := range srv.loopList() {
+		for i := range c {
+			c[i][0] += lp.stats.cmds[i].req.Load()
+			c[i][1] += lp.stats.cmds[i].err.Load()
+		}
+	}
+}
+
 // CommandCounts returns requests and error replies per command label since start, summed over
 // the server's loops (commands never used are left out).
 func (srv *Server) CommandCounts() map[string][2]uint64 {
+	var c commandCounts
+	srv.addCommands(&c)
 	m := map[string][2]uint64{}
-	for _, lp := range srv.loopList() {
-		for i := range lp.stats.cmds {
-			c := &lp.stats.cmds[i]
-			if r, e := c.req.Load(), c.err.Load(); r != 0 || e != 0 {
-				v := m[cmdLabel(i)]
-				m[cmdLabel(i)] = [2]uint64{v[0] + r, v[1] + e}
-			}
+	for i, v := range c {
+		if v[0] != 0 || v[1] != 0 {
+			m[cmdLabel(i)] = v
 		}
 	}
 	return m
@@ -119,15 +130,10 @@ func writeMetrics(w io.Writer) {
 	servers.mu.Lock()
 	list := slices.Clone(servers.list)
 	servers.mu.Unlock()
-	var cmds [numCmdIdx][2]uint64
+	var cmds commandCounts
 	var in, out uint64
 	for _, srv := range list {
-		for _, lp := range srv.loopList() {
-			for i := range cmds {
-				cmds[i][0] += lp.stats.cmds[i].req.Load()
-				cmds[i][1] += lp.stats.cmds[i].err.Load()
-			}
-		}
+		srv.addCommands(&cmds)
 		i, o := srv.ClientBytes()
 		in, out = in+i, out+o
 	}
