@@ -235,10 +235,16 @@ func (n NodeStats) Requests() uint64 { return n.Latency.Count() }
 
 // NodeStats returns every node's statistics by address. Any goroutine.
 func (r *Router) NodeStats() map[string]NodeStats {
+	m := map[string]NodeStats{}
+	r.addNodeStats(m)
+	return m
+}
+
+// addNodeStats adds the router's per-loop node counters to m, by address.
+func (r *Router) addNodeStats(m map[string]NodeStats) {
 	r.statsMu.Lock()
 	nodes := slices.Clone(r.nodeStats)
 	r.statsMu.Unlock()
-	m := make(map[string]NodeStats, len(nodes))
 	for _, ns := range nodes {
 		s := m[ns.addr]
 		s.Latency.add(&ns.lat)
@@ -248,18 +254,22 @@ func (r *Router) NodeStats() map[string]NodeStats {
 		s.BytesOut += ns.bytesOut.Load()
 		m[ns.addr] = s
 	}
-	return m
 }
 
 // FamilyLatency returns the latency histogram of each command family, summed over the loops.
 func (r *Router) FamilyLatency() [NumFamilies]Histogram {
 	var out [NumFamilies]Histogram
+	r.addFamilyLatency(&out)
+	return out
+}
+
+// addFamilyLatency adds the loops' per-family histograms to out.
+func (r *Router) addFamilyLatency(out *[NumFamilies]Histogram) {
 	for _, l := range r.loopList() {
 		for f := range out {
 			out[f].add(&l.stats.fam[f])
 		}
 	}
-	return out
 }
 
 // BufferBytes is the memory of the loops' backend buffers (requests kept until answered, large
@@ -312,19 +322,8 @@ func writeMetrics(w io.Writer) {
 	var fams [NumFamilies]Histogram
 	var buf int64
 	for _, r := range rs {
-		for a, s := range r.NodeStats() {
-			t := nodes[a]
-			t.Latency.Merge(s.Latency)
-			t.Errors += s.Errors
-			t.Redirects += s.Redirects
-			t.BytesIn += s.BytesIn
-			t.BytesOut += s.BytesOut
-			nodes[a] = t
-		}
-		fl := r.FamilyLatency()
-		for f := range fams {
-			fams[f].Merge(fl[f])
-		}
+		r.addNodeStats(nodes)
+		r.addFamilyLatency(&fams)
 		buf += r.BufferBytes()
 	}
 	addrs := make([]string, 0, len(nodes))
