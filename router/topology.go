@@ -70,6 +70,17 @@ func (t *Topology) Covered() int {
 	return n
 }
 
+// SlotCounts returns how many slots each shard (by index into Masters) serves.
+func (t *Topology) SlotCounts() []int {
+	n := make([]int, len(t.Masters))
+	for _, o := range t.owner {
+		if o >= 0 && int(o) < len(n) {
+			n[o]++
+		}
+	}
+	return n
+}
+
 // String summarises the topology for logs: each master with its slot ranges.
 func (t *Topology) String() string {
 	var b strings.Builder

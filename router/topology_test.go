@@ -1,6 +1,7 @@
 package router
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -72,6 +73,12 @@ func TestBuildTopologyHighestEpochWins(t *testing.T) {
 		}
 		if top.Covered() != 16384 {
 			t.Fatalf("covered = %d", top.Covered())
+		}
+		counts := top.SlotCounts()
+		for addr, want := range map[string]int{"127.0.0.1:7003": 5461, "127.0.0.1:7002": 5461} {
+			if n := counts[slices.Index(top.Masters, addr)]; n != want {
+				t.Errorf("SlotCounts: %s serves %d slots, want %d (%v over %v)", addr, n, want, counts, top.Masters)
+			}
 		}
 	}
 }

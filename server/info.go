@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/slotgate/slotgate/codec"
-	"github.com/slotgate/slotgate/router/slot"
 )
 
 // slotgate's own INFO sections, as the bits of the merge's count.
@@ -242,12 +241,7 @@ func (s *session) proxyInfo() *infoSection {
 	if t := s.lp.rl.Topology(); t != nil {
 		add("cluster_masters", strconv.Itoa(len(t.Masters)))
 		add("cluster_slots_ok", strconv.Itoa(t.Covered()))
-		slots := make([]int, len(t.Masters))
-		for sl := 0; sl < slot.Count; sl++ {
-			if sh := t.Shard(uint16(sl)); sh >= 0 && sh < len(slots) {
-				slots[sh]++
-			}
-		}
+		slots := t.SlotCounts()
 		for i, m := range t.Masters {
 			reps := ""
 			if i < len(t.Replicas) {

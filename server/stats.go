@@ -12,7 +12,6 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/slotgate/slotgate/codec"
 	"github.com/slotgate/slotgate/router"
-	"github.com/slotgate/slotgate/router/slot"
 )
 
 // Per-command and client-side statistics. Each loop counts its own requests and errors per
@@ -290,12 +289,7 @@ func (srv *Server) Snapshot() Snapshot {
 		return snap
 	}
 	snap.Slots = t.Covered()
-	slots := make([]int, len(t.Masters))
-	for s := range slot.Count {
-		if i := t.Shard(uint16(s)); i >= 0 {
-			slots[i]++
-		}
-	}
+	slots := t.SlotCounts()
 	for i, m := range t.Masters {
 		sh := ShardSnapshot{Master: m, Slots: slots[i], State: "ok"}
 		if i < len(t.Replicas) {

@@ -126,12 +126,7 @@ func (srv *Server) Status() Status {
 	if t := srv.rt.Topology(); t != nil {
 		st.TopologyKnown = true
 		st.SlotsCovered = t.Covered()
-		slots := make([]int, len(t.Masters))
-		for sl := range slot.Count {
-			if sh := t.Shard(uint16(sl)); sh >= 0 && sh < len(slots) {
-				slots[sh]++
-			}
-		}
+		slots := t.SlotCounts()
 		for i, m := range t.Masters {
 			sh := ShardStatus{Master: m, State: "ok", Slots: slots[i], Epoch: t.Epoch(i), Replicas: []string{}, Down: []string{},
 				OpsPerSec: sampled[m], OpsSource: "sampled"}
