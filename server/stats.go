@@ -222,6 +222,7 @@ type Limits struct {
 	RequestTimeouts       uint64 // requests answered with a timeout (-request-timeout)
 	Expired               uint64 // requests that waited out the retry window
 	DedicatedRefused      uint64 // dedicated connections refused at -max-dedicated
+	BackendStalls         uint64 // silent nodes reconnected (-backend-stall)
 }
 
 // statSample is a reading of the nodes' latency histograms, kept for rates over a window.
@@ -265,7 +266,7 @@ func (srv *Server) Snapshot() Snapshot {
 		RejectedMaxClients: rejectedMaxClients.Get(), RejectedProtected: rejectedProtected.Get(),
 		DisconnectedOverLimit: clientsOverLimit.Get(), Evicted: clientsEvicted.Get(),
 		IdleClosed: clientsIdleClosed.Get(), RequestTimeouts: st.RequestTimeouts, Expired: st.RequestsExpired,
-		DedicatedRefused: st.DedicatedRefused,
+		DedicatedRefused: st.DedicatedRefused, BackendStalls: st.BackendStalls,
 	}
 	var base statSample
 	srv.mu.Lock()

@@ -106,20 +106,22 @@ func (srv *Server) Status() Status {
 	rs := srv.rt.Status()
 	st.TopologyChangesTotal = rs.TopologyChanges
 	st.Redirects = Redirects{Moved: rs.Moved, Ask: rs.Ask, TryAgain: rs.TryAgain, Followed: rs.RedirectsFollowed, Untrusted: rs.Untrusted}
+	snap := srv.Snapshot()
+	lim := snap.Limits
 	st.LimitsHit = []Count{
-		{"clients disconnected over -client-hard-limit", clientsOverLimit.Get()},
-		{"clients paused at -client-soft-limit (now)", uint64(clientsPaused.Get())},
-		{"clients evicted over -max-memory", clientsEvicted.Get()},
-		{"connections refused at -maxclients", rejectedMaxClients.Get()},
-		{"connections refused by -protected", rejectedProtected.Get()},
-		{"clients closed idle (-client-idle-timeout)", clientsIdleClosed.Get()},
-		{"requests timed out (-request-timeout)", rs.RequestTimeouts},
-		{"requests without an owner past the retry window", rs.RequestsExpired},
-		{"dedicated connections refused at -max-dedicated", rs.DedicatedRefused},
-		{"silent nodes reconnected (-backend-stall)", rs.BackendStalls},
+		{"clients disconnected over -client-hard-limit", lim.DisconnectedOverLimit},
+		{"clients paused at -client-soft-limit (now)", lim.Paused},
+		{"clients evicted over -max-memory", lim.Evicted},
+		{"connections refused at -maxclients", lim.RejectedMaxClients},
+		{"connections refused by -protected", lim.RejectedProtected},
+		{"clients closed idle (-client-idle-timeout)", lim.IdleClosed},
+		{"requests timed out (-request-timeout)", lim.RequestTimeouts},
+		{"requests without an owner past the retry window", lim.Expired},
+		{"dedicated connections refused at -max-dedicated", lim.DedicatedRefused},
+		{"silent nodes reconnected (-backend-stall)", lim.BackendStalls},
 	}
 	measured := map[string]ShardSnapshot{} // the nodes' own rates and latencies (stats.go)
-	for _, sh := range srv.Snapshot().Shards {
+	for _, sh := range snap.Shards {
 		measured[sh.Master] = sh
 	}
 	sampled := srv.sampledShardRates()
