@@ -253,10 +253,7 @@ func (r *Router) SetReadFrom(rf ReadFrom) {
 		}
 	}
 	r.log.Info("read policy changed", "read_from", rf.String())
-	r.mu.Lock()
-	loops := slices.Clone(r.loops)
-	r.mu.Unlock()
-	for _, l := range loops {
+	for _, l := range r.loopList() {
 		_ = l.el.Execute(context.Background(), l)
 	}
 }

@@ -63,10 +63,11 @@ func classifySetup(err error) *SetupError {
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		parts = j.Unwrap()
 	}
+	causeDefinite := false // se.Cause came from a definite failure
 	for _, p := range parts {
 		cause, definite := setupCause(p)
-		if se.Cause == "" || definite && !isDefiniteCause(se.Cause) { // a definite cause names the problem best
-			se.Cause = cause
+		if se.Cause == "" || definite && !causeDefinite { // a definite cause names the problem best
+			se.Cause, causeDefinite = cause, definite
 		}
 		se.Definite = se.Definite && definite
 	}
@@ -74,10 +75,6 @@ func classifySetup(err error) *SetupError {
 		se.Cause, se.Definite = "other", false
 	}
 	return se
-}
-
-func isDefiniteCause(c string) bool {
-	return c == "auth" || c == "noperm" || c == "no_cluster" || c == "bad_address"
 }
 
 // setupCause classifies one seed's error.
