@@ -34,23 +34,35 @@ const (
 	ruleAllow = 2
 )
 
-// allowable are the commands refused for good that Config.Allow may let through, each sent to
-// every master and merged by its op (docs/config.md lists them from settings.Allowable; a test
-// keeps the two lists equal).
-var allowable = map[string]mergeOp{
-	"config|set":       mergeOK,
-	"config|rewrite":   mergeOK,
-	"config|resetstat": mergeOK,
-	"save":             mergeOK,
-	"bgsave":           mergeSame,
-	"bgrewriteaof":     mergeSame,
+// allowableCmds are the commands refused for good that Config.Allow may let through, each sent
+// to every master and merged by its op (docs/config.md lists them from settings.Allowable; a
+// test keeps the two lists equal). In the order error messages name them.
+var allowableCmds = []struct {
+	name string
+	op   mergeOp
+}{
+	{"config|set", mergeOK},
+	{"config|rewrite", mergeOK},
+	{"config|resetstat", mergeOK},
+	{"save", mergeOK},
+	{"bgsave", mergeSame},
+	{"bgrewriteaof", mergeSame},
 }
+
+// allowable is allowableCmds by name.
+var allowable = func() map[string]mergeOp {
+	m := make(map[string]mergeOp, len(allowableCmds))
+	for _, c := range allowableCmds {
+		m[c.name] = c.op
+	}
+	return m
+}()
 
 // AllowableCommands lists the names (codec form: "config|set") Config.Allow may hold.
 func AllowableCommands() []string {
 	var names []string
-	for n := range allowable {
-		names = append(names, n)
+	for _, c := range allowableCmds {
+		names = append(names, c.name)
 	}
 	return names
 }
@@ -126,8 +138,8 @@ func compileRules(deny, allow []string) ([]uint8, error) {
 
 func allowableText() string {
 	var names []string
-	for _, n := range []string{"config|set", "config|rewrite", "config|resetstat", "save", "bgsave", "bgrewriteaof"} {
-		names = append(names, strings.ToUpper(strings.ReplaceAll(n, "|", " ")))
+	for _, c := range allowableCmds {
+		names = append(names, strings.ToUpper(strings.ReplaceAll(c.name, "|", " ")))
 	}
 	return strings.Join(names, ", ")
 }
