@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	"errors"
-
 	"fmt"
 	"log/slog"
 	"net"
@@ -14,7 +13,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-
 	"strings"
 	"syscall"
 	"time"
