@@ -58,7 +58,8 @@ type Options struct {
 	ExtraConfig []string // extra "name value" config lines (appended last, so they override)
 
 	// StartTimeout bounds start-up until healthy (default 30s, 60s when
-	// restarting an existing data dir).
+	// restarting an existing data dir; a restart counts it from the end of
+	// the last node's data load when that is later).
 	StartTimeout time.Duration
 
 	Logf func(format string, args ...any) // optional progress log
@@ -265,7 +266,7 @@ func (c *Cluster) start(t0 time.Time) error {
 	}
 	if restart {
 		c.logf("testcluster: restarting the cluster in %s", c.Dir)
-		if err := c.WaitHealthy(time.Until(t0.Add(timeout))); err != nil {
+		if err := c.waitRestarted(t0, timeout); err != nil {
 			return fmt.Errorf("%w (the data dir %s may hold a stale cluster; remove it to start fresh)", err, c.Dir)
 		}
 		c.refreshIDs()
@@ -936,6 +937,71 @@ func (c *Cluster) WaitHealthy(timeout time.Duration) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// waitRestarted waits until a restarted cluster is healthy. Every node first reloads its data
+// (AOF or RDB), for as long as the data is large, answering LOADING meanwhile; a master that
+// loads longer than the node timeout can see its replica promoted, and the cluster settles after
+// that. So timeout bounds the time from t0 or from the end of the last load, whichever is later,
+// and each loading node's progress is logged every few seconds.
+func (c *Cluster) waitRestarted(t0 time.Time, timeout time.Duration) error {
+	deadline := t0.Add(timeout)
+	var logged time.Time
+	for {
+		err := c.checkHealthy()
+		if err == nil {
+			return nil
+		}
+		if loading := c.loading(); len(loading) > 0 {
+			deadline = time.Now().Add(timeout)
+			if time.Since(logged) >= loadingLogEvery {
+				c.logf("testcluster: waiting for nodes loading their data: %s", strings.Join(loading, "; "))
+				logged = time.Now()
+			}
+		} else if time.Now().After(deadline) {
+			return fmt.Errorf("testcluster: cluster not healthy %v after start or the last data load: %w", timeout, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// loadingLogEvery is how often waitRestarted reports the progress of a long load.
+const loadingLogEvery = 5 * time.Second
+
+// loading describes every running node that is loading its data ("127.0.0.1:7000 41% of 1.3 GB,
+// about 12 s left"), from INFO persistence, which Redis answers while loading.
+func (c *Cluster) loading() []string {
+	var out []string
+	for _, n := range c.Nodes {
+		if !n.Running() {
+			continue
+		}
+		info, err := callString(n.Addr, c.Password, ctlTimeout, "INFO", "persistence")
+		if err != nil || InfoField(info, "loading") != "1" {
+			continue
+		}
+		out = append(out, describeLoading(n.Addr, info))
+	}
+	return out
+}
+
+// describeLoading formats a loading node's progress from its INFO persistence.
+func describeLoading(addr, info string) string {
+	d := addr + " loading"
+	if p := InfoField(info, "loading_loaded_perc"); p != "" {
+		d += " " + p + "%"
+	}
+	if total, err := strconv.ParseInt(InfoField(info, "loading_total_bytes"), 10, 64); err == nil && total > 0 {
+		if total >= 1e9 {
+			d += fmt.Sprintf(" of %.1f GB", float64(total)/1e9)
+		} else {
+			d += fmt.Sprintf(" of %.1f MB", float64(total)/1e6)
+		}
+	}
+	if eta, err := strconv.Atoi(InfoField(info, "loading_eta_seconds")); err == nil && eta > 0 {
+		d += fmt.Sprintf(", about %d s left", eta)
+	}
+	return d
 }
 
 func (c *Cluster) checkHealthy() error {
