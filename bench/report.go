@@ -237,6 +237,7 @@ func (b *bench) report() int {
 		fmt.Fprintf(w, "\n### %s\n\n", title)
 		renderTable(w, cs, b.targets)
 		renderFloorRatios(w, cs, b.targets)
+		renderFloorBar(w, cs, b.targets)
 	}
 	if len(b.disturbed) > 0 {
 		fmt.Fprintf(w, "\n**Disturbed:** a master ran an AOF rewrite or RDB save (a fork and a child writing the dataset, on the CPUs and disk the measurement shares) during %d measurement(s): %s. Their rounds measure Redis's persistence as much as the target; compare the other rounds.\n",
