@@ -64,6 +64,11 @@ type Options struct {
 
 	Logf func(format string, args ...any) // optional progress log
 
+	// Cancel, when closed, abandons a restart that is waiting for its nodes
+	// (devcluster's Ctrl-C during a long data load): Start stops what it
+	// started and returns ErrCanceled.
+	Cancel <-chan struct{}
+
 	// RedisServer is the redis-server binary (default: "redis-server" on PATH).
 	RedisServer string
 }
@@ -961,9 +966,16 @@ func (c *Cluster) waitRestarted(t0 time.Time, timeout time.Duration) error {
 		} else if time.Now().After(deadline) {
 			return fmt.Errorf("testcluster: cluster not healthy %v after start or the last data load: %w", timeout, err)
 		}
-		time.Sleep(50 * time.Millisecond)
+		select {
+		case <-c.opts.Cancel:
+			return ErrCanceled
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }
+
+// ErrCanceled is Start's error when Options.Cancel was closed while it waited.
+var ErrCanceled = errors.New("testcluster: start-up canceled")
 
 // loadingLogEvery is how often waitRestarted reports the progress of a long load.
 const loadingLogEvery = 5 * time.Second

@@ -2,6 +2,7 @@ package testcluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -393,6 +394,25 @@ func TestRestartWaitsForLoading(t *testing.T) {
 	// key-load-delay (a Redis test knob, µs per key loaded) stretches the load to about 5 s. A
 	// loading node serves clients every 1024 keys of an AOF, here about every 0.1 s.
 	opts.ExtraConfig = []string{"key-load-delay 100"}
+
+	// Canceled while the node loads (devcluster's Ctrl-C), the restart returns at once and stops
+	// the node it started.
+	cancel := make(chan struct{})
+	opts.Cancel = cancel
+	time.AfterFunc(time.Second, func() { close(cancel) })
+	t1 := time.Now()
+	if _, err := Start(opts); !errors.Is(err, ErrCanceled) {
+		t.Fatalf("restart canceled during the load: err = %v, want ErrCanceled", err)
+	}
+	if el := time.Since(t1); el > 3*time.Second {
+		t.Fatalf("the canceled restart returned after %v (the load alone takes about 5 s)", el)
+	}
+	if l, err := net.Listen("tcp", c.Nodes[0].Addr); err != nil {
+		t.Fatalf("the node is still running after the canceled restart: %v", err)
+	} else {
+		l.Close()
+	}
+	opts.Cancel = nil
 	opts.StartTimeout = 3 * time.Second // a restarted master needs 2 s after its load to turn ok
 	var mu sync.Mutex
 	var logs []string

@@ -106,6 +106,19 @@ func run() int {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 
+	// A signal during start-up (a restart may wait minutes for the nodes to load their data)
+	// abandons it; Start stops the servers it started.
+	cancel, started, watched := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	var startSig os.Signal
+	go func() {
+		defer close(watched)
+		select {
+		case startSig = <-sigs:
+			log("%v during start-up: stopping", startSig)
+			close(cancel)
+		case <-started:
+		}
+	}()
 	t0 := time.Now()
 	c, err := testcluster.Start(testcluster.Options{
 		Masters:    len(ps) / (1 + *replicas),
@@ -116,7 +129,16 @@ func run() int {
 		AppendOnly: *appendOnly,
 		MaxMemory:  *maxMemory,
 		Logf:       log,
+		Cancel:     cancel,
 	})
+	close(started)
+	<-watched
+	if startSig != nil { // Start was canceled, or the signal came as it returned
+		if err == nil {
+			_ = c.Close()
+		}
+		return 128 + int(startSig.(syscall.Signal))
+	}
 	if err != nil {
 		log("%v", err)
 		return 1
