@@ -46,7 +46,7 @@ func renderFloorBar(w io.Writer, cells []*cell, targets []*target) {
 				ok = false
 				break
 			}
-			m, ci := meanCI(roundRatios(r, c.Results[floorName], rounds, func(m metrics) float64 { return m.RPS }))
+			m, ci := meanCI(roundRatios(r, c.Results[floorName], rounds, rpsOf))
 			means = append(means, fmt.Sprintf("%s c=%d P=%d %.3f ±%.3f", c.Workload, c.Clients, c.Pipeline, m, ci))
 		}
 		if !ok {
@@ -63,6 +63,10 @@ func renderFloorBar(w io.Writer, cells []*cell, targets []*target) {
 		fmt.Fprintf(w, "| %s | %.0f %% | %.0f %% | %s |\n", t.Name, 100*rps, 100*both, strings.Join(means, "; "))
 	}
 }
+
+// rpsOf and p99Of pick the metrics the bar judges.
+func rpsOf(m metrics) float64 { return m.RPS }
+func p99Of(m metrics) float64 { return m.P99 }
 
 // roundRatios is target r's metric over the floor's, round by round, for the first n rounds.
 func roundRatios(r, floor *targetResult, n int, v func(metrics) float64) []float64 {
@@ -87,8 +91,8 @@ func barPassRate(cells []*cell, target string, n int) (rps, both float64) {
 			okRPS, okBoth := true, true
 			for _, c := range cells {
 				r, f := c.Results[target], c.Results[floorName]
-				rr := medianOf(r, pick, func(m metrics) float64 { return m.RPS }) / medianOf(f, pick, func(m metrics) float64 { return m.RPS })
-				pp := medianOf(r, pick, func(m metrics) float64 { return m.P99 }) / medianOf(f, pick, func(m metrics) float64 { return m.P99 })
+				rr := medianOf(r, pick, rpsOf) / medianOf(f, pick, rpsOf)
+				pp := medianOf(r, pick, p99Of) / medianOf(f, pick, p99Of)
 				if !(rr >= barRPS) {
 					okRPS, okBoth = false, false
 				} else if !(pp <= barP99) {

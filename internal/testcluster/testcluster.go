@@ -8,7 +8,6 @@
 package testcluster
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -271,7 +270,7 @@ func (c *Cluster) start(t0 time.Time) error {
 	}
 	if restart {
 		c.logf("testcluster: restarting the cluster in %s", c.Dir)
-		if err := c.waitRestarted(t0, timeout); err != nil {
+		if err := c.waitHealthy(t0, timeout, true); err != nil {
 			return fmt.Errorf("%w (the data dir %s may hold a stale cluster; remove it to start fresh)", err, c.Dir)
 		}
 		c.refreshIDs()
@@ -929,47 +928,47 @@ func (c *Cluster) ClusterClient() *redis.ClusterClient {
 // failing) in every view with the role it reports itself, and every replica
 // has master_link_status:up.
 func (c *Cluster) WaitHealthy(timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	for {
-		err := c.checkHealthy()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("testcluster: cluster not healthy after %v: %w", timeout, err)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	return c.waitHealthy(time.Now(), timeout, false)
 }
 
-// waitRestarted waits until a restarted cluster is healthy. Every node first reloads its data
-// (AOF or RDB), for as long as the data is large, answering LOADING meanwhile; a master that
-// loads longer than the node timeout can see its replica promoted, and the cluster settles after
-// that. So timeout bounds the time from t0 or from the end of the last load, whichever is later,
-// and each loading node's progress is logged every few seconds.
-func (c *Cluster) waitRestarted(t0 time.Time, timeout time.Duration) error {
+// waitHealthy polls checkHealthy until it passes or timeout after t0 has gone by. With restart
+// it also waits for nodes reloading their data (AOF or RDB), for as long as the data is large,
+// answering LOADING meanwhile; a master that loads longer than the node timeout can see its
+// replica promoted, and the cluster settles after that. So timeout then bounds the time from t0
+// or from the end of the last load, whichever is later, each loading node's progress is logged
+// every few seconds, and Options.Cancel abandons the wait.
+func (c *Cluster) waitHealthy(t0 time.Time, timeout time.Duration, restart bool) error {
 	deadline := t0.Add(timeout)
+	var cancel <-chan struct{}
+	if restart {
+		cancel = c.opts.Cancel
+	}
 	var logged time.Time
 	for {
 		err := c.checkHealthy()
 		if err == nil {
 			return nil
 		}
-		if loading := c.loading(); len(loading) > 0 {
+		var loading []string
+		if restart {
+			loading = c.loading()
+		}
+		switch {
+		case len(loading) > 0:
 			deadline = time.Now().Add(timeout)
 			if time.Since(logged) >= loadingLogEvery {
 				c.logf("testcluster: waiting for nodes loading their data: %s", strings.Join(loading, "; "))
 				logged = time.Now()
 			}
-		} else if time.Now().After(deadline) {
+		case restart && time.Now().After(deadline):
 			return fmt.Errorf("testcluster: cluster not healthy %v after start or the last data load: %w", timeout, err)
+		case time.Now().After(deadline):
+			return fmt.Errorf("testcluster: cluster not healthy after %v: %w", timeout, err)
 		}
 		select {
-		case <-c.opts.Cancel:
+		case <-cancel:
 			return ErrCanceled
-		case <-time.After(50 * time.Millisecond):
+		case <-time.After(min(50*time.Millisecond, max(time.Until(deadline), 0))):
 		}
 	}
 }
@@ -977,7 +976,7 @@ func (c *Cluster) waitRestarted(t0 time.Time, timeout time.Duration) error {
 // ErrCanceled is Start's error when Options.Cancel was closed while it waited.
 var ErrCanceled = errors.New("testcluster: start-up canceled")
 
-// loadingLogEvery is how often waitRestarted reports the progress of a long load.
+// loadingLogEvery is how often a restart's waitHealthy reports the progress of a long load.
 const loadingLogEvery = 5 * time.Second
 
 // loading describes every running node that is loading its data ("127.0.0.1:7000 41% of 1.3 GB,

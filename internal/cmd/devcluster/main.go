@@ -108,37 +108,38 @@ func run() int {
 
 	// A signal during start-up (a restart may wait minutes for the nodes to load their data)
 	// abandons it; Start stops the servers it started.
-	cancel, started, watched := make(chan struct{}), make(chan struct{}), make(chan struct{})
-	var startSig os.Signal
-	go func() {
-		defer close(watched)
-		select {
-		case startSig = <-sigs:
-			log("%v during start-up: stopping", startSig)
-			close(cancel)
-		case <-started:
-		}
-	}()
-	t0 := time.Now()
-	c, err := testcluster.Start(testcluster.Options{
-		Masters:    len(ps) / (1 + *replicas),
-		Replicas:   reps,
-		Password:   *password,
-		Ports:      ps,
-		Dir:        *dir,
-		AppendOnly: *appendOnly,
-		MaxMemory:  *maxMemory,
-		Logf:       log,
-		Cancel:     cancel,
-	})
-	close(started)
-	<-watched
-	if startSig != nil { // Start was canceled, or the signal came as it returned
-		if err == nil {
-			_ = c.Close()
-		}
-		return 128 + int(startSig.(syscall.Signal))
+	type started struct {
+		c   *testcluster.Cluster
+		err error
 	}
+	cancel, done := make(chan struct{}), make(chan started, 1)
+	t0 := time.Now()
+	go func() {
+		c, err := testcluster.Start(testcluster.Options{
+			Masters:    len(ps) / (1 + *replicas),
+			Replicas:   reps,
+			Password:   *password,
+			Ports:      ps,
+			Dir:        *dir,
+			AppendOnly: *appendOnly,
+			MaxMemory:  *maxMemory,
+			Logf:       log,
+			Cancel:     cancel,
+		})
+		done <- started{c, err}
+	}()
+	var st started
+	select {
+	case st = <-done:
+	case sig := <-sigs:
+		log("%v during start-up: stopping", sig)
+		close(cancel)
+		if st = <-done; st.err == nil { // it was not waiting (a fresh cluster): stop it now
+			_ = st.c.Close()
+		}
+		return 128 + int(sig.(syscall.Signal))
+	}
+	c, err := st.c, st.err
 	if err != nil {
 		log("%v", err)
 		return 1
