@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+	"github.com/slotgate/slotgate/internal/loopcount"
 	"golang.org/x/sys/unix"
 )
 
@@ -50,7 +51,7 @@ type Loop struct {
 	// Bytes of backend replies returned by Peek, copied into held buffers (ShardConn.held) and
 	// moved when a held buffer grew: gnet copies what a Peek returns whenever bytes were left in
 	// its buffer by an earlier read, so together they bound the copying a reply costs (ReplyCopies).
-	peeked, copied, moved atomic.Int64
+	peeked, copied, moved loopcount.Counter
 
 	// Subscriber connections (subconn.go): the names subscribed upstream, one connection per node.
 	subs     map[subKey]*subEntry
@@ -288,6 +289,7 @@ func (l *Loop) Tick(now time.Time) {
 	l.draining = kept
 	l.tickSubs()
 	l.measureBuffers()
+	l.publishStats()
 }
 
 // NeedsFastTick reports (from any goroutine) whether requests are parked: the ticker then runs

@@ -507,15 +507,13 @@ type CopyStats struct {
 }
 
 // ReplyCopies returns the CopyStats of backend replies, summed over the loops since they started
-// (for tests and diagnostics).
+// (for tests and diagnostics; after SyncStats, everything counted so far).
 func (r *Router) ReplyCopies() CopyStats {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	var s CopyStats
-	for _, l := range r.loops {
-		s.Peeked += l.peeked.Load()
-		s.Copied += l.copied.Load()
-		s.Moved += l.moved.Load()
+	for _, l := range r.loopList() {
+		s.Peeked += int64(l.peeked.Load())
+		s.Copied += int64(l.copied.Load())
+		s.Moved += int64(l.moved.Load())
 	}
 	return s
 }

@@ -427,7 +427,7 @@ func (sc *ShardConn) OnTraffic(c gnet.Conn) gnet.Action {
 	}
 	l := sc.loop
 	buf, _ := c.Peek(-1)
-	l.peeked.Add(int64(len(buf)))
+	l.peeked.Add(uint64(len(buf)))
 	off := 0
 	for off < len(buf) {
 		n, err := sc.framer.Frame(buf[off:])
@@ -439,7 +439,7 @@ func (sc *ShardConn) OnTraffic(c gnet.Conn) gnet.Action {
 		if n == 0 {
 			if len(buf)-off >= holdThreshold {
 				sc.held = append(sc.held[:0], buf[off:]...)
-				l.copied.Add(int64(len(buf) - off))
+				l.copied.Add(uint64(len(buf) - off))
 				off = len(buf)
 			}
 			break
@@ -466,12 +466,12 @@ func (sc *ShardConn) feedHeld(c gnet.Conn) (done bool, action gnet.Action) {
 	if len(in) == 0 {
 		return false, gnet.None
 	}
-	l.peeked.Add(int64(len(in)))
+	l.peeked.Add(uint64(len(in)))
 	old := len(sc.held)
 	var moved int
 	sc.held, moved = codec.AppendDoubling(sc.held, in)
-	l.moved.Add(int64(moved))
-	l.copied.Add(int64(len(in)))
+	l.moved.Add(uint64(moved))
+	l.copied.Add(uint64(len(in)))
 	n, err := sc.framer.Frame(sc.held)
 	if err != nil {
 		l.router.log.Error("backend bad reply", "addr", sc.Addr, "err", err)

@@ -176,7 +176,7 @@ func (s *session) clientsCommand(b []byte, args [][]byte) []byte {
 	// timeout spares the client, and Deliver uncounts it.
 	s.sentGen = s.lp.rl.Gen() // nothing else is in flight (newLane)
 	s.inflight++
-	s.lp.inflight.Add(1)
+	s.lp.inflight++
 	for i, lp := range loops {
 		p := &q.parts[i]
 		p.q, p.lp = q, lp

@@ -365,3 +365,33 @@ func TestE2EStopDoesNotWaitForBlocked(t *testing.T) {
 		t.Fatalf("stop took %v with a blocked client: it waited for the BLPOP", d)
 	}
 }
+
+// TestE2EStopDrainsInFlight: a shutdown waits for a request still at a master (a script that
+// runs for 400 ms) and delivers its reply before closing. Each loop counts its requests in
+// flight with plain adds and the drain asks every loop for its count (Server.inflight): a count
+// that is lost or stale ends the drain early, and the client gets EOF instead of the reply.
+func TestE2EStopDrainsInFlight(t *testing.T) {
+	addr := freeAddr(t)
+	_, stop, err := runProxyAt(t, addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	px := dialRaw(t, addr)
+	const slow = `local t0 = redis.call('TIME')
+while true do
+  local t = redis.call('TIME')
+  if (t[1] - t0[1]) * 1000000 + (t[2] - t0[2]) > 400000 then return 'done' end
+end`
+	px.write(respCmd("EVAL", slow, "1", "drain:"+runID()))
+	time.Sleep(100 * time.Millisecond) // the script is running on its master
+	t0 := time.Now()
+	stopped := make(chan struct{})
+	go func() { stop(); close(stopped) }()
+	if r := px.read(); r != "$4\r\ndone\r\n" {
+		t.Fatalf("the script's reply during the drain: %q", r)
+	}
+	<-stopped
+	if d := time.Since(t0); d < 200*time.Millisecond {
+		t.Fatalf("stop took %v: it did not wait for the script", d)
+	}
+}

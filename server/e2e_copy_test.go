@@ -171,6 +171,7 @@ func TestE2ELargeReplyCopiedOnce(t *testing.T) {
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(60 * time.Second))
 	got := make([]byte, len(want)+1) // the direct reply's length, and one byte that must not come
+	p.Rt.SyncStats()
 	before := p.Rt.ReplyCopies()
 	t0 := time.Now()
 	if _, err := c.Write(req); err != nil {
@@ -178,6 +179,7 @@ func TestE2ELargeReplyCopiedOnce(t *testing.T) {
 	}
 	_, err = io.ReadFull(c, got[:len(want)])
 	t1 := time.Now()
+	p.Rt.SyncStats()
 	after := p.Rt.ReplyCopies()
 	served := w.during(t, t0, t1)
 	if err != nil {

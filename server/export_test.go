@@ -41,13 +41,12 @@ func perLoop(srv *Server, f func(*loop) int) []int {
 // RequestCopies returns the bytes of client requests the loops Peeked from gnet, copied into
 // sessions' own buffers and moved when those grew, in total since they started.
 func (srv *Server) RequestCopies() router.CopyStats {
-	srv.mu.Lock()
-	defer srv.mu.Unlock()
+	srv.syncLoops()
 	var s router.CopyStats
-	for _, lp := range srv.loops {
-		s.Peeked += lp.peeked.Load()
-		s.Copied += lp.copied.Load()
-		s.Moved += lp.moved.Load()
+	for _, lp := range srv.loopList() {
+		s.Peeked += int64(lp.peeked.Load())
+		s.Copied += int64(lp.copied.Load())
+		s.Moved += int64(lp.moved.Load())
 	}
 	return s
 }

@@ -51,7 +51,7 @@ func (s *session) killScripts(args [][]byte) {
 	s.slot(seq).merge = m
 	// Counted in flight like parts sent through the router: Deliver uncounts each reply.
 	s.inflight += len(slots)
-	lp.inflight.Add(int64(len(slots)))
+	lp.inflight += int64(len(slots))
 	s.sentGen = lp.rl.Gen()
 	k := &killRequest{s: s, seq: seq, replies: make([][]byte, len(slots))}
 	rt := s.srv.rt

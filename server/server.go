@@ -15,6 +15,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/panjf2000/gnet/v2"
+	"github.com/slotgate/slotgate/internal/loopcount"
 	"github.com/slotgate/slotgate/router"
 	"github.com/slotgate/slotgate/router/slot"
 )
@@ -109,7 +110,7 @@ type loop struct {
 	paused       []*session // sessions stopped at the soft limit (may hold resumed ones until the next tick)
 	nPaused      atomic.Int32
 	lastTick     atomic.Int64 // UnixNano of its last timer run (Run), for OnTick's cadence
-	inflight     atomic.Int64 // requests at the backends, for the shutdown drain
+	inflight     int64        // requests at the backends, for the shutdown drain (read on the loop: Server.inflight)
 	blocked      atomic.Int64 // of them, blocking commands: the drain does not wait for those
 	scratch      []byte       // replies slotgate builds, before they are copied to a session
 	bufs         bufPool      // sessions' reply buffers
@@ -122,7 +123,7 @@ type loop struct {
 
 	// Bytes of client requests returned by Peek, copied into held buffers (session.held) and moved
 	// when one grew, as router.CopyStats counts those of replies. Read by the tests.
-	peeked, copied, moved atomic.Int64
+	peeked, copied, moved loopcount.Counter
 
 	ps pubsubLoop // channel -> subscribed sessions (pubsub.go)
 
@@ -254,14 +255,18 @@ func (srv *Server) Stop(ctx context.Context) error {
 }
 
 // inflight counts the requests at the backends that a shutdown waits for (blocked ones aside).
+// Each loop counts its own with plain adds (two locked adds per request otherwise), so each is
+// asked on its goroutine; a loop that does not answer within loopcount.SyncWait counts as busy.
 func (srv *Server) inflight() int64 {
-	srv.mu.Lock()
-	defer srv.mu.Unlock()
-	var n int64
-	for _, lp := range srv.loops {
-		n += lp.inflight.Load() - lp.blocked.Load()
+	var n atomic.Int64
+	var loops []loopcount.Loop
+	for _, lp := range srv.loopList() {
+		loops = append(loops, loopcount.Loop{EL: lp.el, Publish: func() { n.Add(lp.inflight - lp.blocked.Load()) }})
 	}
-	return n
+	if !loopcount.Sync(loops) {
+		return max(n.Load(), 1)
+	}
+	return n.Load()
 }
 
 // OnBoot records the engine.
@@ -469,6 +474,7 @@ func (lp *loop) Run(context.Context) error {
 	now := time.Now()
 	lp.lastTick.Store(now.UnixNano())
 	lp.clock = now.Sub(lp.srv.started)
+	lp.publishStats()
 	lp.rl.Tick(now)
 	lp.closeIdle(now)
 	lp.hot.tick(now)
@@ -553,7 +559,6 @@ var (
 	clientsOverLimit  = metrics.NewCounter(`slotgate_clients_disconnected_over_limit_total`)
 	protocolErrors    = metrics.NewCounter(`slotgate_client_protocol_errors_total`)
 	authFailures      = metrics.NewCounter(`slotgate_client_auth_failures_total`)
-	requestsTotal     = metrics.NewCounter(`slotgate_requests_total`)
 	splitRequests     = metrics.NewCounter(`slotgate_split_requests_total`)
 	broadcastRequests = metrics.NewCounter(`slotgate_broadcast_requests_total`)
 	scanRequests      = metrics.NewCounter(`slotgate_scan_requests_total`)

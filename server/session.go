@@ -170,7 +170,7 @@ func (s *session) local(reply []byte) { s.complete(s.alloc(), reply) }
 // Deliver implements router.Sink: a backend reply (or the router's error for it) for seq.
 func (s *session) Deliver(seq uint64, part int32, reply []byte) {
 	s.inflight--
-	s.lp.inflight.Add(-1)
+	s.lp.inflight--
 	// A larger reply raises the estimate at once; smaller ones halve it toward their size: the
 	// estimate errs high, so large replies never arrive many more than expected.
 	s.replyEst = max(len(reply), s.replyEst/2)
@@ -331,12 +331,12 @@ func (s *session) parse() {
 		// a large backlog whole each time it resumes would copy it again and again.
 		n := min(avail, max(parseWindow, need))
 		buf, _ := c.Peek(n)
-		s.lp.peeked.Add(int64(len(buf)))
+		s.lp.peeked.Add(uint64(len(buf)))
 		off := s.parseBuf(buf)
 		if rest := len(buf) - off; rest >= holdThreshold && !s.paused && !s.stopRead && !s.closed {
 			// parseBuf stopped in the middle of a large request: move its start into held.
 			s.held = append(s.held[:0], buf[off:]...)
-			s.lp.copied.Add(int64(rest))
+			s.lp.copied.Add(uint64(rest))
 			off = len(buf)
 		}
 		if off > 0 {
@@ -384,18 +384,18 @@ func (s *session) feedHeld() bool {
 		return false
 	}
 	in, _ := c.Peek(min(avail, parseWindow))
-	s.lp.peeked.Add(int64(len(in)))
+	s.lp.peeked.Add(uint64(len(in)))
 	old := len(s.held)
 	if need := old + len(in); need > cap(s.held) {
 		if b := s.lp.rl.TakeSpare(need); b != nil { // a buffer a large request left behind
-			s.lp.moved.Add(int64(old))
+			s.lp.moved.Add(uint64(old))
 			s.held = append(b, s.held...)
 		}
 	}
 	var moved int
 	s.held, moved = codec.AppendDoubling(s.held, in)
-	s.lp.moved.Add(int64(moved))
-	s.lp.copied.Add(int64(len(in)))
+	s.lp.moved.Add(uint64(moved))
+	s.lp.copied.Add(uint64(len(in)))
 	s.req.Unauthenticated = !s.authed
 	n, err := codec.ReadRequest(s.held, &s.req)
 	if err != nil {
@@ -518,7 +518,6 @@ func (s *session) dispatch(raw []byte) {
 	if len(args) == 0 {
 		return // empty request: no reply, as in Redis
 	}
-	requestsTotal.Inc()
 	cmd := codec.Lookup(args[0])
 	if cmd == nil {
 		cmd = s.srv.rt.Learnt().Lookup(args[0]) // a module's or a newer Redis's command
@@ -714,7 +713,7 @@ func (s *session) sendSeq(pin *router.Pin, seq uint64, sl int, raw []byte, part 
 	s.inflight++
 	s.footprint += s.replyEst // its reply is expected: the loop's total must know before the next request
 	s.lp.footprint += int64(s.replyEst)
-	s.lp.inflight.Add(1)
+	s.lp.inflight++
 	s.reqBytes += len(raw)
 	s.slot(seq).reqBytes += len(raw)
 	s.sentGen = s.lp.rl.Gen()

@@ -6,17 +6,18 @@ import (
 	"net/http"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/slotgate/slotgate/codec"
+	"github.com/slotgate/slotgate/internal/loopcount"
 	"github.com/slotgate/slotgate/router"
 )
 
 // Per-command and client-side statistics. Each loop counts its own requests and errors per
-// command and its client bytes with uncontended atomic adds (only the loop writes them); a
-// scrape sums them over the loops (writeMetrics). Backend latency, bytes and errors per node
+// command and its client bytes without locked instructions (internal/loopcount: published at the
+// loop's tick, or when a reader asks with SyncStats); a scrape sums them over the loops
+// (writeMetrics). Backend latency, bytes and errors per node
 // and latency per command family are the router's (router/stats.go).
 
 // Command indexes of loopStats.cmds: a table command's ID, then one index for every learnt
@@ -53,9 +54,40 @@ func cmdLabel(i int) string {
 
 // loopStats is one loop's counters.
 type loopStats struct {
-	cmds     [numCmdIdx]struct{ req, err atomic.Uint64 }
-	bytesIn  atomic.Uint64 // client request bytes parsed
-	bytesOut atomic.Uint64 // reply bytes written to clients
+	cmds     [numCmdIdx]struct{ req, err loopcount.Counter }
+	bytesIn  loopcount.Counter // client request bytes parsed
+	bytesOut loopcount.Counter // reply bytes written to clients
+}
+
+// publishStats makes the loop's counters visible to other goroutines (on the loop: each tick,
+// and when SyncStats asks).
+func (lp *loop) publishStats() {
+	for i := range lp.stats.cmds {
+		lp.stats.cmds[i].req.Publish()
+		lp.stats.cmds[i].err.Publish()
+	}
+	lp.stats.bytesIn.Publish()
+	lp.stats.bytesOut.Publish()
+	lp.peeked.Publish()
+	lp.copied.Publish()
+	lp.moved.Publish()
+}
+
+// SyncStats has every loop (the server's and its router's) publish its counters now and waits
+// for them, so that the readers (CommandCounts, ClientBytes, Snapshot, the router's NodeStats)
+// see every request counted so far. Any goroutine but a loop's.
+func (srv *Server) SyncStats() {
+	srv.syncLoops()
+	srv.rt.SyncStats()
+}
+
+// syncLoops is SyncStats for the server's loops only.
+func (srv *Server) syncLoops() {
+	var loops []loopcount.Loop
+	for _, lp := range srv.loopList() {
+		loops = append(loops, loopcount.Loop{EL: lp.el, Publish: lp.publishStats})
+	}
+	loopcount.Sync(loops)
 }
 
 // countRequest counts the request just dispatched (not one deferred: it is dispatched again).
@@ -76,7 +108,7 @@ func (lp *loop) countReply(i uint16, reply []byte) {
 // commandCounts is requests and error replies per command index.
 type commandCounts [numCmdIdx][2]uint64
 
-// addCommands adds the server's loops' per-command counters to c.
+// addCommands adds the server's loops' per-command counters to c (as of their last publish).
 func (srv *Server) addCommands(c *commandCounts) {
 	for _, lp := range srv.loopList() {
 		for i := range c {
@@ -87,7 +119,7 @@ func (srv *Server) addCommands(c *commandCounts) {
 }
 
 // CommandCounts returns requests and error replies per command label since start, summed over
-// the server's loops (commands never used are left out).
+// the server's loops as of their last publish (commands never used are left out).
 func (srv *Server) CommandCounts() map[string][2]uint64 {
 	var c commandCounts
 	srv.addCommands(&c)
@@ -100,7 +132,8 @@ func (srv *Server) CommandCounts() map[string][2]uint64 {
 	return m
 }
 
-// ClientBytes returns the bytes of requests read from clients and of replies written to them.
+// ClientBytes returns the bytes of requests read from clients and of replies written to them (as
+// of the loops' last publish).
 func (srv *Server) ClientBytes() (in, out uint64) {
 	for _, lp := range srv.loopList() {
 		in += lp.stats.bytesIn.Load()
@@ -132,10 +165,16 @@ func writeMetrics(w io.Writer) {
 	var cmds commandCounts
 	var in, out uint64
 	for _, srv := range list {
+		srv.syncLoops()
 		srv.addCommands(&cmds)
 		i, o := srv.ClientBytes()
 		in, out = in+i, out+o
 	}
+	var requests uint64 // every request dispatched, of every command
+	for i := range cmds {
+		requests += cmds[i][0]
+	}
+	metrics.WriteCounterUint64(w, "slotgate_requests_total", requests)
 	for k, name := range []string{"slotgate_commands_total", "slotgate_command_errors_total"} {
 		metrics.WriteMetadataIfNeeded(w, name, "counter")
 		for i := range cmds {
@@ -284,6 +323,7 @@ func (srv *Server) Snapshot() Snapshot {
 		base.at = srv.started // nothing sampled yet: since start
 	}
 	snap.Window = now.Sub(base.at)
+	srv.rt.SyncStats()
 	nodes := srv.rt.NodeStats()
 	t := srv.rt.Topology()
 	if t == nil {

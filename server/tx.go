@@ -76,7 +76,6 @@ func (s *session) newLane() bool {
 func (s *session) waitLane() {
 	s.deferred = false
 	s.req.Reset()
-	requestsTotal.Dec() // counted again when it is dispatched
 	lanesWaited.Inc()
 	s.barrier = true
 	s.pause()
