@@ -119,7 +119,7 @@ soak: build
 bench-floor: build
 	$(GO) build -o bin/slotbench ./bench
 	$(GO) build -o bin/floorproxy ./internal/cmd/floorproxy
-	bin/slotbench -floor -floor-aa -rounds 5 -gen redis-benchmark -loops 1 -only 'redis-benchmark (SET|GET) 16B c=50 P=(1|16)$$' $(BENCHFLAGS) -json $(BENCHOUT)/bench-floor.json
+	bin/slotbench -floor -floor-aa -fresh -rounds 5 -gen redis-benchmark -loops 1 -only 'redis-benchmark (SET|GET) 16B c=50 P=(1|16)$$' $(BENCHFLAGS) -json $(BENCHOUT)/bench-floor.json
 
 # The Go benchmarks (*_timing_test.go): codec, slot computation, an in-process proxied round
 # trip; -count 6 for benchstat.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"strings"
 	"testing"
 
@@ -282,5 +283,31 @@ func TestRenderFloorRatios(t *testing.T) {
 	renderFloorRatios(&buf, []*cell{c}, ts)
 	if buf.Len() != 0 {
 		t.Errorf("written without a floor:\n%s", buf.String())
+	}
+}
+
+// TestRenew: -fresh restarts exactly the proxies slotbench started (those with a start
+// function), each once per round, and stops at the first that fails to start.
+func TestRenew(t *testing.T) {
+	starts := map[string]int{}
+	starter := func(name string, err error) func() error {
+		return func() error { starts[name]++; return err }
+	}
+	b := &bench{targets: []*target{
+		{Name: "direct"},
+		{Name: "slotgate", start: starter("slotgate", nil)},
+		{Name: "floor", start: starter("floor", nil)},
+	}}
+	for range 2 {
+		if err := b.renew(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if starts["slotgate"] != 2 || starts["floor"] != 2 || len(starts) != 2 {
+		t.Fatalf("starts after two rounds: %v", starts)
+	}
+	b.targets[1].start = starter("slotgate", errors.New("no port"))
+	if err := b.renew(); err == nil || starts["floor"] != 2 {
+		t.Fatalf("renew after a failed start: %v, floor started %d times", err, starts["floor"])
 	}
 }

@@ -39,6 +39,7 @@ type target struct {
 	admin string
 	pid   int
 	proc  *child
+	start func() error // starts (again) a process slotbench owns (nil: not started by slotbench)
 	// idle mallocs per second of the process with no load (-1: unknown)
 	IdleMallocsPerSec float64 `json:"idle_mallocs_per_sec"`
 }
@@ -78,6 +79,7 @@ type config struct {
 	floor     bool   // also start floorproxy as target "floor"
 	floorBin  string // its binary
 	floorAA   bool   // and a second one, measured like any target: the A/A pair
+	fresh     bool   // new processes of the started proxies at every round
 
 	failover    int           // -failover N: N master kills instead of the matrix (failover.go)
 	soak        time.Duration // -soak D: D of mixed load with a master killed half-way (soak.go)
@@ -107,6 +109,8 @@ func run(argv []string) int {
 	fs.StringVar(&cfg.floorBin, "floorproxy", "bin/floorproxy", "floorproxy binary started by -floor")
 	fs.BoolVar(&cfg.floorAA, "floor-aa", false, "with -floor: start a second floorproxy, target \""+floorTwinName+"\", measured like the others: "+
 		"how far one binary is from itself in the same run is the resolution of every ratio to the floor")
+	fs.BoolVar(&cfg.fresh, "fresh", false, "start every proxy slotbench started (slotgate, the floors) afresh before each round after the first: "+
+		"two processes of one binary can differ by 15 % in CPU per request for the whole of their life, so each round should sample a new one")
 	fs.Var(&cfg.loops, "loops", "slotgate -loops values to start, one process each (default 1,2)")
 	fs.StringVar(&cfg.jsonPath, "json", "", "write every raw number and median to this file")
 	fs.StringVar(&cfg.plotPath, "plot", "", "write a PNG latency chart (c=50 P=1 GET and SET 16 B) to this file")

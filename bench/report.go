@@ -211,8 +211,12 @@ func (b *bench) report() int {
 	w := os.Stdout
 	cmdline := b.commandLine()
 	fmt.Fprintf(w, "```\n$ %s\n```\n", cmdline)
-	fmt.Fprintf(w, "%s; %d round(s), median per cell; own generator: %v per cell after %v warm-up; redis-benchmark: -n %d (c=1: n/8, P=16: 4n).\n",
-		time.Now().Format("2006-01-02 15:04"), b.cfg.rounds, b.cfg.duration, b.cfg.warmup, b.cfg.rbN)
+	fresh := ""
+	if b.cfg.fresh {
+		fresh = " (new proxy processes each round)"
+	}
+	fmt.Fprintf(w, "%s; %d round(s)%s, median per cell; own generator: %v per cell after %v warm-up; redis-benchmark: -n %d (c=1: n/8, P=16: 4n).\n",
+		time.Now().Format("2006-01-02 15:04"), b.cfg.rounds, fresh, b.cfg.duration, b.cfg.warmup, b.cfg.rbN)
 	fmt.Fprintf(w, "Targets:")
 	for _, t := range b.targets {
 		fmt.Fprintf(w, " %s (%s)", t.Name, t.Addr)

@@ -190,6 +190,12 @@ func (b *bench) run() int {
 	total := len(b.cells) * len(b.targets) * b.cfg.rounds
 	b.prog = newProgress(total, b.started)
 	for r := range b.cfg.rounds {
+		if r > 0 && b.cfg.fresh {
+			if err := b.renew(); err != nil {
+				b.logf("-fresh: %v", err)
+				return 1
+			}
+		}
 		for _, c := range b.cells {
 			for _, t := range b.targets {
 				b.prog.set(fmt.Sprintf("round %d/%d  %s -> %s", r+1, b.cfg.rounds, c.name(), t.Name))
@@ -214,6 +220,19 @@ func (b *bench) run() int {
 		}
 	}
 	return b.report()
+}
+
+// renew starts every proxy slotbench started afresh (-fresh), one after the other.
+func (b *bench) renew() error {
+	for _, t := range b.targets {
+		if t.start == nil {
+			continue
+		}
+		if err := t.renew(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // idle measures each slotgate target's allocations with no load, over one cell's duration.

@@ -76,12 +76,21 @@ func startChild(t *target, bin string, args func(listen string) []string) error 
 	ch := &child{cmd: cmd, log: lf, done: make(chan struct{})}
 	go func() { cmd.Wait(); close(ch.done) }()
 	t.Addr, t.pid, t.proc = listen, cmd.Process.Pid, ch
+	t.PID = t.pid
+	t.start = func() error { return startChild(t, bin, args) }
 	if err := waitReady(listen, "", 20*time.Second, ch.done); err != nil {
 		tail := testcluster.LogTail(lf.Name(), 15)
 		stopChild(ch)
 		return fmt.Errorf("%s on %s: %w\n%s", t.Name, listen, err, tail)
 	}
 	return nil
+}
+
+// renew replaces t's process with a new one of the same binary and arguments (-fresh).
+func (t *target) renew() error {
+	stopChild(t.proc)
+	t.proc = nil
+	return t.start()
 }
 
 // stopChild stops a child by its PID: SIGTERM, then SIGKILL after 5 s.
