@@ -74,7 +74,8 @@ fuzz:
 # slotbench (bench/): the same workloads against the cluster directly, the floor proxy
 # (internal/cmd/floorproxy, so every full table shows slotgate beside it), slotgate -loops 1 and
 # -loops 2 (started on a fresh 3+3 cluster), and any BENCHFLAGS='-target NAME=HOST:PORT';
-# redis-benchmark and slotbench's own generator, 3 interleaved rounds, about 20 minutes.
+# redis-benchmark and slotbench's own generator, 3 interleaved rounds with new proxy processes
+# each round (-fresh: processes of one binary differ), about 20 minutes.
 # Markdown tables on stdout; JSON and a latency chart under bench/out/. Fails on request errors
 # or allocations per proxied request above -max-allocs (0.05), never on timings.
 BENCHFLAGS ?=
@@ -83,7 +84,7 @@ BENCHOUT   ?= bench/out
 bench: build
 	$(GO) build -o bin/slotbench ./bench
 	$(GO) build -o bin/floorproxy ./internal/cmd/floorproxy
-	bin/slotbench -floor $(BENCHFLAGS) -json $(BENCHOUT)/bench-result.json -plot $(BENCHOUT)/bench-latency.png
+	bin/slotbench -floor -fresh $(BENCHFLAGS) -json $(BENCHOUT)/bench-result.json -plot $(BENCHOUT)/bench-latency.png
 
 # About a minute: GET/SET 16 B at c=50 P=1 and P=16, MGET at c=50 P=1, one round (CI runs it).
 bench-quick: build
@@ -115,7 +116,8 @@ soak: build
 # (internal/cmd/floorproxy: the least a gnet cluster proxy can do per request), so that one run
 # on this machine shows how much of the gap to direct access is the extra hop itself. A second
 # floorproxy (-floor-aa) is measured too: how far it lands from the first is the run's own
-# resolution (on a 2-core machine three rounds could not resolve 5 %).
+# resolution (on a 2-core machine three rounds could not resolve 5 %). Every proxy is a new
+# process each round (-fresh): two processes of one binary can differ by 15 % in CPU per request.
 bench-floor: build
 	$(GO) build -o bin/slotbench ./bench
 	$(GO) build -o bin/floorproxy ./internal/cmd/floorproxy
