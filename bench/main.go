@@ -70,6 +70,7 @@ type config struct {
 	proxyPID  listFlag
 	targets   listFlag
 	slotgate  string
+	slotgateB string // a second build, measured beside the first (-slotgate-b)
 	loops     listFlag
 	jsonPath  string
 	plotPath  string
@@ -105,6 +106,8 @@ func run(argv []string) int {
 	fs.Var(&cfg.proxyPID, "proxy-pid", "PID of each -proxy, in order (for CPU per request)")
 	fs.Var(&cfg.targets, "target", "NAME=HOST:PORT of another proxy to measure (repeatable)")
 	fs.StringVar(&cfg.slotgate, "slotgate", "bin/slotgate", "slotgate binary started when no -proxy is given")
+	fs.StringVar(&cfg.slotgateB, "slotgate-b", "", "a second slotgate binary, started like the first with every -loops value (targets slotgate-b-lN) and measured "+
+		"in the same rounds: two builds side by side, with -fresh each round on new processes")
 	fs.BoolVar(&cfg.floor, "floor", false, "also start floorproxy (internal/cmd/floorproxy: the least a gnet cluster proxy can do per request) and measure it as target \"floor\"")
 	fs.StringVar(&cfg.floorBin, "floorproxy", "bin/floorproxy", "floorproxy binary started by -floor")
 	fs.BoolVar(&cfg.floorAA, "floor-aa", false, "with -floor: start a second floorproxy, target \""+floorTwinName+"\", measured like the others: "+
@@ -191,7 +194,7 @@ func (c *config) checkFailover(fs *flag.FlagSet) string {
 			c.nodeTimeout = soakNodeTimeout
 		}
 	}
-	for _, name := range []string{"cluster", "password", "proxy", "proxy-admin", "proxy-pid", "target", "floor", "floorproxy", "floor-aa"} {
+	for _, name := range []string{"cluster", "password", "proxy", "proxy-admin", "proxy-pid", "target", "floor", "floorproxy", "floor-aa", "slotgate-b"} {
 		if set[name] {
 			return "-" + name + " cannot be used with " + mode + ": it kills and restarts masters, so it starts its own cluster and slotgate"
 		}

@@ -37,11 +37,16 @@ func freeAddr() (string, error) {
 // startSlotgate starts bin/slotgate with -loops n as a child that dies with slotbench, and waits
 // until it serves a keyed command.
 func startSlotgate(bin, seed, password, loops string) (*target, error) {
+	return startSlotgateAs("slotgate", bin, seed, password, loops)
+}
+
+// startSlotgateAs is startSlotgate with the target named name-lN.
+func startSlotgateAs(name, bin, seed, password, loops string) (*target, error) {
 	admin, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
-	t := &target{Name: "slotgate-l" + loops, kind: kindSlotgate, admin: admin}
+	t := &target{Name: name + "-l" + loops, kind: kindSlotgate, admin: admin}
 	return t, startChild(t, bin, func(listen string) []string {
 		return []string{"-listen", listen, "-admin", admin, "-cluster", seed, "-backend-password", password, "-loops", loops}
 	})
@@ -200,6 +205,9 @@ func (b *bench) setup() error {
 	if len(cfg.proxies) > 0 && cfg.cluster == "" {
 		return errors.New("-proxy needs -cluster (and -password): the cluster those proxies use")
 	}
+	if len(cfg.proxies) > 0 && cfg.slotgateB != "" {
+		return errors.New("-slotgate-b starts a second build beside the first: not with -proxy, which starts none")
+	}
 	if b.seed == "" {
 		// Configured like the deployments slotgate is for: AOF on, 2 GB LRU per node.
 		b.logf("starting a 3-master + 3-replica cluster (AOF on, maxmemory 2gb allkeys-lru)")
@@ -247,16 +255,22 @@ func (b *bench) setup() error {
 			b.targets = append(b.targets, t)
 		}
 	} else {
-		if _, err := os.Stat(cfg.slotgate); err != nil {
-			return fmt.Errorf("%w (run make build, or give -slotgate or -proxy)", err)
+		builds := [][2]string{{"slotgate", cfg.slotgate}} // target name, binary
+		if cfg.slotgateB != "" {
+			builds = append(builds, [2]string{"slotgate-b", cfg.slotgateB})
 		}
-		for _, l := range cfg.loops {
-			b.logf("starting %s -loops %s", cfg.slotgate, l)
-			t, err := startSlotgate(cfg.slotgate, b.seed, b.password, l)
-			if err != nil {
-				return err
+		for _, build := range builds {
+			if _, err := os.Stat(build[1]); err != nil {
+				return fmt.Errorf("%w (run make build, or give -slotgate or -proxy)", err)
 			}
-			b.targets = append(b.targets, t)
+			for _, l := range cfg.loops {
+				b.logf("starting %s -loops %s", build[1], l)
+				t, err := startSlotgateAs(build[0], build[1], b.seed, b.password, l)
+				if err != nil {
+					return err
+				}
+				b.targets = append(b.targets, t)
+			}
 		}
 	}
 	if cfg.floor {
