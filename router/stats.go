@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/panjf2000/gnet/v2"
 	"github.com/slotgate/slotgate/codec"
 	"github.com/slotgate/slotgate/internal/loopcount"
 )
@@ -268,12 +269,10 @@ func (l *Loop) publishStats() {
 // SyncStats has every loop publish its counters now and waits for them (loopcount.Sync), so
 // that the readers below see every reply counted so far. Any goroutine but a loop's.
 func (r *Router) SyncStats() {
-	var loops []loopcount.Loop
-	for _, l := range r.loopList() {
-		loops = append(loops, loopcount.Loop{EL: l.el, Publish: l.publishStats})
-	}
-	loopcount.Sync(loops)
+	loopcount.Sync(r.loopList(), (*Loop).eventLoop, (*Loop).publishStats)
 }
+
+func (l *Loop) eventLoop() gnet.EventLoop { return l.el }
 
 // NodeStats returns every node's statistics by address, as of each loop's last publish (its
 // last tick, or SyncStats). Any goroutine.

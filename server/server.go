@@ -259,11 +259,7 @@ func (srv *Server) Stop(ctx context.Context) error {
 // asked on its goroutine; a loop that does not answer within loopcount.SyncWait counts as busy.
 func (srv *Server) inflight() int64 {
 	var n atomic.Int64
-	var loops []loopcount.Loop
-	for _, lp := range srv.loopList() {
-		loops = append(loops, loopcount.Loop{EL: lp.el, Publish: func() { n.Add(lp.inflight - lp.blocked.Load()) }})
-	}
-	if !loopcount.Sync(loops) {
+	if !srv.onLoops(func(lp *loop) { n.Add(lp.inflight - lp.blocked.Load()) }) {
 		return max(n.Load(), 1)
 	}
 	return n.Load()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/panjf2000/gnet/v2"
 	"github.com/slotgate/slotgate/codec"
 	"github.com/slotgate/slotgate/internal/loopcount"
 	"github.com/slotgate/slotgate/router"
@@ -82,12 +83,12 @@ func (srv *Server) SyncStats() {
 }
 
 // syncLoops is SyncStats for the server's loops only.
-func (srv *Server) syncLoops() {
-	var loops []loopcount.Loop
-	for _, lp := range srv.loopList() {
-		loops = append(loops, loopcount.Loop{EL: lp.el, Publish: lp.publishStats})
-	}
-	loopcount.Sync(loops)
+func (srv *Server) syncLoops() { srv.onLoops((*loop).publishStats) }
+
+// onLoops runs f on each of the server's loops, on that loop's goroutine, and waits for them
+// (loopcount.Sync: at most loopcount.SyncWait); it reports whether every one ran.
+func (srv *Server) onLoops(f func(*loop)) bool {
+	return loopcount.Sync(srv.loopList(), func(lp *loop) gnet.EventLoop { return lp.el }, f)
 }
 
 // countRequest counts the request just dispatched (not one deferred: it is dispatched again).

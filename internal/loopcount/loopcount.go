@@ -16,7 +16,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 )
 
-// Counter is a count owned by one goroutine (Add, Own, Publish) and read by any (Load).
+// Counter is a count owned by one goroutine (Add, Publish) and read by any (Load).
 type Counter struct {
 	n   uint64        // the owner's count
 	pub atomic.Uint64 // n as of the owner's last Publish
@@ -24,9 +24,6 @@ type Counter struct {
 
 // Add adds d (the owner only).
 func (c *Counter) Add(d uint64) { c.n += d }
-
-// Own is the count now (the owner only).
-func (c *Counter) Own() uint64 { return c.n }
 
 // Publish makes the count visible to Load (the owner only). An unchanged count costs a load:
 // the store, a locked exchange, is paid only for counters that moved.
@@ -39,31 +36,26 @@ func (c *Counter) Publish() {
 // Load is the count as of the owner's last Publish (any goroutine).
 func (c *Counter) Load() uint64 { return c.pub.Load() }
 
-// Loop is an event loop and the function that publishes its counters.
-type Loop struct {
-	EL      gnet.EventLoop
-	Publish func()
-}
-
 // SyncWait bounds Sync: a loop busy for longer (a large merge, a stuck callback) is read as of
 // its last publish rather than holding the reader.
 const SyncWait = time.Second
 
-// Sync runs every loop's Publish on that loop and waits until all have run, at most SyncWait; it
-// reports whether they all did. A reader that must see everything counted so far (a scrape, a
-// status page, a test right after its requests) calls it first. Never from an event loop's
-// goroutine: that loop could not run its own Publish until the wait ended.
-func Sync(loops []Loop) bool {
+// Sync runs f(l) for every loop l on that loop's event loop (el(l)) and waits until all have
+// run, at most SyncWait; it reports whether they all did. A loop whose engine refuses the task
+// (it is stopping) is skipped. A reader that must see everything counted so far (a scrape, a
+// status page, the shutdown drain, a test right after its requests) has each loop publish this
+// way first. Never from an event loop's goroutine: that loop could not run its own f until the
+// wait ended.
+func Sync[L any](loops []L, el func(L) gnet.EventLoop, f func(L)) bool {
 	done := make(chan struct{}, len(loops))
 	queued := 0
 	for _, l := range loops {
-		publish := l.Publish
 		task := gnet.RunnableFunc(func(context.Context) error {
-			publish()
+			f(l)
 			done <- struct{}{}
 			return nil
 		})
-		if l.EL.Execute(context.Background(), task) == nil {
+		if el(l).Execute(context.Background(), task) == nil {
 			queued++
 		}
 	}

@@ -14,8 +14,8 @@ import (
 func TestCounterPublish(t *testing.T) {
 	var c Counter
 	c.Add(3)
-	if c.Own() != 3 || c.Load() != 0 {
-		t.Fatalf("before Publish: Own %d Load %d, want 3 and 0", c.Own(), c.Load())
+	if c.Load() != 0 {
+		t.Fatalf("before Publish: Load %d, want 0", c.Load())
 	}
 	c.Publish()
 	if c.Load() != 3 {
@@ -79,7 +79,13 @@ func TestSync(t *testing.T) {
 	}))
 	wg.Wait()
 	_ = lb.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error { b.Add(9); return nil }))
-	if !Sync([]Loop{{EL: la, Publish: a.Publish}, {EL: lb, Publish: b.Publish}}) {
+	type owned struct {
+		el *loop
+		c  *Counter
+	}
+	el := func(o owned) gnet.EventLoop { return o.el }
+	publish := func(o owned) { o.c.Publish() }
+	if !Sync([]owned{{la, &a}, {lb, &b}}, el, publish) {
 		t.Fatal("Sync reported a loop that did not publish")
 	}
 	if a.Load() != 7 || b.Load() != 9 {
@@ -88,12 +94,12 @@ func TestSync(t *testing.T) {
 
 	stopped := newLoop(t, false)
 	stopped.stopped = true
-	if !Sync([]Loop{{EL: stopped, Publish: func() { t.Error("a stopped loop ran Publish") }}}) {
+	if !Sync([]owned{{stopped, &a}}, el, func(owned) { t.Error("a stopped loop ran Publish") }) {
 		t.Fatal("Sync waited for a loop that refused the task")
 	}
 
 	t0 := time.Now()
-	if Sync([]Loop{{EL: la, Publish: a.Publish}, {EL: newLoop(t, true), Publish: func() {}}}) {
+	if Sync([]owned{{la, &a}, {newLoop(t, true), &b}}, el, publish) {
 		t.Fatal("Sync reported a stuck loop as published")
 	}
 	if d := time.Since(t0); d < SyncWait || d > SyncWait+2*time.Second {
