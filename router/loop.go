@@ -210,7 +210,7 @@ const (
 // reply goes to sink.Deliver with seq and part. The write happens at the loop's next flush; a
 // request with no reachable owner waits for one within the retry window.
 func (l *Loop) Send(slot int, req []byte, sink Sink, seq uint64, part int32, kind Kind) {
-	l.sendToOwner(req, pending{sink: sink, seq: seq, part: part, slot: int32(slot), read: kind&Read != 0,
+	l.sendToOwner(req, &pending{sink: sink, seq: seq, part: part, slot: int32(slot), read: kind&Read != 0,
 		script: kind&Script != 0, owned: kind&Owned != 0, resp3: kind&RESP3 != 0, fam: Family(kind >> familyShift)})
 }
 

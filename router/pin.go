@@ -41,7 +41,7 @@ func (l *Loop) Pin(slot int, blocking bool) *Pin {
 
 // Send queues req on the pin's connection; the reply goes to sink.Deliver as for Loop.Send.
 func (p *Pin) Send(req []byte, sink Sink, seq uint64, part int32, kind Kind) {
-	p.loop.sendToOwner(req, pending{sink: sink, seq: seq, part: part, slot: p.slot, pin: p,
+	p.loop.sendToOwner(req, &pending{sink: sink, seq: seq, part: part, slot: p.slot, pin: p,
 		script: kind&Script != 0, owned: kind&Owned != 0, blocks: kind&Blocks != 0, resp3: kind&RESP3 != 0,
 		fam: Family(kind >> familyShift)})
 }
@@ -78,7 +78,7 @@ func (p *Pin) Release() {
 	}
 	if !p.blocking {
 		for _, r := range l.router.resetReqs {
-			sc.enqueue(r, pending{slot: slotOwn})
+			sc.enqueue(r, &pending{slot: slotOwn})
 		}
 		sc.resp3 = false // RESET returns it to RESP2; the next client's first request switches it
 	}

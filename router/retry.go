@@ -91,7 +91,7 @@ func (l *Loop) retryParked(now int64) {
 			l.keptSinks = append(l.keptSinks, e.p.sink)
 			continue
 		}
-		sc.enqueue(e.req, e.p)
+		sc.enqueue(e.req, &e.p)
 	}
 	l.parked = append(kept, l.parked...)
 	l.nParked.Store(int32(len(l.parked)))
@@ -159,7 +159,7 @@ func (l *Loop) redirect(sc *ShardConn, p *pending, k errKind, reply []byte) bool
 		req := l.scratchCopy(sc.request(p))
 		p.sink.Rerouted()
 		p.read = false
-		l.sendToOwner(req, *p)
+		l.sendToOwner(req, p)
 		return true
 	}
 	var target string
@@ -190,9 +190,9 @@ func (l *Loop) redirect(sc *ShardConn, p *pending, k errKind, reply []byte) bool
 			l.router.learnMoved(s, target)
 			l.Topology()
 			if p.pin != nil {
-				l.sendToOwner(req, *p) // the patched map moves the pin there
+				l.sendToOwner(req, p) // the patched map moves the pin there
 			} else {
-				l.connTo(target, false, p.resp3).enqueue(req, *p)
+				l.connTo(target, false, p.resp3).enqueue(req, p)
 			}
 		} else {
 			l.ask(target, req, *p)
@@ -228,8 +228,8 @@ func (l *Loop) ask(addr string, req []byte, p pending) {
 		}
 	}
 	target.follow(p.resp3) // not between ASKING and its request: HELLO would use up the ASKING
-	target.enqueue(asking, pending{slot: slotOwn})
-	target.enqueue(req, p)
+	target.enqueue(asking, &pending{slot: slotOwn})
+	target.enqueue(req, &p)
 }
 
 // parkUnverified holds a MOVED or ASK the map does not confirm until a refresh begun after it
@@ -265,15 +265,15 @@ func (l *Loop) decideRedirect(e *parkedReq, t *Topology) {
 	}
 	redirectsFollowed.Inc()
 	if e.verify == errMoved {
-		l.sendToOwner(e.req, e.p) // the refreshed map routes it
+		l.sendToOwner(e.req, &e.p) // the refreshed map routes it
 	} else {
 		l.ask(e.vaddr, e.req, e.p)
 	}
 }
 
 // sendToOwner sends a request to the current owner of its slot, or parks it until there is one.
-func (l *Loop) sendToOwner(req []byte, p pending) {
-	sc, e := l.routeFor(&p)
+func (l *Loop) sendToOwner(req []byte, p *pending) {
+	sc, e := l.routeFor(p)
 	switch {
 	case e != nil:
 		if p.sink != nil {
@@ -282,7 +282,7 @@ func (l *Loop) sendToOwner(req []byte, p pending) {
 	case sc != nil:
 		sc.enqueue(req, p)
 	default:
-		l.park(p, req, "", nil, 0)
+		l.park(*p, req, "", nil, 0)
 	}
 }
 

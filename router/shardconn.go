@@ -108,7 +108,8 @@ type fifo struct {
 	head, size int
 }
 
-func (f *fifo) push(p pending) {
+// push appends a copy of *p and returns the entry in the ring.
+func (f *fifo) push(p *pending) *pending {
 	if f.size == len(f.buf) {
 		n := len(f.buf) * 2
 		if n == 0 {
@@ -120,20 +121,24 @@ func (f *fifo) push(p pending) {
 		}
 		f.buf, f.head = nb, 0
 	}
-	f.buf[(f.head+f.size)&(len(f.buf)-1)] = p
+	e := &f.buf[(f.head+f.size)&(len(f.buf)-1)]
+	*e = *p
 	f.size++
+	return e
 }
 
-func (f *fifo) pop() (p pending, ok bool) {
+// pop moves the head entry into *p (one copy: returning the struct by value cost a second,
+// stalled one per reply); false when the ring is empty.
+func (f *fifo) pop(p *pending) bool {
 	if f.size == 0 {
-		return p, false
+		return false
 	}
 	i := f.head
-	p = f.buf[i]
+	*p = f.buf[i]
 	f.buf[i] = pending{}
 	f.head = (i + 1) & (len(f.buf) - 1)
 	f.size--
-	return p, true
+	return true
 }
 
 // blocking reports a blocking command on its pin: it may wait as long as its timeout says.
@@ -158,10 +163,10 @@ func (sc *ShardConn) available(now int64) bool {
 }
 
 // enqueue appends one request; p carries who waits for it.
-func (sc *ShardConn) enqueue(req []byte, p pending) {
+func (sc *ShardConn) enqueue(req []byte, p *pending) {
 	if sc.state == stateDown || sc.state == stateClosed {
 		if sc.state == stateClosed || time.Now().UnixNano() < sc.retryAt {
-			sc.loop.park(p, req, sc.Addr, nil, 0)
+			sc.loop.park(*p, req, sc.Addr, nil, 0)
 			return
 		}
 		sc.state = stateIdle
@@ -169,16 +174,16 @@ func (sc *ShardConn) enqueue(req []byte, p pending) {
 	if p.slot != slotOwn {
 		sc.follow(p.resp3)
 	}
-	p.start = sc.base + int64(len(sc.buf))
+	start := sc.base + int64(len(sc.buf))
 	if p.owned && len(sc.buf) == 0 {
 		sc.buf = req // given up by the caller: no copy
 	} else {
 		sc.buf = append(sc.buf, req...)
 	}
-	p.owned = false
-	p.end = sc.base + int64(len(sc.buf))
-	p.sent = 0
-	sc.fifo.push(p)
+	// The entry is completed in the ring, not in *p: a field stored just before a copy of the
+	// whole struct stalls that copy's wide loads (store forwarding), on every request.
+	e := sc.fifo.push(p)
+	e.start, e.end, e.sent, e.owned = start, sc.base+int64(len(sc.buf)), 0, false
 	if sc.unsent == 0 {
 		sc.unsentSince = sc.loop.clock
 	}
@@ -202,7 +207,7 @@ func (sc *ShardConn) follow(resp3 bool) {
 	}
 	sc.resp3 = resp3
 	if sc.state != stateIdle {
-		sc.enqueue(helloReq[b2i(resp3)], pending{slot: slotOwn})
+		sc.enqueue(helloReq[b2i(resp3)], &pending{slot: slotOwn})
 	}
 }
 
@@ -273,11 +278,8 @@ const (
 // parkAll moves every unwritten request to the loop's parked queue (nothing was written: all of
 // them can go to another node) and empties the connection.
 func (sc *ShardConn) parkAll() {
-	for {
-		p, ok := sc.fifo.pop()
-		if !ok {
-			break
-		}
+	var p pending
+	for sc.fifo.pop(&p) {
 		if p.sent == 0 {
 			sc.loop.park(p, sc.request(&p), sc.Addr, nil, 0)
 		}
@@ -349,14 +351,15 @@ func (sc *ShardConn) OnClose(c gnet.Conn, err error) {
 	sent := sc.fifo.size - sc.unsent
 	l.onWire -= sent
 	for i := 0; i < sent; i++ {
-		p, _ := sc.fifo.pop()
+		var p pending
+		sc.fifo.pop(&p)
 		switch {
 		case p.sink == nil:
 		case sc.replica && sc.closeWhy == nil:
 			// A read changes nothing: the master answers it instead.
 			p.read = false
 			p.sink.Rerouted()
-			l.sendToOwner(append(l.scratch[:0], sc.request(&p)...), p)
+			l.sendToOwner(append(l.scratch[:0], sc.request(&p)...), &p)
 		default:
 			p.sink.Deliver(p.seq, p.part, e)
 		}
@@ -509,7 +512,8 @@ func (sc *ShardConn) deliver(reply []byte) bool {
 		sc.badReply = "the node sent a reply with no request waiting"
 		return false
 	}
-	p, _ := sc.fifo.pop()
+	var p pending
+	sc.fifo.pop(&p)
 	l.onWire--
 	if p.slot != slotOwn && !p.blocking() {
 		lat := l.readAt - p.sent
