@@ -118,6 +118,10 @@ type Router struct {
 
 	changes   []TopologyChange // the last topology changes, oldest first (at most maxChanges)
 	unreached map[string]bool  // nodes the last topology discovery could not ask (Ready)
+	// One idle control connection per node for Discover, kept between refreshes: dialling every
+	// node at every -refresh (a TCP handshake and AUTH each) was half of an idle process's
+	// allocations and a stream of short-lived connections at every node.
+	ctrl map[string]net.Conn
 
 	statsMu   sync.Mutex
 	nodeStats []*nodeStats // every loop's counters per node (stats.go)
@@ -289,10 +293,12 @@ func (r *Router) Run(ctx context.Context) error {
 			return nil
 		}
 		if ctx.Err() != nil {
+			r.closeCtrl()
 			return ctx.Err()
 		}
 		se := r.noteDiscoverFailed(err)
 		if se.Definite && !r.cfg.WaitForCluster {
+			r.closeCtrl()
 			return se
 		}
 		if first || se.Cause != lastCause {
@@ -303,6 +309,7 @@ func (r *Router) Run(ctx context.Context) error {
 		first, lastCause = false, se.Cause
 		select {
 		case <-ctx.Done():
+			r.closeCtrl()
 			return ctx.Err()
 		case <-time.After(backoff + rand.N(backoff/2)):
 		}
@@ -327,16 +334,26 @@ func (r *Router) Discover(ctx context.Context) (*Topology, error) {
 		nodes []NodeInfo
 		nt    time.Duration // cluster-node-timeout (0: not asked or not told)
 		ntErr error         // why not told
+		conn  net.Conn      // the connection to keep for the next refresh (nil: none)
 		err   error
 	}
 	askNT := r.askNodeTimeout(time.Now())
 	answers := make(chan answer, len(addrs))
+	r.mu.Lock()
 	for _, a := range addrs {
+		c := r.ctrl[a]
+		delete(r.ctrl, a)
 		go func() {
 			an := answer{addr: a}
-			an.nodes, an.nt, an.ntErr, an.err = r.clusterNodes(a, askNT)
+			an.nodes, an.nt, an.ntErr, an.conn, an.err = r.clusterNodes(a, c, askNT)
 			answers <- an
 		}()
+	}
+	stale := r.ctrl // nodes no longer asked: their connections go
+	r.ctrl = make(map[string]net.Conn, len(addrs))
+	r.mu.Unlock()
+	for _, c := range stale {
+		c.Close()
 	}
 	var views [][]NodeInfo
 	var errs, ntErrs []error
@@ -344,6 +361,16 @@ func (r *Router) Discover(ctx context.Context) (*Topology, error) {
 	unreached := map[string]bool{}
 	for range addrs {
 		a := <-answers
+		if a.conn != nil {
+			r.mu.Lock()
+			if ctx.Err() == nil && r.ctrl != nil { // nil: closed by closeCtrl meanwhile
+				r.ctrl[a.addr], a.conn = a.conn, nil
+			}
+			r.mu.Unlock()
+			if a.conn != nil {
+				a.conn.Close() // shutting down
+			}
+		}
 		if a.err != nil {
 			errs = append(errs, a.err)
 			unreached[a.addr] = true
@@ -379,6 +406,7 @@ func (r *Router) Discover(ctx context.Context) (*Topology, error) {
 func (r *Router) refresher(ctx context.Context) {
 	timer := time.NewTimer(r.cfg.Refresh)
 	defer timer.Stop()
+	defer r.closeCtrl()
 	var last time.Time
 	logged := "" // the refresh error last logged
 	for {
@@ -430,6 +458,17 @@ func (r *Router) refresher(ctx context.Context) {
 			}
 		}
 		timer.Reset(r.interval())
+	}
+}
+
+// closeCtrl closes the control connections Discover kept (the refresher has stopped).
+func (r *Router) closeCtrl() {
+	r.mu.Lock()
+	ctrl := r.ctrl
+	r.ctrl = nil
+	r.mu.Unlock()
+	for _, c := range ctrl {
+		c.Close()
 	}
 }
 
@@ -590,36 +629,59 @@ func (r *Router) noteUp(addr string) {
 // clusterNodes asks addr for CLUSTER NODES and, with askNT, for its cluster-node-timeout on the
 // same connection. A node that will not tell its timeout (CONFIG renamed or denied) still gives
 // its view: nt is 0 and ntErr says why.
-func (r *Router) clusterNodes(addr string, askNT bool) (nodes []NodeInfo, nt time.Duration, ntErr, err error) {
+func (r *Router) clusterNodes(addr string, c net.Conn, askNT bool) (nodes []NodeInfo, nt time.Duration, ntErr error, kept net.Conn, err error) {
 	timeout := min(r.cfg.DialTimeout, refreshTimeout)
 	d := r.dialer
 	d.Timeout = timeout
-	c, err := d.Dial(addr)
-	if err != nil {
-		return nil, 0, nil, fmt.Errorf("%s: %w", addr, err)
+	var reply []byte
+	if c != nil {
+		_ = c.SetDeadline(time.Now().Add(timeout))
+		reply, err = RoundTrip(c, "CLUSTER", "NODES")
+		if err != nil {
+			c.Close()
+			c = nil
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				// Silent for the whole timeout: the node is as unreachable as a dial that times
+				// out, and dialling again would double the wait.
+				return nil, 0, nil, nil, fmt.Errorf("%s: CLUSTER NODES: %w", addr, err)
+			}
+			// Closed while idle (a restarted node, a client timeout, CLIENT KILL): dial afresh.
+		}
 	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(timeout))
-	reply, err := RoundTrip(c, "CLUSTER", "NODES")
+	if c == nil {
+		if c, err = d.Dial(addr); err != nil {
+			return nil, 0, nil, nil, fmt.Errorf("%s: %w", addr, err)
+		}
+		_ = c.SetDeadline(time.Now().Add(timeout))
+		reply, err = RoundTrip(c, "CLUSTER", "NODES")
+	}
+	defer func() {
+		if kept == nil {
+			c.Close()
+		}
+	}()
 	if err != nil {
-		return nil, 0, nil, fmt.Errorf("%s: CLUSTER NODES: %w", addr, err)
+		return nil, 0, nil, nil, fmt.Errorf("%s: CLUSTER NODES: %w", addr, err)
 	}
 	if codec.IsError(reply) {
-		return nil, 0, nil, fmt.Errorf("%s: CLUSTER NODES: %s", addr, codec.ErrorText(reply))
+		return nil, 0, nil, nil, fmt.Errorf("%s: CLUSTER NODES: %s", addr, codec.ErrorText(reply))
 	}
 	text, ok := codec.BulkText(reply)
 	if !ok {
-		return nil, 0, nil, fmt.Errorf("%s: CLUSTER NODES: unexpected reply %.40q", addr, reply)
+		return nil, 0, nil, nil, fmt.Errorf("%s: CLUSTER NODES: unexpected reply %.40q", addr, reply)
 	}
-	nodes, err = ParseClusterNodes(string(text), addr)
-	if err != nil || !askNT {
-		return nodes, 0, nil, err
+	if nodes, err = ParseClusterNodes(string(text), addr); err != nil {
+		return nil, 0, nil, nil, err
 	}
-	nt, ntErr = nodeTimeout(c)
-	if ntErr != nil {
-		ntErr = fmt.Errorf("%s: %w", addr, ntErr)
+	if askNT {
+		if nt, ntErr = nodeTimeout(c); ntErr != nil {
+			// A failed CONFIG GET may leave its reply unread: this connection is not kept.
+			return nodes, 0, fmt.Errorf("%s: %w", addr, ntErr), nil, nil
+		}
 	}
-	return nodes, nt, ntErr, nil
+	_ = c.SetDeadline(time.Time{})
+	return nodes, nt, nil, c, nil
 }
 
 // nodeTimeout asks a node for its cluster-node-timeout (CONFIG GET answers a pair, in ms).
