@@ -1,6 +1,7 @@
 package codec
 
 import (
+	"bytes"
 	"fmt"
 	"testing"
 )
@@ -115,6 +116,23 @@ func BenchmarkArrayElems16(b *testing.B) {
 
 func BenchmarkLookup(b *testing.B) {
 	names := args("GET", "set", "MGET", "zrangebyscore", "nope")
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, n := range names {
+			Lookup(n)
+		}
+	}
+}
+
+// BenchmarkLookupInRequest looks names up where the proxy finds them: inside a request buffer,
+// followed by the rest of the request.
+func BenchmarkLookupInRequest(b *testing.B) {
+	var names [][]byte
+	for _, n := range []string{"GET", "set", "MGET", "zrangebyscore", "nope"} {
+		req := AppendRequest(nil, [][]byte{[]byte(n), []byte("key"), []byte("value")})
+		i := bytes.Index(req, []byte(n))
+		names = append(names, req[i:i+len(n)])
+	}
 	b.ReportAllocs()
 	for b.Loop() {
 		for _, n := range names {

@@ -2,6 +2,8 @@ package codec
 
 //go:generate go run ./internal/gencommands
 
+import "encoding/binary"
+
 // Flag is a set of Redis command flags (the "flags" of COMMAND INFO), one bit per flag.
 type Flag uint32
 
@@ -153,13 +155,24 @@ const lookupBits = 10
 // lookupTable holds 1+index into Commands, 0 for an empty slot; built once at init.
 var lookupTable [1 << lookupBits]uint16
 
+// nameHash hashes a name's length and its first 8 bytes with bit 5 set in each (lower case for
+// letters; Lookup then compares every byte), without a loop over the bytes when the slice's
+// capacity reaches 8: a name in a request buffer is followed by the rest of the request. An
+// FNV loop over the lower-cased bytes was 6 % of slotgate's user CPU at GET P=16.
 func nameHash(b []byte) uint32 {
-	h := uint32(2166136261) // FNV-1a over the lower-cased name
-	for _, c := range b {
-		h ^= uint32(lower[c])
-		h *= 16777619
+	var w uint64
+	switch n := len(b); {
+	case n >= 8:
+		w = binary.LittleEndian.Uint64(b)
+	case cap(b) >= 8:
+		w = binary.LittleEndian.Uint64(b[:8]) & (1<<(8*uint(n)) - 1)
+	default:
+		for i := n - 1; i >= 0; i-- {
+			w = w<<8 | uint64(b[i])
+		}
 	}
-	return h
+	w = (w|0x2020202020202020)*0x9E3779B97F4A7C15 + uint64(len(b))
+	return uint32((w * 0x9E3779B97F4A7C15) >> (64 - lookupBits))
 }
 
 func init() {
