@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -309,5 +312,26 @@ func TestRenew(t *testing.T) {
 	b.targets[1].start = starter("slotgate", errors.New("no port"))
 	if err := b.renew(); err == nil || starts["floor"] != 2 {
 		t.Fatalf("renew after a failed start: %v, floor started %d times", err, starts["floor"])
+	}
+}
+
+// scrapeMallocs reads /debug/mallocs where the admin port has it, and the /metrics sample of a
+// build without it.
+func TestScrapeMallocs(t *testing.T) {
+	both := http.NewServeMux()
+	both.HandleFunc("/debug/mallocs", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "42") })
+	both.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "go_memstats_mallocs_total 7\n") })
+	old := http.NewServeMux()
+	old.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "go_memstats_mallocs_total 7\n") })
+	for _, c := range []struct {
+		mux  *http.ServeMux
+		want float64
+	}{{both, 42}, {old, 7}} {
+		srv := httptest.NewServer(c.mux)
+		v, ok := scrapeMallocs(strings.TrimPrefix(srv.URL, "http://"))
+		srv.Close()
+		if !ok || v != c.want {
+			t.Errorf("scrapeMallocs = %v %v, want %v", v, ok, c.want)
+		}
 	}
 }

@@ -59,12 +59,59 @@ func cpuTicks(pid int) (int64, bool) {
 	return v, err == nil
 }
 
+// autogroup names the scheduler group of pid ("/autogroup-16"); "" when the kernel does not
+// group processes by session (kernel.sched_autogroup_enabled=0) or pid cannot be read. With
+// autogroups, CPU is shared fairly between sessions first, then between the processes of each:
+// a proxy started from the cluster's terminal shares the redis-servers' half of the machine,
+// one started from slotbench's shares the load generator's.
+func autogroup(pid int) string {
+	on, err := os.ReadFile("/proc/sys/kernel/sched_autogroup_enabled")
+	if err != nil || strings.TrimSpace(string(on)) != "1" {
+		return ""
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/autogroup")
+	if err != nil {
+		return ""
+	}
+	g, _, _ := strings.Cut(strings.TrimSpace(string(b)), " ")
+	return g
+}
+
+// otherGroups lists the targets with a known PID whose scheduler autogroup is not slotbench's
+// own (which its load generators and the processes it starts inherit).
+func otherGroups(targets []*target) []string {
+	own := autogroup(os.Getpid())
+	if own == "" {
+		return nil
+	}
+	var out []string
+	for _, t := range targets {
+		if t.pid <= 0 {
+			continue
+		}
+		if g := autogroup(t.pid); g != "" && g != own {
+			out = append(out, fmt.Sprintf("%s (pid %d, %s; slotbench %s)", t.Name, t.pid, g, own))
+		}
+	}
+	return out
+}
+
 var httpClient = &http.Client{Timeout: 3 * time.Second}
 
-// scrapeMallocs returns go_memstats_mallocs_total from http://admin/metrics.
+// scrapeMallocs returns the heap objects allocated since the start of the process behind
+// admin: from /debug/mallocs, which allocates next to nothing itself, or from the
+// go_memstats_mallocs_total of /metrics where a build has no such page (a scrape then allocates
+// about a thousand objects, which count as the measured load's).
 func scrapeMallocs(admin string) (float64, bool) {
 	if admin == "" {
 		return 0, false
+	}
+	if resp, err := httpClient.Get("http://" + admin + "/debug/mallocs"); err == nil {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64))
+		resp.Body.Close()
+		if v, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64); err == nil && resp.StatusCode == http.StatusOK {
+			return float64(v), true
+		}
 	}
 	resp, err := httpClient.Get("http://" + admin + "/metrics")
 	if err != nil {

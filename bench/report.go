@@ -247,6 +247,10 @@ func (b *bench) report() int {
 		fmt.Fprintf(w, "\n**Disturbed:** a master ran an AOF rewrite or RDB save (a fork and a child writing the dataset, on the CPUs and disk the measurement shares) during %d measurement(s): %s. Their rounds measure Redis's persistence as much as the target; compare the other rounds.\n",
 			len(b.disturbed), strings.Join(b.disturbed, "; "))
 	}
+	if len(b.otherGroups) > 0 {
+		fmt.Fprintf(w, "\n**Not measured alike:** %s: in another scheduler autogroup (a session of its own) than slotbench and its load generator. The kernel shares CPU between autogroups first, so this target had another share of the machine than the others (15-20 %% of req/s in one measurement, bench/README.md); start every proxy from one shell, or set kernel.sched_autogroup_enabled=0.\n",
+			strings.Join(b.otherGroups, "; "))
+	}
 	code := 0
 	if b.cfg.jsonPath != "" {
 		if err := b.writeJSON(b.cfg.jsonPath, cmdline); err != nil {

@@ -86,7 +86,9 @@ type bench struct {
 	pools     map[string][]req
 	failures  []string
 	disturbed []string // measurements during which a master ran an AOF rewrite or RDB save
-	only      *regexp.Regexp
+	// targets in another scheduler autogroup than slotbench's (probe.go): not measured alike
+	otherGroups []string
+	only        *regexp.Regexp
 }
 
 func (b *bench) logf(format string, args ...any) {

@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"errors"
+	"net/http/httptest"
 	"os"
 	"os/exec"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -128,4 +131,33 @@ func TestSettingsDefaultsMatch(t *testing.T) {
 			}
 		}
 	}
+}
+
+// /debug/mallocs counts what go_memstats_mallocs_total counts (runtime.MemStats.Mallocs): ten
+// thousand allocations between two reads show, less what the runtime has not added up yet (the
+// objects of a span still in a P's cache: 128 of this size).
+func TestServeMallocs(t *testing.T) {
+	read := func() uint64 {
+		rec := httptest.NewRecorder()
+		serveMallocs(rec, httptest.NewRequest("GET", "/debug/mallocs", nil))
+		v, err := strconv.ParseUint(rec.Body.String(), 10, 64)
+		if err != nil || rec.Code != 200 {
+			t.Fatalf("/debug/mallocs: %d %q", rec.Code, rec.Body.String())
+		}
+		return v
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	before := read()
+	if before+1000 < ms.Mallocs || before > ms.Mallocs+1000 {
+		t.Fatalf("/debug/mallocs %d, MemStats.Mallocs %d", before, ms.Mallocs)
+	}
+	keep := make([]*[64]byte, 10000)
+	for i := range keep {
+		keep[i] = new([64]byte)
+	}
+	if d := read() - before; d < 10000-256 {
+		t.Fatalf("10000 allocations counted as %d", d)
+	}
+	runtime.KeepAlive(keep)
 }

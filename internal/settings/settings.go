@@ -31,7 +31,7 @@ import "time"
 // Settings holds every setting of slotgate.
 type Settings struct {
 	Listen   string `key:"listen" flag:"listen" default:":22121" check:"hostport" group:"Network" help:"address clients connect to"`
-	Admin    string `key:"admin" flag:"admin" default:"127.0.0.1:22122" check:"hostport" group:"Network" help:"address serving the status page (/), /metrics, /healthz, /readyz and /debug/pprof (empty: off)"`
+	Admin    string `key:"admin" flag:"admin" default:"127.0.0.1:22122" check:"hostport" group:"Network" help:"address serving the status page (/), /metrics, /healthz, /readyz, /debug/pprof and /debug/mallocs (empty: off)"`
 	Announce string `key:"announce" flag:"announce" check:"hostport" group:"Network" help:"HOST:PORT that CLUSTER SLOTS/SHARDS/NODES give cluster-aware clients as the one node owning every slot (empty: the address each client connected to)"`
 
 	Loops     int  `key:"loops" flag:"loops" default:"1" range:"1..256" group:"Process" help:"event loops (1 measured faster than one per CPU on 2-core machines shared with Redis)"`
