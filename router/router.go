@@ -4,6 +4,7 @@
 package router
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -121,7 +122,12 @@ type Router struct {
 	// One idle control connection per node for Discover, kept between refreshes: dialling every
 	// node at every -refresh (a TCP handshake and AUTH each) was half of an idle process's
 	// allocations and a stream of short-lived connections at every node.
-	ctrl map[string]net.Conn
+	ctrl map[string]*ctrlConn
+	// The topology the last Discover built, and from which nodes' views: while every node
+	// answers as before, the next one is that topology again, not built anew (a 16,384-entry
+	// owner table and maps, every -refresh).
+	built     *Topology
+	builtFrom string
 
 	statsMu   sync.Mutex
 	nodeStats []*nodeStats // every loop's counters per node (stats.go)
@@ -334,48 +340,54 @@ func (r *Router) Discover(ctx context.Context) (*Topology, error) {
 		nodes []NodeInfo
 		nt    time.Duration // cluster-node-timeout (0: not asked or not told)
 		ntErr error         // why not told
-		conn  net.Conn      // the connection to keep for the next refresh (nil: none)
+		cc    *ctrlConn     // the control connection to keep for the next refresh (nil: none)
+		same  bool          // nodes is the view this node gave last time
 		err   error
 	}
 	askNT := r.askNodeTimeout(time.Now())
 	answers := make(chan answer, len(addrs))
 	r.mu.Lock()
 	for _, a := range addrs {
-		c := r.ctrl[a]
+		cc := r.ctrl[a]
 		delete(r.ctrl, a)
+		if cc == nil {
+			cc = &ctrlConn{}
+		}
 		go func() {
-			an := answer{addr: a}
-			an.nodes, an.nt, an.ntErr, an.conn, an.err = r.clusterNodes(a, c, askNT)
+			an := answer{addr: a, cc: cc}
+			an.nodes, an.nt, an.ntErr, an.same, an.err = r.clusterNodes(a, cc, askNT)
 			answers <- an
 		}()
 	}
 	stale := r.ctrl // nodes no longer asked: their connections go
-	r.ctrl = make(map[string]net.Conn, len(addrs))
+	r.ctrl = make(map[string]*ctrlConn, len(addrs))
 	r.mu.Unlock()
-	for _, c := range stale {
-		c.Close()
+	for _, cc := range stale {
+		cc.close()
 	}
 	var views [][]NodeInfo
 	var errs, ntErrs []error
 	var nodeTimeout time.Duration
 	unreached := map[string]bool{}
+	same := true
+	var from []string
 	for range addrs {
 		a := <-answers
-		if a.conn != nil {
-			r.mu.Lock()
-			if ctx.Err() == nil && r.ctrl != nil { // nil: closed by closeCtrl meanwhile
-				r.ctrl[a.addr], a.conn = a.conn, nil
-			}
-			r.mu.Unlock()
-			if a.conn != nil {
-				a.conn.Close() // shutting down
-			}
+		r.mu.Lock()
+		if ctx.Err() == nil && r.ctrl != nil { // nil: closed by closeCtrl meanwhile
+			r.ctrl[a.addr], a.cc = a.cc, nil
+		}
+		r.mu.Unlock()
+		if a.cc != nil {
+			a.cc.close() // shutting down
 		}
 		if a.err != nil {
 			errs = append(errs, a.err)
 			unreached[a.addr] = true
 			continue
 		}
+		same = same && a.same
+		from = append(from, a.addr)
 		views = append(views, a.nodes)
 		nodeTimeout = max(nodeTimeout, a.nt)
 		if a.ntErr != nil {
@@ -394,7 +406,20 @@ func (r *Router) Discover(ctx context.Context) (*Topology, error) {
 	if len(views) == 0 {
 		return nil, errors.Join(errs...)
 	}
-	t := BuildTopology(views...)
+	slices.Sort(from)
+	key := strings.Join(from, ",")
+	r.mu.Lock()
+	t := r.built
+	if !same || key != r.builtFrom {
+		t = nil
+	}
+	r.mu.Unlock()
+	if t == nil {
+		t = BuildTopology(views...)
+		r.mu.Lock()
+		r.built, r.builtFrom = t, key
+		r.mu.Unlock()
+	}
 	if len(t.Masters) == 0 {
 		return nil, fmt.Errorf("nodes %s: no master serves any slot", strings.Join(addrs, ","))
 	}
@@ -467,8 +492,8 @@ func (r *Router) closeCtrl() {
 	ctrl := r.ctrl
 	r.ctrl = nil
 	r.mu.Unlock()
-	for _, c := range ctrl {
-		c.Close()
+	for _, cc := range ctrl {
+		cc.close()
 	}
 }
 
@@ -626,62 +651,121 @@ func (r *Router) noteUp(addr string) {
 	r.mu.Unlock()
 }
 
-// clusterNodes asks addr for CLUSTER NODES and, with askNT, for its cluster-node-timeout on the
-// same connection. A node that will not tell its timeout (CONFIG renamed or denied) still gives
-// its view: nt is 0 and ntErr says why.
-func (r *Router) clusterNodes(addr string, c net.Conn, askNT bool) (nodes []NodeInfo, nt time.Duration, ntErr error, kept net.Conn, err error) {
+// clusterNodes asks addr for CLUSTER NODES over cc (dialled when it has no connection) and,
+// with askNT, for its cluster-node-timeout on the same connection. A node that will not tell its
+// timeout (CONFIG renamed or denied) still gives its view: nt is 0 and ntErr says why. same: the
+// node answered as last time, and nodes is cc's parse of then.
+func (r *Router) clusterNodes(addr string, cc *ctrlConn, askNT bool) (nodes []NodeInfo, nt time.Duration, ntErr error, same bool, err error) {
 	timeout := min(r.cfg.DialTimeout, refreshTimeout)
 	d := r.dialer
 	d.Timeout = timeout
 	var reply []byte
-	if c != nil {
-		_ = c.SetDeadline(time.Now().Add(timeout))
-		reply, err = RoundTrip(c, "CLUSTER", "NODES")
+	if cc.Conn != nil {
+		_ = cc.SetDeadline(time.Now().Add(timeout))
+		reply, err = RoundTrip(cc.Conn, "CLUSTER", "NODES")
 		if err != nil {
-			c.Close()
-			c = nil
+			cc.close()
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
 				// Silent for the whole timeout: the node is as unreachable as a dial that times
 				// out, and dialling again would double the wait.
-				return nil, 0, nil, nil, fmt.Errorf("%s: CLUSTER NODES: %w", addr, err)
+				return nil, 0, nil, false, fmt.Errorf("%s: CLUSTER NODES: %w", addr, err)
 			}
 			// Closed while idle (a restarted node, a client timeout, CLIENT KILL): dial afresh.
 		}
 	}
-	if c == nil {
-		if c, err = d.Dial(addr); err != nil {
-			return nil, 0, nil, nil, fmt.Errorf("%s: %w", addr, err)
+	if cc.Conn == nil {
+		if cc.Conn, err = d.Dial(addr); err != nil {
+			return nil, 0, nil, false, fmt.Errorf("%s: %w", addr, err)
 		}
-		_ = c.SetDeadline(time.Now().Add(timeout))
-		reply, err = RoundTrip(c, "CLUSTER", "NODES")
+		_ = cc.SetDeadline(time.Now().Add(timeout))
+		reply, err = RoundTrip(cc.Conn, "CLUSTER", "NODES")
 	}
-	defer func() {
-		if kept == nil {
-			c.Close()
-		}
-	}()
+	if err == nil && codec.IsError(reply) {
+		err = fmt.Errorf("CLUSTER NODES: %s", codec.ErrorText(reply))
+	}
 	if err != nil {
-		return nil, 0, nil, nil, fmt.Errorf("%s: CLUSTER NODES: %w", addr, err)
-	}
-	if codec.IsError(reply) {
-		return nil, 0, nil, nil, fmt.Errorf("%s: CLUSTER NODES: %s", addr, codec.ErrorText(reply))
+		cc.close()
+		return nil, 0, nil, false, fmt.Errorf("%s: CLUSTER NODES: %w", addr, err)
 	}
 	text, ok := codec.BulkText(reply)
 	if !ok {
-		return nil, 0, nil, nil, fmt.Errorf("%s: CLUSTER NODES: unexpected reply %.40q", addr, reply)
+		cc.close()
+		return nil, 0, nil, false, fmt.Errorf("%s: CLUSTER NODES: unexpected reply %.40q", addr, reply)
 	}
-	if nodes, err = ParseClusterNodes(string(text), addr); err != nil {
-		return nil, 0, nil, nil, err
+	if cc.nodes != nil && sameNodes(cc.text, text) {
+		nodes, same = cc.nodes, true
+	} else {
+		cc.nodes = nil
+		if nodes, err = ParseClusterNodes(string(text), addr); err != nil {
+			cc.close()
+			return nil, 0, nil, false, err
+		}
+		cc.text, cc.nodes = append(cc.text[:0], text...), nodes
 	}
 	if askNT {
-		if nt, ntErr = nodeTimeout(c); ntErr != nil {
-			// A failed CONFIG GET may leave its reply unread: this connection is not kept.
-			return nodes, 0, fmt.Errorf("%s: %w", addr, ntErr), nil, nil
+		if nt, ntErr = nodeTimeout(cc.Conn); ntErr != nil {
+			cc.close() // a failed CONFIG GET may leave its reply unread
+			return nodes, 0, fmt.Errorf("%s: %w", addr, ntErr), same, nil
 		}
 	}
-	_ = c.SetDeadline(time.Time{})
-	return nodes, nt, nil, c, nil
+	_ = cc.SetDeadline(time.Time{})
+	return nodes, nt, nil, same, nil
+}
+
+// ctrlConn is a node's control connection for Discover and the last CLUSTER NODES it answered.
+type ctrlConn struct {
+	net.Conn            // nil: none open (the next refresh dials)
+	text     []byte     // the last reply's text
+	nodes    []NodeInfo // its parse, reused while the node answers the same but for ping and pong times
+}
+
+func (cc *ctrlConn) close() {
+	if cc.Conn != nil {
+		cc.Conn.Close()
+		cc.Conn = nil
+	}
+}
+
+// sameNodes reports whether two CLUSTER NODES texts differ at most in each line's ping-sent and
+// pong-recv times (its fifth and sixth fields), which ParseClusterNodes does not keep.
+func sameNodes(a, b []byte) bool {
+	for {
+		la, ra, moreA := bytes.Cut(a, newline)
+		lb, rb, moreB := bytes.Cut(b, newline)
+		if moreA != moreB {
+			return false
+		}
+		for f := 0; ; f++ {
+			var fa, fb []byte
+			fa, la = nextField(la)
+			fb, lb = nextField(lb)
+			if fa == nil && fb == nil {
+				break
+			}
+			if f != 4 && f != 5 && !bytes.Equal(fa, fb) || (fa == nil) != (fb == nil) {
+				return false
+			}
+		}
+		if !moreA {
+			return true
+		}
+		a, b = ra, rb
+	}
+}
+
+var newline = []byte("\n")
+
+// nextField splits off the first space-separated field of line (nil when none is left).
+func nextField(line []byte) (field, rest []byte) {
+	line = bytes.TrimLeft(line, " \r")
+	if len(line) == 0 {
+		return nil, nil
+	}
+	if i := bytes.IndexAny(line, " \r"); i >= 0 {
+		return line[:i], line[i:]
+	}
+	return line, nil
 }
 
 // nodeTimeout asks a node for its cluster-node-timeout (CONFIG GET answers a pair, in ms).

@@ -154,3 +154,31 @@ func TestTopologyEpochs(t *testing.T) {
 		t.Fatalf("epoch of a master learned from MOVED = %d, want 0", got)
 	}
 }
+
+// sameNodes tells a CLUSTER NODES reply that changed only in ping and pong times from one that
+// changed in anything ParseClusterNodes keeps.
+func TestSameNodes(t *testing.T) {
+	base := "07c3 127.0.0.1:30004@31004 slave e7d1 0 1426238317239 4 connected\n" +
+		"e7d1 127.0.0.1:30001@31001 myself,master - 0 0 1 connected 0-5460\n"
+	for _, c := range []struct {
+		name, other string
+		same        bool
+	}{
+		{"identical", base, true},
+		{"ping and pong times", "07c3 127.0.0.1:30004@31004 slave e7d1 1426238316232 1426238318243 4 connected\n" +
+			"e7d1 127.0.0.1:30001@31001 myself,master - 5 7 1 connected 0-5460\n", true},
+		{"link state", strings.Replace(base, "4 connected", "4 disconnected", 1), false},
+		{"flags", strings.Replace(base, "slave e7d1", "slave,fail? e7d1", 1), false},
+		{"epoch", strings.Replace(base, "0 0 1 connected", "0 0 2 connected", 1), false},
+		{"slots", strings.Replace(base, "0-5460", "0-5459", 1), false},
+		{"a slot more", strings.Replace(base, "0-5460", "0-5460 5461", 1), false},
+		{"a migration", strings.Replace(base, "0-5460", "0-5460 [5461->-07c3]", 1), false},
+		{"a line more", base + "aaaa 127.0.0.1:30002@31002 master - 0 0 2 connected 5461-10922\n", false},
+		{"a line less", base[:strings.IndexByte(base, '\n')+1], false},
+		{"empty", "", false},
+	} {
+		if got := sameNodes([]byte(base), []byte(c.other)); got != c.same {
+			t.Errorf("%s: sameNodes = %v, want %v", c.name, got, c.same)
+		}
+	}
+}

@@ -50,9 +50,11 @@ func TestDiscoverKeepsControlConnections(t *testing.T) {
 		}
 		return after
 	}
+	var built *router.Topology
 	discover := func() map[string]bool {
 		t.Helper()
-		if _, err := rt.Discover(ctx); err != nil {
+		var err error
+		if built, err = rt.Discover(ctx); err != nil {
 			t.Fatal(err)
 		}
 		return rt.Status().Unreached
@@ -64,6 +66,13 @@ func TestDiscoverKeepsControlConnections(t *testing.T) {
 	}
 	if got := opened(before); joinInts(got) != joinInts(make([]int, len(got))) {
 		t.Fatalf("a second refresh opened connections at the nodes: %v", got)
+	}
+	// Every node answered as before (but for its ping and pong times): the topology is the one
+	// built last time, not built anew.
+	prev := built
+	discover()
+	if built != prev {
+		t.Fatal("an unchanged cluster's topology was built again")
 	}
 
 	// The first node closes the control connection while it is idle (a restart, a client
