@@ -296,11 +296,12 @@ func TestRenew(t *testing.T) {
 	starter := func(name string, err error) func() error {
 		return func() error { starts[name]++; return err }
 	}
+	warmed := map[string]int{}
 	b := &bench{targets: []*target{
 		{Name: "direct"},
 		{Name: "slotgate", start: starter("slotgate", nil)},
 		{Name: "floor", start: starter("floor", nil)},
-	}}
+	}, warm: func(t *target) error { warmed[t.Name] += starts[t.Name]; return nil }}
 	for range 2 {
 		if err := b.renew(); err != nil {
 			t.Fatal(err)
@@ -308,6 +309,10 @@ func TestRenew(t *testing.T) {
 	}
 	if starts["slotgate"] != 2 || starts["floor"] != 2 || len(starts) != 2 {
 		t.Fatalf("starts after two rounds: %v", starts)
+	}
+	// Each new process is warmed up once, after its start: 1 + 2.
+	if warmed["slotgate"] != 3 || warmed["floor"] != 3 || len(warmed) != 2 {
+		t.Fatalf("warm-ups after two rounds (sum of the start counts they followed): %v", warmed)
 	}
 	b.targets[1].start = starter("slotgate", errors.New("no port"))
 	if err := b.renew(); err == nil || starts["floor"] != 2 {

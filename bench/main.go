@@ -112,8 +112,8 @@ func run(argv []string) int {
 	fs.StringVar(&cfg.floorBin, "floorproxy", "bin/floorproxy", "floorproxy binary started by -floor")
 	fs.BoolVar(&cfg.floorAA, "floor-aa", false, "with -floor: start a second floorproxy, target \""+floorTwinName+"\", measured like the others: "+
 		"how far one binary is from itself in the same run is the resolution of every ratio to the floor")
-	fs.BoolVar(&cfg.fresh, "fresh", false, "start every proxy slotbench started (slotgate, the floors) afresh before each round after the first: "+
-		"two processes of one binary can differ by 15 % in CPU per request for the whole of their life, so each round should sample a new one")
+	fs.BoolVar(&cfg.fresh, "fresh", false, "start every proxy slotbench started (slotgate, the floors) afresh before each round after the first, "+
+		"each new process warmed up by an unmeasured load (redis-benchmark SET and GET, c=50 P=16): each round samples a new process, not its warm-up")
 	fs.Var(&cfg.loops, "loops", "slotgate -loops values to start, one process each (default 1,2)")
 	fs.StringVar(&cfg.jsonPath, "json", "", "write every raw number and median to this file")
 	fs.StringVar(&cfg.plotPath, "plot", "", "write a PNG latency chart (c=50 P=1 GET and SET 16 B) to this file")
