@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -64,7 +65,7 @@ func TestDiscoverKeepsControlConnections(t *testing.T) {
 	if un := discover(); len(un) > 0 {
 		t.Fatalf("unreached %v", un)
 	}
-	if got := opened(before); joinInts(got) != joinInts(make([]int, len(got))) {
+	if got := opened(before); !slices.Equal(got, make([]int, len(got))) {
 		t.Fatalf("a second refresh opened connections at the nodes: %v", got)
 	}
 	// Every node answered as before (but for its ping and pong times): the topology is the one
@@ -82,7 +83,7 @@ func TestDiscoverKeepsControlConnections(t *testing.T) {
 	if un := discover(); len(un) > 0 {
 		t.Fatalf("after CLIENT KILL: unreached %v", un)
 	}
-	if got := opened(before); got[0] != 1 || joinInts(got[1:]) != joinInts(make([]int, len(got)-1)) {
+	if got := opened(before); got[0] != 1 || !slices.Equal(got[1:], make([]int, len(got)-1)) {
 		t.Fatalf("after CLIENT KILL at %s: connections opened per node %v, want one at the first only", cluster.Nodes[0].Addr, got)
 	}
 
@@ -130,12 +131,4 @@ func killControl(t *testing.T, cl *redis.Client) {
 	if killed == 0 {
 		t.Fatalf("no control connection at the node:\n%s", list)
 	}
-}
-
-func joinInts(xs []int) string {
-	s := make([]string, len(xs))
-	for i, x := range xs {
-		s[i] = strconv.Itoa(x)
-	}
-	return strings.Join(s, ",")
 }
