@@ -28,13 +28,14 @@ type harness struct {
 	l   *Loop
 }
 
-// harnessEngine is the gnet handler: it dispatches to the shard connections and the doorbell,
+// harnessEngine is the gnet handler: it dispatches to the shard connections, flushes on OnPoke,
 // and turns the first client connection (the harness's own probe) into the Loop.
 type harnessEngine struct {
 	gnet.BuiltinEventEngine
 	rt       *Router
 	eng      gnet.Engine
 	loopc    chan *Loop
+	loop     atomic.Pointer[Loop] // for OnPoke
 	errc     chan error
 	stopping atomic.Bool
 }
@@ -118,14 +119,13 @@ func (he *harnessEngine) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		a := x.OnOpen(c)
 		x.loop.EndCallback()
 		return nil, a
-	case *Doorbell:
-		return nil, gnet.None
 	}
 	l, err := he.rt.NewLoop(c.EventLoop())
 	if err != nil {
 		he.errc <- err
 		return nil, gnet.Close
 	}
+	he.loop.Store(l)
 	he.loopc <- l
 	return nil, gnet.None
 }
@@ -133,10 +133,6 @@ func (he *harnessEngine) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 func (he *harnessEngine) OnTraffic(c gnet.Conn) gnet.Action {
 	switch x := c.Context().(type) {
 	case *ShardConn:
-		a := x.OnTraffic(c)
-		x.loop.EndCallback()
-		return a
-	case *Doorbell:
 		a := x.OnTraffic(c)
 		x.loop.EndCallback()
 		return a
@@ -154,6 +150,14 @@ func (he *harnessEngine) OnClose(c gnet.Conn, err error) gnet.Action {
 		x.loop.EndCallback()
 	}
 	return gnet.None
+}
+
+// OnPoke is the round's end the loop asked for.
+func (he *harnessEngine) OnPoke(gnet.EventLoop) {
+	if l := he.loop.Load(); l != nil {
+		l.Flush()
+		l.EndCallback()
+	}
 }
 
 // OnTick runs the loop's timers every 10 ms.

@@ -2,19 +2,17 @@ package router
 
 import (
 	"context"
-	"net"
-	"os"
+	"errors"
 	"slices"
 	"sync/atomic"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
 	"github.com/slotgate/slotgate/internal/loopcount"
-	"golang.org/x/sys/unix"
 )
 
-// Loop is one event loop's set of shard connections, its doorbell and its parked requests. All
-// of its methods run on that loop's goroutine unless they say otherwise.
+// Loop is one event loop's set of shard connections, its batch of unwritten requests and its
+// parked requests. All of its methods run on that loop's goroutine unless they say otherwise.
 type Loop struct {
 	router    *Router
 	el        gnet.EventLoop
@@ -29,10 +27,10 @@ type Loop struct {
 	writing   bool                    // write is running: a nested call leaves its work to it
 	parked    []parkedReq             // requests waiting for an owner, in arrival order
 	nParked   atomic.Int32            // len(parked), for the ticker
-	bell      int                     // write end of the doorbell socketpair
-	rung      bool                    // a doorbell byte is on its way
+	poker     poker                   // the event loop: Poke asks gnet for a Flush after the next round
+	rung      bool                    // poked: Flush is due after the next round
 	idleBatch bool                    // requests queued while the loop was idle: written by EndCallback
-	deferred  bool                    // the last doorbell left the batch for one more round
+	deferred  bool                    // the last Flush left the batch for one more round
 	queued    int                     // requests appended since the last flush
 	onWire    int                     // requests written and not yet answered, on every connection
 	clock     int64                   // unix ns, updated by Tick
@@ -77,30 +75,24 @@ type connKey struct {
 	resp3   bool
 }
 
-// Doorbell is the context of the loop's doorbell connection: its OnTraffic is the batch flush.
-type Doorbell struct{ loop *Loop }
+// poker is gnet's event loop with the Poke of slotgate's patch (third_party/gnet): after the
+// I/O callbacks and tasks of the loop's next round, the engine's OnPoke runs once, which calls
+// Flush. It allocates nothing and costs one eventfd write per round at most; the event loop
+// has no other way back to the end of a round that does not allocate.
+type poker interface{ Poke() error }
 
-// NewLoop creates the state of event loop el and enrolls its doorbell. It runs on el's goroutine.
+// ErrNoPoke: the gnet linked in lacks slotgate's patch (go.mod's replace directive was lost).
+var ErrNoPoke = errors.New("router: gnet without Poke: build with go.mod's replace of gnet by third_party/gnet")
+
+// NewLoop creates the state of event loop el. It runs on el's goroutine, whose engine must
+// call Flush from its OnPoke.
 func (r *Router) NewLoop(el gnet.EventLoop) (*Loop, error) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, err
+	pk, ok := el.(poker)
+	if !ok {
+		return nil, ErrNoPoke
 	}
-	f := os.NewFile(uintptr(fds[0]), "doorbell")
-	nc, err := net.FileConn(f) // dups the fd
-	f.Close()
-	if err != nil {
-		unix.Close(fds[1])
-		return nil, err
-	}
-	l := &Loop{router: r, el: el, bell: fds[1], conns: map[connKey]*ShardConn{}, idle: map[string][]*ShardConn{},
+	l := &Loop{router: r, el: el, poker: pk, conns: map[connKey]*ShardConn{}, idle: map[string][]*ShardConn{},
 		clock: time.Now().UnixNano()}
-	// Enroll only queues the registration; never wait for its result on the loop.
-	if _, err := el.Enroll(gnet.NewContext(context.Background(), &Doorbell{loop: l}), nc); err != nil {
-		nc.Close()
-		unix.Close(fds[1])
-		return nil, err
-	}
 	l.mono = nanotime()
 	l.sync()
 	r.addLoop(l)
@@ -334,9 +326,9 @@ func (l *Loop) keepSpare(b []byte) {
 // maxSpare bounds the spare buffer a loop keeps.
 const maxSpare = 64 << 20
 
-// markDirty records sc for the next flush and rings the doorbell once per batch. When nothing is
-// on the wire the loop is idle: no other client's request is on its way to join the batch, so
-// it is written when the current callback ends (EndCallback) without a doorbell round trip.
+// markDirty records sc for the next flush and pokes the loop once per batch. When nothing is on
+// the wire the loop is idle: no other client's request is on its way to join the batch, so it
+// is written when the current callback ends (EndCallback), not a round later.
 func (l *Loop) markDirty(sc *ShardConn) {
 	l.dirty = append(l.dirty, sc)
 	switch {
@@ -362,7 +354,7 @@ func (l *Loop) EndCallback() {
 	}
 }
 
-// Wake makes sure the doorbell callback runs at the end of this round of the loop.
+// Wake makes sure Flush (and the engine's OnPoke) runs after the next round of the loop.
 func (l *Loop) Wake() {
 	if !l.rung {
 		l.ring()
@@ -371,14 +363,15 @@ func (l *Loop) Wake() {
 
 func (l *Loop) ring() {
 	l.rung = true
-	var b = [1]byte{1}
-	_, _ = unix.Write(l.bell, b[:]) // EAGAIN means bytes are already waiting: rung anyway
+	_ = l.poker.Poke() // fails only when the eventfd does: the tick's writeLost is the backstop
 }
 
-// Flush writes every dirty shard connection once. A batch smaller than what is already at the
-// backends waits for one more wake-up of the loop: the replies on their way bring the next
-// requests within that round, so the masters get fewer, larger writes. It never waits twice in a
-// row, and a lone caller (nothing else in flight) is never made to wait.
+// Flush writes every dirty shard connection once; the engine calls it from OnPoke, after the
+// I/O callbacks of the round that follows a poke, so a batch gathers what that round's
+// callbacks added. A batch smaller than what is already at the backends waits for one more
+// round: the replies on their way bring the next requests, so the masters get fewer, larger
+// writes. It never waits twice in a row, and a lone caller (nothing else in flight) is never
+// made to wait.
 func (l *Loop) Flush() {
 	l.rung = false
 	if !l.deferred && l.queued < l.onWire {
@@ -412,14 +405,4 @@ func (l *Loop) write() {
 	}
 	l.queued = 0
 	l.writing = false
-}
-
-// Loop returns the loop this doorbell belongs to.
-func (d *Doorbell) Loop() *Loop { return d.loop }
-
-// OnTraffic of the doorbell: discard the wake-up bytes and flush the batch.
-func (d *Doorbell) OnTraffic(c gnet.Conn) gnet.Action {
-	_, _ = c.Discard(c.InboundBuffered())
-	d.loop.Flush()
-	return gnet.None
 }

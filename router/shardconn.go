@@ -64,8 +64,7 @@ const (
 )
 
 // ShardConn is one loop's pipelined connection to one node: requests are appended to buf and
-// their waiters pushed on the FIFO; the loop's doorbell flush writes the unsent part once per
-// wake-up. Every field is owned by the loop's goroutine.
+// their waiters pushed on the FIFO; the loop's flush writes the unsent part once per batch. Every field is owned by the loop's goroutine.
 type ShardConn struct {
 	Addr    string
 	replica bool // a READONLY connection to a replica, for reads
@@ -621,7 +620,7 @@ func (sc *ShardConn) tick(now int64) {
 }
 
 // unwrittenLimit is how long a request may sit queued on an open connection before a tick
-// takes its flush for lost. A batch is written at the end of its callback or doorbell round,
+// takes its flush for lost. A batch is written at the end of its callback or of the next round,
 // so this only fires after a bug; it bounds what the bug costs.
 const unwrittenLimit = 250 * time.Millisecond
 

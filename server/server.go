@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -79,7 +80,8 @@ type Server struct {
 	started  time.Time // for INFO's uptime
 	mu       sync.Mutex
 	loops    []*loop
-	wake     chan struct{} // wakeTicker: run OnTick now
+	loopsPub atomic.Pointer[[]*loop] // a copy of loops for OnPoke, which takes no lock
+	wake     chan struct{}           // wakeTicker: run OnTick now
 	nextID   atomic.Int64
 	draining atomic.Bool
 
@@ -295,18 +297,38 @@ func (srv *Server) loopOf(el gnet.EventLoop) (*loop, error) {
 	rl.EndWork = func() { lp.flushTouched(false) }
 	lp.rl = rl
 	srv.loops = append(srv.loops, lp)
+	loops := slices.Clone(srv.loops)
+	srv.loopsPub.Store(&loops)
 	return lp, nil
 }
 
-// OnOpen starts a client session (or completes a backend or doorbell registration).
+// The engine must give router.Loop its round's end: the Poke of slotgate's gnet patch
+// (third_party/gnet). Without the patch this does not compile.
+var _ gnet.Poker = (*Server)(nil)
+
+// OnPoke runs after the I/O callbacks of the round that follows the router's poke: the loop
+// writes its batch, then every held session its replies. No lock: it runs once per round.
+func (srv *Server) OnPoke(el gnet.EventLoop) {
+	loops := srv.loopsPub.Load()
+	if loops == nil {
+		return
+	}
+	for _, lp := range *loops {
+		if lp.el == el {
+			lp.rl.Flush()
+			lp.flushTouched(false)
+			return
+		}
+	}
+}
+
+// OnOpen starts a client session (or completes a backend registration).
 func (srv *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	switch x := c.Context().(type) {
 	case *router.ShardConn:
 		a := x.OnOpen(c)
 		x.Loop().Owner.(*loop).flushTouched(false) // writes what waited for the connection
 		return nil, a
-	case *router.Doorbell:
-		return nil, gnet.None
 	case *router.SubConn:
 		a := x.OnOpen(c)
 		x.Loop().Owner.(*loop).flushTouched(false)
@@ -351,11 +373,6 @@ func (srv *Server) OnTraffic(c gnet.Conn) gnet.Action {
 	case *router.SubConn:
 		lp = x.Loop().Owner.(*loop)
 		action = x.OnTraffic(c) // messages fanned out to the sessions
-	case *router.Doorbell:
-		lp = x.Loop().Owner.(*loop)
-		action = x.OnTraffic(c)
-		lp.flushTouched(false) // the round's end: every held session writes
-		return action
 	default:
 		return gnet.Close
 	}
@@ -392,10 +409,6 @@ func (srv *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 	case *router.SubConn:
 		x.OnClose(c, err, srv.draining.Load())
 		x.Loop().Owner.(*loop).flushTouched(false)
-	case *router.Doorbell:
-		if !srv.draining.Load() {
-			srv.log.Error("doorbell of an event loop closed", "err", err)
-		}
 	}
 	return gnet.None
 }
@@ -500,9 +513,9 @@ func (lp *loop) Run(context.Context) error {
 }
 
 // flushTouched ends every callback: it writes each touched session's replies once, then the
-// requests queued while the loop was idle. With hold (every callback but the doorbell's), a
-// session that still has requests at the backends keeps its ready replies until the loop's
-// round ends at the doorbell callback: a pipelining client's replies come from several masters,
+// requests queued while the loop was idle. With hold (every callback but OnPoke's), a session
+// that still has requests at the backends keeps its ready replies until the round's end that
+// Wake asks for (OnPoke): a pipelining client's replies come from several masters,
 // usually within one round, and one write instead of one per master is the largest saving left
 // at depth 16. A session with nothing else in flight writes at once, so a client at depth 1
 // never waits. Writing may resume a paused session, whose parse can touch sessions again: the

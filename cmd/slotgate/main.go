@@ -216,7 +216,7 @@ func serveMallocs(w http.ResponseWriter, _ *http.Request) {
 }
 
 // reservedFDs are the file descriptors kept for slotgate's own use beside its clients: backend
-// connections (per event loop, per node and protocol), doorbells, epoll, the admin port.
+// connections (per event loop, per node and protocol), epoll and eventfds, the admin port.
 const reservedFDs = 128
 
 // fitClients raises the open-file limit toward maxFDs and returns how many clients it holds
