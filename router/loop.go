@@ -366,6 +366,10 @@ func (l *Loop) ring() {
 	_ = l.poker.Poke() // fails only when the eventfd does: the tick's writeLost is the backstop
 }
 
+// Poke asks, from any goroutine, for the engine's OnPoke after the loop's next round (the
+// server's ticker hands the loop its timers this way). It allocates nothing.
+func (l *Loop) Poke() error { return l.poker.Poke() }
+
 // Flush writes every dirty shard connection once; the engine calls it from OnPoke, after the
 // I/O callbacks of the round that follows a poke, so a batch gathers what that round's
 // callbacks added. A batch smaller than what is already at the backends waits for one more
@@ -373,6 +377,9 @@ func (l *Loop) ring() {
 // writes. It never waits twice in a row, and a lone caller (nothing else in flight) is never
 // made to wait.
 func (l *Loop) Flush() {
+	if !l.rung {
+		return // a poke for other work (the server's timers): no batch waits for it
+	}
 	l.rung = false
 	if !l.deferred && l.queued < l.onWire {
 		l.deferred = true

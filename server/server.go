@@ -111,7 +111,8 @@ type loop struct {
 	touched      []*session // sessions with replies to write at the end of this callback
 	paused       []*session // sessions stopped at the soft limit (may hold resumed ones until the next tick)
 	nPaused      atomic.Int32
-	lastTick     atomic.Int64 // UnixNano of its last timer run (Run), for OnTick's cadence
+	lastTick     atomic.Int64 // UnixNano of its last timer run (runTimers), for OnTick's cadence
+	tickDue      atomic.Bool  // OnTick asked for runTimers at the loop's next OnPoke
 	inflight     int64        // requests at the backends, for the shutdown drain (read on the loop: Server.inflight)
 	blocked      atomic.Int64 // of them, blocking commands: the drain does not wait for those
 	scratch      []byte       // replies slotgate builds, before they are copied to a session
@@ -306,7 +307,8 @@ func (srv *Server) loopOf(el gnet.EventLoop) (*loop, error) {
 // (third_party/gnet). Without the patch this does not compile.
 var _ gnet.Poker = (*Server)(nil)
 
-// OnPoke runs after the I/O callbacks of the round that follows the router's poke: the loop
+// OnPoke runs after the I/O callbacks of the round that follows a poke (the router's, for its
+// batch, or the ticker's, for the loop's timers): the loop runs its timers if they are due,
 // writes its batch, then every held session its replies. No lock: it runs once per round.
 func (srv *Server) OnPoke(el gnet.EventLoop) {
 	loops := srv.loopsPub.Load()
@@ -315,6 +317,9 @@ func (srv *Server) OnPoke(el gnet.EventLoop) {
 	}
 	for _, lp := range *loops {
 		if lp.el == el {
+			if lp.tickDue.Swap(false) {
+				lp.runTimers()
+			}
 			lp.rl.Flush()
 			lp.flushTouched(false)
 			return
@@ -463,9 +468,9 @@ func (srv *Server) OnTick() (time.Duration, gnet.Action) {
 	for _, lp := range srv.loops {
 		if lp.nPaused.Load() > 0 || lp.rl.NeedsFastTick() || lp.evict.Load() {
 			fast = true
-			_ = lp.el.Execute(context.Background(), lp)
+			lp.tick()
 		} else if now.UnixNano()-lp.lastTick.Load() >= int64(loopTick) {
-			_ = lp.el.Execute(context.Background(), lp)
+			lp.tick()
 		}
 	}
 	switch {
@@ -477,9 +482,16 @@ func (srv *Server) OnTick() (time.Duration, gnet.Action) {
 	return idleTick, gnet.None
 }
 
-// Run implements gnet.Runnable for OnTick: the loop's clock, the router's timers, idle clients,
+// tick asks the loop, from the ticker's goroutine, to run its timers at its next OnPoke: a flag
+// and a Poke, where Execute would allocate a closure and a queue node on every tick.
+func (lp *loop) tick() {
+	lp.tickDue.Store(true)
+	_ = lp.rl.Poke()
+}
+
+// runTimers runs on the loop for OnTick: the loop's clock, the router's timers, idle clients,
 // then paused sessions.
-func (lp *loop) Run(context.Context) error {
+func (lp *loop) runTimers() {
 	now := time.Now()
 	lp.lastTick.Store(now.UnixNano())
 	lp.clock = now.Sub(lp.srv.started)
@@ -509,7 +521,6 @@ func (lp *loop) Run(context.Context) error {
 	clear(lp.paused[len(kept):])
 	lp.paused = kept
 	lp.flushTouched(false)
-	return nil
 }
 
 // flushTouched ends every callback: it writes each touched session's replies once, then the

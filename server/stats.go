@@ -144,9 +144,10 @@ func (srv *Server) ClientBytes() (in, out uint64) {
 }
 
 func (srv *Server) loopList() []*loop {
-	srv.mu.Lock()
-	defer srv.mu.Unlock()
-	return slices.Clone(srv.loops)
+	if l := srv.loopsPub.Load(); l != nil {
+		return *l // a copy loopOf published: never changed
+	}
+	return nil
 }
 
 // servers lists every server of the process, for /metrics.

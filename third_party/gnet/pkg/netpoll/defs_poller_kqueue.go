@@ -61,16 +61,22 @@ func newEventList(size int) *eventList {
 	return &eventList{size, make([]unix.Kevent_t, size)}
 }
 
+// expand and shrink keep the largest array the list has had (slotgate's patch): rounds of
+// about a power of two events flipped the size, and allocated a new array, every round.
 func (el *eventList) expand() {
 	if newSize := el.size << 1; newSize <= MaxPollEventsCap {
 		el.size = newSize
-		el.events = make([]unix.Kevent_t, newSize)
+		if newSize <= cap(el.events) {
+			el.events = el.events[:newSize]
+		} else {
+			el.events = make([]unix.Kevent_t, newSize)
+		}
 	}
 }
 
 func (el *eventList) shrink() {
 	if newSize := el.size >> 1; newSize >= MinPollEventsCap {
 		el.size = newSize
-		el.events = make([]unix.Kevent_t, newSize)
+		el.events = el.events[:newSize]
 	}
 }
