@@ -40,8 +40,6 @@ type target struct {
 	pid   int
 	proc  *child
 	start func() error // starts (again) a process slotbench owns (nil: not started by slotbench)
-	// idle mallocs per second of the process with no load (-1: unknown)
-	IdleMallocsPerSec float64 `json:"idle_mallocs_per_sec"`
 }
 
 // listFlag is a repeatable flag whose values may also be comma-separated.

@@ -196,7 +196,6 @@ func (b *bench) run() int {
 			}
 		}
 	}
-	b.idle()
 	b.pools = map[string][]req{}
 	total := len(b.cells) * len(b.targets) * b.cfg.rounds
 	b.prog = newProgress(total, b.started)
@@ -268,21 +267,6 @@ func (b *bench) warmUp(t *target) error {
 		}
 	}
 	return nil
-}
-
-// idle measures each slotgate target's allocations with no load, over one cell's duration.
-func (b *bench) idle() {
-	for _, t := range b.targets {
-		if t.kind != kindSlotgate || t.admin == "" {
-			continue
-		}
-		s0 := takeSample(t)
-		time.Sleep(b.cfg.duration)
-		s1 := takeSample(t)
-		if s0.mallocOK && s1.mallocOK {
-			t.IdleMallocsPerSec = (s1.mallocs - s0.mallocs) / s1.at.Sub(s0.at).Seconds()
-		}
-	}
 }
 
 // pool returns the pre-built requests of w for t (cached: one pool per workload and routing).
@@ -384,12 +368,12 @@ func (b *bench) measure(c *cell, t *target) metrics {
 			m.CPUPerReq = float64(m.CPUTicks) * 1e6 / float64(clkTck) / float64(m.Requests)
 		}
 		if s0.mallocOK && s1.mallocOK {
+			// Everything the process allocated in the window, its timers and topology refresh
+			// included: an idle rate measured once and subtracted from every cell was taken at
+			// one moment of one process (866 a second right after start against 1 a second
+			// later) and hid what the cells allocated.
 			m.Mallocs = s1.mallocs - s0.mallocs
-			idle := 0.0
-			if t.IdleMallocsPerSec > 0 {
-				idle = t.IdleMallocsPerSec * s1.at.Sub(s0.at).Seconds()
-			}
-			m.AllocsPerReq = max(0, m.Mallocs-idle) / float64(m.Requests)
+			m.AllocsPerReq = m.Mallocs / float64(m.Requests)
 		}
 		if c.Gen == genOwn && s1.self > 0 {
 			m.GenCPUPerReq = float64(s1.self-s0.self) * 1e6 / float64(clkTck) / float64(m.Requests)

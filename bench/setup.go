@@ -303,7 +303,6 @@ func (b *bench) setup() error {
 	for _, t := range b.targets {
 		t.Kind = [...]string{"direct", "slotgate", "other", "floor"}[t.kind]
 		t.Admin, t.PID = t.admin, t.pid
-		t.IdleMallocsPerSec = -1
 	}
 	if b.otherGroups = otherGroups(b.targets); len(b.otherGroups) > 0 {
 		b.logf("warning: %s in another scheduler autogroup than slotbench and its load generator: the kernel shares CPU between sessions first, so its share of the machine differs from the other targets' (start every proxy from one shell, or sysctl kernel.sched_autogroup_enabled=0)",
