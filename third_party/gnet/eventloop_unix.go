@@ -84,7 +84,12 @@ func (el *eventloop) Execute(ctx context.Context, runnable Runnable) error {
 // Poke (slotgate's patch) makes the loop call its handler's OnPoke once, on the loop's goroutine,
 // after the I/O callbacks and tasks of its next round: Execute without a task, allocating
 // nothing, with one wake-up write at most per round. Handlers without OnPoke are not called.
-func (el *eventloop) Poke() error { return el.poller.Poke() }
+func (el *eventloop) Poke() error {
+	if el.engine.isShutdown() { // as Execute: the poller's eventfd may be closed
+		return errorx.ErrEngineInShutdown
+	}
+	return el.poller.Poke()
+}
 
 // setPoke gives the poller the handler's OnPoke (slotgate's patch).
 func (el *eventloop) setPoke() {
