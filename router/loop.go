@@ -363,7 +363,7 @@ func (l *Loop) Wake() {
 
 func (l *Loop) ring() {
 	l.rung = true
-	_ = l.poker.Poke() // fails only when the eventfd does: the tick's writeLost is the backstop
+	_ = l.Poke() // fails only when the eventfd does (or the engine stops): the tick's writeLost is the backstop
 }
 
 // Poke asks, from any goroutine, for the engine's OnPoke after the loop's next round (the

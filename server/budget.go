@@ -70,10 +70,10 @@ func (s *session) softLimit() int {
 // each loop to evict its largest client.
 func (srv *Server) checkBudget(now time.Time) {
 	var total int64
-	for _, lp := range srv.loops {
+	for _, lp := range srv.loopList() {
 		total += lp.footprintPub.Load()
 	}
-	for _, lp := range srv.loops {
+	for _, lp := range srv.loopList() {
 		lp.othersPub.Store(total - lp.footprintPub.Load())
 	}
 	memoryHeld.Set(float64(max(total, 0)))
@@ -90,7 +90,7 @@ func (srv *Server) checkBudget(now time.Time) {
 			"held", total, "max_memory", budget)
 	}
 	if now.Sub(srv.overSince) > evictAfter {
-		for _, lp := range srv.loops {
+		for _, lp := range srv.loopList() {
 			lp.evict.Store(true)
 		}
 	}

@@ -162,9 +162,7 @@ func (s *session) clientsCommand(b []byte, args [][]byte) []byte {
 		clientsKilled.Inc()
 	}
 
-	s.srv.mu.Lock()
-	loops := slices.Clone(s.srv.loops)
-	s.srv.mu.Unlock()
+	loops := s.srv.loopList()
 	q.parts = make([]clientsPart, len(loops))
 	q.left.Store(int32(len(loops)))
 

@@ -22,11 +22,8 @@ func LoopSessions(srv *Server) []int {
 
 // perLoop returns f of each event loop, each run on its loop's goroutine.
 func perLoop(srv *Server, f func(*loop) int) []int {
-	srv.mu.Lock()
-	loops := append([]*loop(nil), srv.loops...)
-	srv.mu.Unlock()
 	var out []int
-	for _, lp := range loops {
+	for _, lp := range srv.loopList() {
 		done := make(chan int, 1)
 		if err := lp.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 			done <- f(lp)

@@ -251,10 +251,8 @@ func (srv *Server) sampledShardRates() map[string]float64 {
 }
 
 func (srv *Server) hotSnapshots() []*hotSnapshot {
-	srv.mu.Lock()
-	defer srv.mu.Unlock()
 	var out []*hotSnapshot
-	for _, lp := range srv.loops {
+	for _, lp := range srv.loopList() {
 		if snap := lp.hot.pub.Load(); snap != nil {
 			out = append(out, snap)
 		}

@@ -189,11 +189,9 @@ func (s *session) ownInfo(sec *infoSection) {
 		set("uptime_in_days", strconv.FormatInt(int64(up/(24*time.Hour)), 10))
 	case "clients":
 		var blocked int64
-		srv.mu.Lock()
-		for _, lp := range srv.loops {
+		for _, lp := range srv.loopList() {
 			blocked += lp.blocked.Load()
 		}
-		srv.mu.Unlock()
 		sec.keys, sec.values = nil, map[string]string{}
 		set("connected_clients", strconv.FormatInt(srv.clients.Load(), 10))
 		set("maxclients", strconv.Itoa(srv.lv().MaxClients))

@@ -79,8 +79,7 @@ type Server struct {
 	booted   chan struct{}
 	started  time.Time // for INFO's uptime
 	mu       sync.Mutex
-	loops    []*loop
-	loopsPub atomic.Pointer[[]*loop] // a copy of loops for OnPoke, which takes no lock
+	loops    atomic.Pointer[[]*loop] // every loop's state: a slice never changed, replaced (under mu) by loopOf
 	wake     chan struct{}           // wakeTicker: run OnTick now
 	nextID   atomic.Int64
 	draining atomic.Bool
@@ -282,13 +281,11 @@ func (srv *Server) OnBoot(eng gnet.Engine) gnet.Action {
 func (srv *Server) loopOf(el gnet.EventLoop) (*loop, error) {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
-	for _, lp := range srv.loops {
-		if lp.el == el {
-			return lp, nil
-		}
+	if lp := srv.loopFor(el); lp != nil {
+		return lp, nil
 	}
 	lp := &loop{srv: srv, el: el, scratch: make([]byte, 0, 4096), epochStart: time.Now(), clock: time.Since(srv.started)}
-	lp.hot.init(srv.cfg.HotKeySample, uint64(time.Now().UnixNano())+uint64(len(srv.loops)))
+	lp.hot.init(srv.cfg.HotKeySample, uint64(time.Now().UnixNano())+uint64(len(srv.loopList())))
 	rl, err := srv.rt.NewLoop(el)
 	if err != nil {
 		return nil, err
@@ -297,10 +294,19 @@ func (srv *Server) loopOf(el gnet.EventLoop) (*loop, error) {
 	rl.Pushes = lp
 	rl.EndWork = func() { lp.flushTouched(false) }
 	lp.rl = rl
-	srv.loops = append(srv.loops, lp)
-	loops := slices.Clone(srv.loops)
-	srv.loopsPub.Store(&loops)
+	loops := append(slices.Clone(srv.loopList()), lp)
+	srv.loops.Store(&loops)
 	return lp, nil
+}
+
+// loopFor returns the state of event loop el, nil until loopOf created it. Any goroutine.
+func (srv *Server) loopFor(el gnet.EventLoop) *loop {
+	for _, lp := range srv.loopList() {
+		if lp.el == el {
+			return lp
+		}
+	}
+	return nil
 }
 
 // The engine must give router.Loop its round's end: the Poke of slotgate's gnet patch
@@ -311,20 +317,15 @@ var _ gnet.Poker = (*Server)(nil)
 // batch, or the ticker's, for the loop's timers): the loop runs its timers if they are due,
 // writes its batch, then every held session its replies. No lock: it runs once per round.
 func (srv *Server) OnPoke(el gnet.EventLoop) {
-	loops := srv.loopsPub.Load()
-	if loops == nil {
+	lp := srv.loopFor(el)
+	if lp == nil {
 		return
 	}
-	for _, lp := range *loops {
-		if lp.el == el {
-			if lp.tickDue.Swap(false) {
-				lp.runTimers()
-			}
-			lp.rl.Flush()
-			lp.flushTouched(false)
-			return
-		}
+	if lp.tickDue.Swap(false) {
+		lp.runTimers()
 	}
+	lp.rl.Flush()
+	lp.flushTouched(false)
 }
 
 // OnOpen starts a client session (or completes a backend registration).
@@ -465,7 +466,7 @@ func (srv *Server) OnTick() (time.Duration, gnet.Action) {
 	srv.warnExposure(now)
 	srv.sample(now)
 	fast := false
-	for _, lp := range srv.loops {
+	for _, lp := range srv.loopList() {
 		if lp.nPaused.Load() > 0 || lp.rl.NeedsFastTick() || lp.evict.Load() {
 			fast = true
 			lp.tick()

@@ -143,9 +143,10 @@ func (srv *Server) ClientBytes() (in, out uint64) {
 	return in, out
 }
 
+// loopList returns every loop's state (any goroutine, no lock).
 func (srv *Server) loopList() []*loop {
-	if l := srv.loopsPub.Load(); l != nil {
-		return *l // a copy loopOf published: never changed
+	if l := srv.loops.Load(); l != nil {
+		return *l // never changed: loopOf replaces it
 	}
 	return nil
 }
@@ -311,7 +312,7 @@ func (srv *Server) Snapshot() Snapshot {
 	}
 	var base statSample
 	srv.mu.Lock()
-	for _, lp := range srv.loops {
+	for _, lp := range srv.loopList() {
 		snap.Limits.Paused += uint64(max(lp.nPaused.Load(), 0))
 	}
 	for _, s := range srv.samples {
